@@ -1,0 +1,309 @@
+//! The command line: parses arguments and runs one subcommand against the library.
+//!
+//! Exit codes: 0 success, 1 error, 3 a run was held (see [`ExitCode`]). Output meant for
+//! people or programs goes to stdout; logs go to stderr.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, Loaded};
+use crate::domain::{Email, RunMode, RunStatus, Trigger};
+use crate::report;
+use crate::store::UserFilter;
+use crate::sync::{App, AsOf, RunOutcome};
+
+/// Process exit codes, documented in README.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitCode {
+    Success = 0,
+    Error = 1,
+    Held = 3,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hrsync",
+    version,
+    about = "Keeps the user directory in step with the HR system"
+)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, env = "HRSYNC_CONFIG", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Csv,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RunFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TableFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the configuration and every file it names; list every problem.
+    Check,
+    /// Dry run: plan every connector (or one) and store the run, changing nothing else.
+    Plan {
+        #[arg(long)]
+        connector: Option<String>,
+        /// Plan as of the end of this day (YYYY-MM-DD) in the organisation's time zone.
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: RunFormat,
+    },
+    /// Sync every connector (or one): plan, apply, then send the queued email.
+    Sync {
+        #[arg(long)]
+        connector: Option<String>,
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: RunFormat,
+    },
+    /// List recent runs, newest first.
+    Runs {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// Show one run's report.
+    Report {
+        run_id: i64,
+        #[arg(long, value_enum, default_value = "text")]
+        format: ReportFormat,
+    },
+    /// Apply a held run, if planning again yields the same changes.
+    Approve { run_id: i64 },
+    /// List accounts with their memberships.
+    Users {
+        /// Only this organisation (its key in the configuration).
+        #[arg(long)]
+        org: Option<String>,
+        /// invited, active or deactivated.
+        #[arg(long)]
+        status: Option<String>,
+        /// Text to look for in email, name or employee id.
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: TableFormat,
+    },
+    /// Activation emails.
+    Invite {
+        #[command(subcommand)]
+        action: InviteCommand,
+    },
+    /// Create or update the database schema.
+    Migrate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InviteCommand {
+    /// Send a new activation email; the earlier link stops working.
+    Resend {
+        email: String,
+        /// The organisation; needed when there is more than one.
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+/// Runs the parsed command and returns the exit code. Errors are printed here, once.
+pub async fn run(cli: Cli) -> ExitCode {
+    match dispatch(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::Error
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Check = cli.command {
+        return Ok(check(&cli.config));
+    }
+    let loaded = config::load_checked(&cli.config)?;
+    let app = App::build(loaded).await?;
+    let code = match cli.command {
+        Command::Check => unreachable!("handled above"),
+        Command::Migrate => {
+            println!(
+                "The database schema is up to date ({}).",
+                app.store.backend_name()
+            );
+            ExitCode::Success
+        }
+        Command::Plan {
+            connector,
+            as_of,
+            format,
+        } => runs(&app, connector.as_deref(), as_of, format, RunMode::Plan).await?,
+        Command::Sync {
+            connector,
+            as_of,
+            format,
+        } => {
+            let code = runs(&app, connector.as_deref(), as_of, format, RunMode::Apply).await?;
+            let drained = app.drain_outbox().await?;
+            eprintln!(
+                "Mail: {} sent, {} failed (failed mail stays queued and is retried on the next sync).",
+                drained.sent, drained.failed
+            );
+            code
+        }
+        Command::Runs { limit } => {
+            print!("{}", report::runs_table(&app.store.list_runs(limit).await?));
+            ExitCode::Success
+        }
+        Command::Report { run_id, format } => {
+            let report = app
+                .store
+                .run_report(run_id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("there is no run {run_id}"))?;
+            match format {
+                ReportFormat::Text => print!("{}", report::text(&report)),
+                ReportFormat::Json => println!("{}", report::json(&report)),
+                ReportFormat::Csv => print!("{}", report::csv(&report)?),
+            }
+            ExitCode::Success
+        }
+        Command::Approve { run_id } => {
+            let outcome = app.approve(run_id).await?;
+            print!("{}", report::text(&outcome.report));
+            let drained = app.drain_outbox().await?;
+            eprintln!("Mail: {} sent, {} failed.", drained.sent, drained.failed);
+            ExitCode::Success
+        }
+        Command::Users {
+            org,
+            status,
+            search,
+            format,
+        } => {
+            let users = app
+                .store
+                .list_users(&UserFilter {
+                    organisation: org,
+                    status,
+                    search,
+                })
+                .await?;
+            match format {
+                TableFormat::Table => print!("{}", report::users_table(&users)),
+                TableFormat::Json => println!("{}", report::users_json(&users)),
+                TableFormat::Csv => print!("{}", report::users_csv(&users)?),
+            }
+            ExitCode::Success
+        }
+        Command::Invite {
+            action: InviteCommand::Resend { email, org },
+        } => {
+            let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let org = match org {
+                Some(org) => org,
+                None => only_organisation(&app.config)?,
+            };
+            app.store
+                .queue_activation_resend(&org, email.key(), chrono::Utc::now())
+                .await?;
+            let drained = app.drain_outbox().await?;
+            println!(
+                "A new activation email for {email} in {org} was queued; the earlier link no longer works. Mail: {} sent, {} failed.",
+                drained.sent, drained.failed
+            );
+            ExitCode::Success
+        }
+    };
+    app.store.close().await;
+    Ok(code)
+}
+
+fn only_organisation(config: &Loaded) -> anyhow::Result<String> {
+    let orgs: Vec<&String> = config.settings.organisations.keys().collect();
+    match orgs.as_slice() {
+        [one] => Ok(one.to_string()),
+        _ => anyhow::bail!(
+            "there is more than one organisation; name one with --org ({})",
+            orgs.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    let problems = match config::load(path) {
+        Ok(loaded) => loaded.check(),
+        Err(e) => e.problems,
+    };
+    if problems.is_empty() {
+        println!("{}: the configuration is valid.", path.display());
+        ExitCode::Success
+    } else {
+        let e = config::ConfigError { problems };
+        eprint!("{e}");
+        ExitCode::Error
+    }
+}
+
+async fn runs(
+    app: &App,
+    connector: Option<&str>,
+    as_of: Option<NaiveDate>,
+    format: RunFormat,
+    mode: RunMode,
+) -> anyhow::Result<ExitCode> {
+    let as_of = as_of.map(AsOf::EndOfDay).unwrap_or(AsOf::Now);
+    let mut outcomes: Vec<RunOutcome> = Vec::new();
+    for id in app.connector_ids(connector)? {
+        outcomes.push(app.run_once(&id, mode, Trigger::Command, as_of).await?);
+    }
+    match format {
+        RunFormat::Text => {
+            for (i, o) in outcomes.iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                print!("{}", report::text(&o.report));
+            }
+        }
+        RunFormat::Json => {
+            // One report: the object itself; several: an array of them.
+            let docs: Vec<String> = outcomes.iter().map(|o| report::json(&o.report)).collect();
+            if docs.len() == 1 {
+                println!("{}", docs[0]);
+            } else {
+                println!("[{}]", docs.join(",\n"));
+            }
+        }
+    }
+    let statuses: Vec<RunStatus> = outcomes.iter().map(RunOutcome::status).collect();
+    Ok(if statuses.contains(&RunStatus::Failed) {
+        ExitCode::Error
+    } else if statuses.contains(&RunStatus::Held) {
+        ExitCode::Held
+    } else {
+        ExitCode::Success
+    })
+}

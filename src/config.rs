@@ -1,0 +1,623 @@
+//! Deployment configuration: layered settings, and a check that reports every problem at once.
+//!
+//! Settings come from one TOML file (`config/hrsync.toml` by default) with `HRSYNC__SECTION__KEY`
+//! environment variables on top. [`load`] reads and deserialises them; [`Settings::check`]
+//! then gathers every problem it can find (unknown keys, bad values, missing files, missing
+//! secrets, dangling references) so `hrsync check` can list them all, each with where it came
+//! from. Secrets are never stored in the file: it names the environment variable that holds
+//! each one, and the value is read into a [`SecretString`] only when it is needed.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::connectors::csv::CsvSettings;
+use crate::domain::ConnectorId;
+use crate::planner::{
+    FeedKind, Field, Ownership, Policy, Requirement, RoleRule, StatusMap, TeamSource, Thresholds,
+};
+
+/// The prefix of environment variables that override settings: `HRSYNC__DATABASE__URL`.
+pub const ENV_PREFIX: &str = "HRSYNC";
+/// The configuration file read when no `--config` is given.
+pub const DEFAULT_PATH: &str = "config/hrsync.toml";
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub mail: MailSettings,
+    #[serde(default)]
+    pub organisations: BTreeMap<String, OrganisationSettings>,
+    /// Connector instances by id; `sync` runs them in id order.
+    #[serde(default)]
+    pub connectors: BTreeMap<String, ConnectorSettings>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://data/hrsync.db` or `postgres://user@host/db`; the scheme picks the backend.
+    pub url: String,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+fn default_max_connections() -> u32 {
+    5
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransportKind {
+    File,
+    Smtp,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct MailSettings {
+    /// The sender, e.g. `Zonnehof Zorg <no-reply@zonnehof.example>`.
+    pub from: String,
+    pub transport: MailTransportKind,
+    /// Where the `file` transport writes `.eml` files.
+    #[serde(default = "default_mail_dir")]
+    pub dir: PathBuf,
+    /// `smtp://host:587` (STARTTLS) or `smtps://host:465`; see README.
+    pub smtp_url: Option<String>,
+    pub smtp_username: Option<String>,
+    /// The environment variable that holds the SMTP password.
+    pub smtp_password_env: Option<String>,
+    /// The activation link; `{token}` is replaced by the token.
+    pub activation_url: String,
+    #[serde(default = "default_token_days")]
+    pub token_valid_days: u32,
+}
+
+fn default_mail_dir() -> PathBuf {
+    PathBuf::from("data/outbox")
+}
+
+fn default_token_days() -> u32 {
+    14
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct OrganisationSettings {
+    pub name: String,
+    /// An IANA time zone such as `Europe/Amsterdam`; HR dates are read in it.
+    pub time_zone: String,
+    /// `en` or `nl`: the language of the emails.
+    #[serde(default = "default_locale")]
+    pub locale: String,
+}
+
+fn default_locale() -> String {
+    "en".to_string()
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Csv,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedSetting {
+    Full,
+    Incremental,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ConnectorSettings {
+    /// The organisation (a key under `[organisations]`) this connector syncs.
+    pub organisation: String,
+    pub kind: SourceKind,
+    /// Settings of the `csv` source kind.
+    pub csv: Option<CsvSettings>,
+    #[serde(default = "default_feed")]
+    pub feed: FeedSetting,
+    #[serde(default = "default_true")]
+    pub send_invites: bool,
+    #[serde(default)]
+    pub invite_days_before_start: u32,
+    #[serde(default)]
+    pub status_map: Option<StatusMapSettings>,
+    /// `department` (default), `location` or `attribute:NAME`.
+    #[serde(default = "default_teams_from")]
+    pub teams_from: String,
+    /// Field name -> `hris`, `local` or `user_after_activation`.
+    #[serde(default)]
+    pub ownership: BTreeMap<String, String>,
+    #[serde(default)]
+    pub roles: Vec<RoleRuleSettings>,
+    #[serde(default)]
+    pub thresholds: ThresholdSettings,
+}
+
+fn default_feed() -> FeedSetting {
+    FeedSetting::Full
+}
+fn default_true() -> bool {
+    true
+}
+fn default_teams_from() -> String {
+    "department".to_string()
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct StatusMapSettings {
+    #[serde(default)]
+    pub active: Vec<String>,
+    #[serde(default)]
+    pub inactive: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct RoleRuleSettings {
+    pub role: String,
+    #[serde(default)]
+    pub job_title: Vec<String>,
+    #[serde(default)]
+    pub department: Vec<String>,
+    #[serde(default)]
+    pub employment_type: Vec<String>,
+    /// Attributes the role requires; `big_number` must be 11 digits.
+    #[serde(default)]
+    pub require: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ThresholdSettings {
+    #[serde(default = "default_max_deactivations")]
+    pub max_deactivations: usize,
+    #[serde(default = "default_ratio")]
+    pub max_deactivation_ratio: f64,
+    #[serde(default = "default_min_for_ratio")]
+    pub min_deactivations_for_ratio: usize,
+}
+
+fn default_max_deactivations() -> usize {
+    Thresholds::default().max_deactivations
+}
+fn default_ratio() -> f64 {
+    Thresholds::default().max_deactivation_ratio
+}
+fn default_min_for_ratio() -> usize {
+    Thresholds::default().min_deactivations_for_ratio
+}
+
+impl Default for ThresholdSettings {
+    fn default() -> Self {
+        ThresholdSettings {
+            max_deactivations: default_max_deactivations(),
+            max_deactivation_ratio: default_ratio(),
+            min_deactivations_for_ratio: default_min_for_ratio(),
+        }
+    }
+}
+
+/// One problem in the configuration, with where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The file or environment variable the value came from.
+    pub origin: String,
+    /// The dotted key, e.g. `connectors.zonnehof_hr.csv.path`.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.origin, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.origin, self.key, self.message)
+        }
+    }
+}
+
+/// Configuration that could not be loaded or does not pass the check.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(
+            f,
+            "the configuration has {n} problem{}:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Settings as loaded, with the file they came from (for messages).
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub settings: Settings,
+    pub path: PathBuf,
+}
+
+/// Reads the file and the `HRSYNC__…` environment, and deserialises them. Unknown keys and
+/// values of the wrong type are reported here, all unknown keys at once.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    load_with_env(path, std::env::vars())
+}
+
+/// [`load`] with an explicit environment, so tests need not change the process's own.
+pub fn load_with_env(
+    path: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Loaded, ConfigError> {
+    let origin_file = path.display().to_string();
+    let file_problem = |message: String| ConfigError {
+        problems: vec![Problem {
+            origin: origin_file.clone(),
+            key: String::new(),
+            message,
+        }],
+    };
+    if !path.is_file() {
+        return Err(file_problem(
+            "the configuration file does not exist".to_string(),
+        ));
+    }
+    let env: BTreeMap<String, String> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
+        .collect();
+    let built = config::Config::builder()
+        .add_source(config::File::from(path).format(config::FileFormat::Toml))
+        .add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env.clone().into_iter().collect())),
+        )
+        .build()
+        .map_err(|e| file_problem(e.to_string()))?;
+
+    let origin_of = |key: &str| -> String {
+        let var = format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_uppercase());
+        if env.keys().any(|k| k.eq_ignore_ascii_case(&var)) {
+            format!("environment {var}")
+        } else {
+            origin_file.clone()
+        }
+    };
+
+    let mut unknown = Vec::new();
+    let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let result: Result<Settings, _> =
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(built, &mut on_unknown));
+    let mut problems: Vec<Problem> = unknown
+        .into_iter()
+        .map(|key| Problem {
+            origin: origin_of(&key),
+            message: "unknown key".to_string(),
+            key,
+        })
+        .collect();
+    match result {
+        Ok(settings) if problems.is_empty() => Ok(Loaded {
+            settings,
+            path: path.to_path_buf(),
+        }),
+        Ok(_) => Err(ConfigError { problems }),
+        Err(e) => {
+            let key = e.path().to_string();
+            let key = if key == "." { String::new() } else { key };
+            problems.push(Problem {
+                origin: origin_of(&key),
+                message: e.inner().to_string(),
+                key,
+            });
+            Err(ConfigError { problems })
+        }
+    }
+}
+
+/// An organisation with its settings parsed.
+#[derive(Clone, Debug)]
+pub struct Organisation {
+    pub slug: String,
+    pub name: String,
+    pub time_zone: Tz,
+    pub locale: String,
+}
+
+impl Loaded {
+    fn problem(&self, key: impl Into<String>, message: impl Into<String>) -> Problem {
+        let key = key.into();
+        let var = format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_uppercase());
+        let origin = if std::env::var_os(&var).is_some() {
+            format!("environment {var}")
+        } else {
+            self.path.display().to_string()
+        };
+        Problem {
+            origin,
+            key,
+            message: message.into(),
+        }
+    }
+
+    /// Every problem the configuration has, beyond what loading found: values out of range,
+    /// unknown time zones, references to organisations that do not exist, source files that
+    /// cannot be read, and secrets whose environment variable is not set.
+    pub fn check(&self) -> Vec<Problem> {
+        let s = &self.settings;
+        let mut problems = Vec::new();
+        if !(s.database.url.starts_with("sqlite:")
+            || s.database.url.starts_with("postgres:")
+            || s.database.url.starts_with("postgresql:"))
+        {
+            problems.push(self.problem("database.url", "must start with sqlite: or postgres:"));
+        }
+        if s.database.max_connections == 0 {
+            problems.push(self.problem("database.max_connections", "must be at least 1"));
+        }
+        if s.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            problems.push(self.problem(
+                "mail.from",
+                format!(
+                    "`{}` is not a mailbox such as `Name <addr@example.org>`",
+                    s.mail.from
+                ),
+            ));
+        }
+        if !s.mail.activation_url.contains("{token}") {
+            problems.push(self.problem(
+                "mail.activation_url",
+                "must contain `{token}`, where the activation token goes",
+            ));
+        }
+        if s.mail.token_valid_days == 0 {
+            problems.push(self.problem("mail.token_valid_days", "must be at least 1"));
+        }
+        if s.mail.transport == MailTransportKind::Smtp {
+            if s.mail.smtp_url.is_none() {
+                problems
+                    .push(self.problem("mail.smtp_url", "is required when transport = \"smtp\""));
+            }
+            if let Some(var) = &s.mail.smtp_password_env
+                && std::env::var_os(var).is_none()
+            {
+                problems.push(self.problem(
+                    "mail.smtp_password_env",
+                    format!("the environment variable `{var}` is not set"),
+                ));
+            }
+            if s.mail.smtp_password_env.is_some() && s.mail.smtp_username.is_none() {
+                problems
+                    .push(self.problem("mail.smtp_username", "is required with smtp_password_env"));
+            }
+        }
+        if s.organisations.is_empty() {
+            problems.push(self.problem("organisations", "no organisation is configured"));
+        }
+        for (slug, org) in &s.organisations {
+            if slug.is_empty()
+                || !slug
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                problems.push(self.problem(
+                    format!("organisations.{slug}"),
+                    "an organisation key may hold only letters, digits, `_` and `-`",
+                ));
+            }
+            if org.time_zone.parse::<Tz>().is_err() {
+                problems.push(self.problem(
+                    format!("organisations.{slug}.time_zone"),
+                    format!(
+                        "`{}` is not an IANA time zone such as Europe/Amsterdam",
+                        org.time_zone
+                    ),
+                ));
+            }
+            if crate::mail::Locale::parse(&org.locale).is_none() {
+                problems.push(self.problem(
+                    format!("organisations.{slug}.locale"),
+                    format!("`{}` is not a supported locale (en, nl)", org.locale),
+                ));
+            }
+        }
+        for (id, c) in &s.connectors {
+            let at = |key: &str| format!("connectors.{id}.{key}");
+            if !id
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+            {
+                problems.push(self.problem(
+                    format!("connectors.{id}"),
+                    "a connector id may hold only letters, digits, `_` and `-`",
+                ));
+            }
+            if !s.organisations.contains_key(&c.organisation) {
+                problems.push(self.problem(
+                    at("organisation"),
+                    format!("no organisation `{}` under [organisations]", c.organisation),
+                ));
+            }
+            match (c.kind, &c.csv) {
+                (SourceKind::Csv, None) => {
+                    problems.push(self.problem(at("csv"), "a csv connector needs a [csv] table"))
+                }
+                (SourceKind::Csv, Some(csv)) => {
+                    for (key, message) in csv.problems() {
+                        problems.push(self.problem(at(&format!("csv.{key}")), message));
+                    }
+                    if !csv.path.is_file() {
+                        problems.push(self.problem(
+                            at("csv.path"),
+                            format!("`{}` is not a readable file", csv.path.display()),
+                        ));
+                    }
+                }
+            }
+            if let Some(map) = &c.status_map {
+                for s in &map.active {
+                    if map.inactive.iter().any(|i| i.eq_ignore_ascii_case(s)) {
+                        problems.push(self.problem(
+                            at("status_map"),
+                            format!("`{s}` is listed as both active and inactive"),
+                        ));
+                    }
+                }
+            }
+            if TeamSource::parse(&c.teams_from).is_none() {
+                problems.push(self.problem(
+                    at("teams_from"),
+                    format!(
+                        "`{}` is not `department`, `location` or `attribute:NAME`",
+                        c.teams_from
+                    ),
+                ));
+            }
+            for (field, owner) in &c.ownership {
+                if Field::parse(field).is_none() {
+                    let known: Vec<&str> = Field::ALL.iter().map(|f| f.as_str()).collect();
+                    problems.push(self.problem(
+                        at(&format!("ownership.{field}")),
+                        format!("unknown field; known fields: {}", known.join(", ")),
+                    ));
+                }
+                if Ownership::parse(owner).is_none() {
+                    problems.push(self.problem(
+                        at(&format!("ownership.{field}")),
+                        format!("`{owner}` is not `hris`, `local` or `user_after_activation`"),
+                    ));
+                }
+            }
+            for (i, rule) in c.roles.iter().enumerate() {
+                if rule.role.trim().is_empty() {
+                    problems
+                        .push(self.problem(at(&format!("roles[{i}].role")), "must not be empty"));
+                }
+                for r in &rule.require {
+                    if r.trim().is_empty() {
+                        problems.push(self.problem(
+                            at(&format!("roles[{i}].require")),
+                            "an attribute name must not be empty",
+                        ));
+                    }
+                }
+            }
+            let t = &c.thresholds;
+            if !(0.0..=1.0).contains(&t.max_deactivation_ratio) {
+                problems.push(self.problem(
+                    at("thresholds.max_deactivation_ratio"),
+                    "must be between 0 and 1",
+                ));
+            }
+        }
+        problems
+    }
+
+    /// The organisation by key, parsed. Call after [`Loaded::check`] passed.
+    pub fn organisation(&self, slug: &str) -> anyhow::Result<Organisation> {
+        let org = self
+            .settings
+            .organisations
+            .get(slug)
+            .ok_or_else(|| anyhow::anyhow!("no organisation `{slug}` in the configuration"))?;
+        Ok(Organisation {
+            slug: slug.to_string(),
+            name: org.name.clone(),
+            time_zone: org
+                .time_zone
+                .parse()
+                .map_err(|_| anyhow::anyhow!("unknown time zone `{}`", org.time_zone))?,
+            locale: org.locale.clone(),
+        })
+    }
+
+    /// The planning policy of a connector. Call after [`Loaded::check`] passed.
+    pub fn policy(&self, id: &str) -> anyhow::Result<Policy> {
+        let c = self
+            .settings
+            .connectors
+            .get(id)
+            .ok_or_else(|| anyhow::anyhow!("no connector `{id}` in the configuration"))?;
+        let org = self.organisation(&c.organisation)?;
+        let connector =
+            ConnectorId::parse(id).ok_or_else(|| anyhow::anyhow!("empty connector id"))?;
+        let mut policy = Policy::new(connector, org.time_zone);
+        policy.feed = match c.feed {
+            FeedSetting::Full => FeedKind::Full,
+            FeedSetting::Incremental => FeedKind::Incremental,
+        };
+        policy.send_invites = c.send_invites;
+        policy.invite_days_before_start = c.invite_days_before_start;
+        if let Some(map) = &c.status_map {
+            policy.status_map = StatusMap {
+                active: map.active.clone(),
+                inactive: map.inactive.clone(),
+            };
+        }
+        policy.teams_from = TeamSource::parse(&c.teams_from)
+            .ok_or_else(|| anyhow::anyhow!("bad teams_from `{}`", c.teams_from))?;
+        for (field, owner) in &c.ownership {
+            if let (Some(f), Some(o)) = (Field::parse(field), Ownership::parse(owner)) {
+                policy.ownership.insert(f, o);
+            }
+        }
+        policy.roles = c
+            .roles
+            .iter()
+            .map(|r| RoleRule {
+                role: r.role.trim().to_string(),
+                job_title: r.job_title.clone(),
+                department: r.department.clone(),
+                employment_type: r.employment_type.clone(),
+                require: r
+                    .require
+                    .iter()
+                    .map(|a| Requirement::named(a.trim()))
+                    .collect(),
+            })
+            .collect();
+        policy.thresholds = Thresholds {
+            max_deactivations: c.thresholds.max_deactivations,
+            max_deactivation_ratio: c.thresholds.max_deactivation_ratio,
+            min_deactivations_for_ratio: c.thresholds.min_deactivations_for_ratio,
+        };
+        Ok(policy)
+    }
+
+    /// The SMTP password, read from the environment variable the configuration names.
+    pub fn smtp_password(&self) -> anyhow::Result<Option<SecretString>> {
+        match &self.settings.mail.smtp_password_env {
+            None => Ok(None),
+            Some(var) => std::env::var(var)
+                .map(|v| Some(SecretString::from(v)))
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "mail.smtp_password_env: the environment variable `{var}` is not set"
+                    )
+                }),
+        }
+    }
+}
+
+/// Loads and checks in one go: the configuration every command but `check` starts from.
+pub fn load_checked(path: &Path) -> Result<Loaded, ConfigError> {
+    let loaded = load(path)?;
+    let problems = loaded.check();
+    if problems.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(ConfigError { problems })
+    }
+}

@@ -1,0 +1,182 @@
+//! Identifier newtypes: email addresses, employee ids, team keys and connector ids.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+/// An email address, trimmed, compared case-insensitively.
+///
+/// The address keeps the letter case it was given in (people care how their name is written),
+/// but equality, ordering and hashing use [`Email::key`], the lower-cased form, so
+/// `Jan@Example.org` and `jan@example.org` are the same account.
+#[derive(Clone)]
+pub struct Email {
+    text: String,
+    key: String,
+}
+
+/// Why a text is not a usable email address.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EmailError {
+    #[error("no email address")]
+    Missing,
+    #[error("`{0}` is not a valid email address")]
+    Invalid(String),
+}
+
+impl Email {
+    /// Parses an address: trimmed, exactly one `@`, a non-empty local part, a domain with a dot,
+    /// no white space, at most 254 characters.
+    pub fn parse(raw: &str) -> Result<Email, EmailError> {
+        let text = raw.trim();
+        if text.is_empty() {
+            return Err(EmailError::Missing);
+        }
+        let invalid = || EmailError::Invalid(text.to_string());
+        if text.len() > 254 || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid());
+        }
+        let (local, domain) = text.split_once('@').ok_or_else(invalid)?;
+        let domain_ok = domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && !domain.contains('@');
+        if local.is_empty() || !domain_ok {
+            return Err(invalid());
+        }
+        Ok(Email {
+            text: text.to_string(),
+            key: text.to_lowercase(),
+        })
+    }
+
+    /// The address as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The lower-cased address that identifies an account.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl PartialEq for Email {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl Eq for Email {}
+impl Hash for Email {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key.hash(state)
+    }
+}
+impl PartialOrd for Email {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Email {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Email({})", self.text)
+    }
+}
+
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Trims the text; an empty one is no id.
+            pub fn parse(raw: &str) -> Option<$name> {
+                let text = raw.trim();
+                (!text.is_empty()).then(|| $name(text.to_string()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $name::parse(s).ok_or_else(|| format!("an empty {} is not allowed", $what))
+            }
+        }
+    };
+}
+
+text_id!(
+    /// The HR system's id of an employee, unique within one connector.
+    EmployeeId,
+    "employee id"
+);
+text_id!(
+    /// The HR key a team is made from: a department code, a location or a cost centre.
+    TeamKey,
+    "team key"
+);
+text_id!(
+    /// The id of a connector instance in the deployment configuration.
+    ConnectorId,
+    "connector id"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_trimmed_and_compared_without_case() {
+        let a = Email::parse("  Jan.Jansen@Example.org ").unwrap();
+        let b = Email::parse("jan.jansen@example.ORG").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.as_str(), "Jan.Jansen@Example.org");
+        assert_eq!(a.key(), "jan.jansen@example.org");
+    }
+
+    #[test]
+    fn email_without_domain_dot_or_at_is_invalid() {
+        for raw in [
+            "jan",
+            "jan@",
+            "@example.org",
+            "jan@localhost",
+            "j an@example.org",
+            "a@b@c.nl",
+        ] {
+            assert!(
+                matches!(Email::parse(raw), Err(EmailError::Invalid(_))),
+                "{raw}"
+            );
+        }
+        assert_eq!(Email::parse("   "), Err(EmailError::Missing));
+    }
+
+    #[test]
+    fn employee_id_is_trimmed_and_never_empty() {
+        assert_eq!(EmployeeId::parse(" 0042 ").unwrap().as_str(), "0042");
+        assert!(EmployeeId::parse("  ").is_none());
+    }
+}

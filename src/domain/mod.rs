@@ -1,0 +1,19 @@
+//! The domain: parsed, normalised values that every other layer shares.
+//!
+//! Nothing here does I/O. Connectors turn raw HR data into [`HrRecord`]s, the store turns rows
+//! into a [`Directory`] snapshot, and the planner compares the two. Values are parsed once, at
+//! the edge, through the `parse` constructors below, so the layers further in never see a raw
+//! email address or an untrimmed employee id.
+
+mod directory;
+mod ids;
+mod record;
+mod run;
+
+pub use directory::{
+    Account, AccountId, Directory, Grant, Membership, MembershipId, MembershipState, Team, TeamId,
+    TeamLink,
+};
+pub use ids::{ConnectorId, Email, EmailError, EmployeeId, TeamKey};
+pub use record::{Department, HrRecord, non_empty};
+pub use run::{ChangeLine, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger};

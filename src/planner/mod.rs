@@ -1,0 +1,1256 @@
+//! The planner: HR records, a directory snapshot, a policy and an instant in; a plan out.
+//!
+//! It is pure: no I/O, no clock, no randomness, and the same inputs always give the same plan
+//! in the same order. Every domain rule of the product lives here, in named steps:
+//!
+//! 1. **classify** each record as present, scheduled or leaver, by dates first (in the
+//!    organisation's time zone), then by the connector's status map;
+//! 2. **dedupe** the feed: where an employee id or email appears more than once, keep the one
+//!    record that is not a leaver, else quarantine them all;
+//! 3. **correlate** records with accounts: the connector's employee id first, then email;
+//! 4. **resolve emails**: decide which email changes and new accounts can take their address,
+//!    allowing for addresses that other people in the same feed give up;
+//! 5. **per person**: quarantine, conflict, invite, link, reactivate, email change, updates;
+//! 6. **teams and coaches** from departments and managers, then **roles** from the rules;
+//! 7. **deactivations** of leavers, and in a full feed of managed people no longer in it;
+//! 8. **safety**: hold an empty feed, or more deactivations than the thresholds allow.
+
+mod plan;
+mod policy;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+
+pub use plan::{
+    AccountRef, Action, Change, ChangeKind, Hold, MembershipFields, NewAccount, Notice, Plan,
+    TeamRef, Update,
+};
+pub use policy::{
+    FeedKind, Field, Ownership, Policy, Requirement, RoleRule, StatusMap, StatusMeaning,
+    TeamSource, Thresholds, pattern_matches,
+};
+
+use crate::domain::{
+    Account, AccountId, Directory, Email, EmployeeId, HrRecord, Membership, MembershipState, Team,
+    TeamId, TeamKey,
+};
+
+/// Stable code of a run held because the feed was empty.
+pub const HOLD_EMPTY_FEED: &str = "HR101";
+/// Stable code of a run held because it would deactivate too many people.
+pub const HOLD_MASS_DEACTIVATION: &str = "HR201";
+
+/// Plans the changes that bring the directory in line with the records.
+pub fn plan(
+    records: &[HrRecord],
+    directory: &Directory,
+    policy: &Policy,
+    as_of: DateTime<Utc>,
+) -> Plan {
+    Planner::new(records, directory, policy, as_of).run()
+}
+
+/// Where a record stands on the as-of date.
+#[derive(Clone, Debug, PartialEq)]
+enum Life {
+    /// Works here now, or starts within the invite window.
+    Present,
+    /// Starts later; not invited before `invite_on`.
+    Scheduled {
+        start: NaiveDate,
+        invite_on: NaiveDate,
+    },
+    Leaver {
+        reason: String,
+    },
+    /// The status map does not know the record's status.
+    UnknownStatus(String),
+}
+
+/// Why a record takes no part in the run.
+#[derive(Clone, Debug)]
+enum Excluded {
+    /// A leaver record beside the one live record with the same id or email.
+    Ignored,
+    Quarantined(String),
+}
+
+/// The account a record was matched to.
+#[derive(Clone, Copy, Debug)]
+enum Matched<'a> {
+    /// By the connector's employee id.
+    EmployeeId(&'a Membership, &'a Account),
+    /// By email, with the account's membership of the organisation if it has one.
+    Email(&'a Account, Option<&'a Membership>),
+    None,
+}
+
+impl<'a> Matched<'a> {
+    fn account(&self) -> Option<&'a Account> {
+        match *self {
+            Matched::EmployeeId(_, a) | Matched::Email(a, _) => Some(a),
+            Matched::None => None,
+        }
+    }
+}
+
+/// What planning decided for one present person, for the team, coach and role steps.
+struct Synced<'a> {
+    record: &'a HrRecord,
+    account: AccountRef,
+    /// The current account, if the person has one.
+    existing: Option<&'a Account>,
+    /// Whether HR may still set the fields the person owns after activation.
+    activated: bool,
+    /// Whether the account or membership is created by this plan (ownership does not apply).
+    creating: bool,
+}
+
+struct Planner<'a> {
+    records: &'a [HrRecord],
+    directory: &'a Directory,
+    policy: &'a Policy,
+    today: NaiveDate,
+    accounts_by_id: HashMap<AccountId, &'a Account>,
+    accounts_by_email: HashMap<&'a str, &'a Account>,
+    membership_by_account: HashMap<AccountId, &'a Membership>,
+    managed_by_employee_id: HashMap<&'a EmployeeId, &'a Membership>,
+    changes: Vec<Change>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(
+        records: &'a [HrRecord],
+        directory: &'a Directory,
+        policy: &'a Policy,
+        as_of: DateTime<Utc>,
+    ) -> Planner<'a> {
+        let connector = Some(&policy.connector);
+        Planner {
+            records,
+            directory,
+            policy,
+            today: as_of.with_timezone(&policy.time_zone).date_naive(),
+            accounts_by_id: directory.accounts.iter().map(|a| (a.id, a)).collect(),
+            accounts_by_email: directory
+                .accounts
+                .iter()
+                .map(|a| (a.email.key(), a))
+                .collect(),
+            membership_by_account: directory
+                .memberships
+                .iter()
+                .map(|m| (m.account_id, m))
+                .collect(),
+            managed_by_employee_id: directory
+                .memberships
+                .iter()
+                .filter(|m| m.connector.as_ref() == connector)
+                .filter_map(|m| m.employee_id.as_ref().map(|id| (id, m)))
+                .collect(),
+            changes: Vec::new(),
+        }
+    }
+
+    fn run(mut self) -> Plan {
+        let managed = self
+            .directory
+            .memberships
+            .iter()
+            .filter(|m| m.connector.as_ref() == Some(&self.policy.connector) && m.state.is_live())
+            .count();
+
+        // Records are handled in employee id order so that the plan does not depend on the
+        // order of the feed.
+        let mut order: Vec<usize> = (0..self.records.len()).collect();
+        order.sort_by(|&a, &b| {
+            self.records[a]
+                .employee_id
+                .cmp(&self.records[b].employee_id)
+        });
+
+        let lives: Vec<Life> = self.records.iter().map(|r| self.classify(r)).collect();
+        let excluded = self.dedupe(&order, &lives);
+        let matched = self.correlate(&order, &lives, &excluded);
+        let email_ok = self.resolve_emails(&order, &lives, &excluded, &matched);
+
+        let mut synced: Vec<Synced<'a>> = Vec::new();
+        let mut touched: HashSet<AccountId> = HashSet::new();
+        let mut deactivations = 0usize;
+        for &i in &order {
+            let record = &self.records[i];
+            if let Some(account) = matched[i].account() {
+                touched.insert(account.id);
+            }
+            match &excluded[i] {
+                Some(Excluded::Ignored) => continue,
+                Some(Excluded::Quarantined(reason)) => {
+                    self.quarantine(record, reason.clone());
+                    continue;
+                }
+                None => {}
+            }
+            match &lives[i] {
+                Life::Present => {
+                    if let Some(s) = self.person(record, matched[i], email_ok[i]) {
+                        synced.push(s);
+                    }
+                }
+                Life::Scheduled { start, invite_on } => self.push(
+                    ChangeKind::Scheduled,
+                    record,
+                    None,
+                    None,
+                    None,
+                    format!("starts on {start}; invited from {invite_on}"),
+                    Action::None,
+                ),
+                Life::Leaver { reason } => {
+                    if self.leaver(record, matched[i], reason) {
+                        deactivations += 1;
+                    }
+                }
+                Life::UnknownStatus(status) => self.quarantine(
+                    record,
+                    format!(
+                        "HR status `{status}` is not in the connector's status map; add it to status_map.active or status_map.inactive"
+                    ),
+                ),
+            }
+        }
+
+        self.teams_and_coaches(&synced);
+        self.roles(&synced);
+        if self.policy.feed == FeedKind::Full {
+            deactivations += self.absent(&touched);
+        }
+
+        let hold = if self.records.is_empty() {
+            Some(Hold {
+                code: HOLD_EMPTY_FEED,
+                message: "the HR feed is empty; an empty feed is always held".to_string(),
+            })
+        } else {
+            self.policy
+                .thresholds
+                .exceeded(deactivations, managed)
+                .map(|message| Hold {
+                    code: HOLD_MASS_DEACTIVATION,
+                    message,
+                })
+        };
+        Plan {
+            changes: self.changes,
+            hold,
+            managed_memberships: managed,
+        }
+    }
+
+    // Step 1: dates decide before statuses.
+    fn classify(&self, record: &HrRecord) -> Life {
+        if let Some(start) = record.start_date
+            && start > self.today
+        {
+            let invite_on = start
+                .checked_sub_days(Days::new(self.policy.invite_days_before_start.into()))
+                .unwrap_or(start);
+            if invite_on > self.today {
+                return Life::Scheduled { start, invite_on };
+            }
+            return Life::Present;
+        }
+        if let Some(end) = record.end_date
+            && end <= self.today
+        {
+            return Life::Leaver {
+                reason: format!("end date {end} has passed (as of {})", self.today),
+            };
+        }
+        match self.policy.status_map.meaning(record.status.as_deref()) {
+            StatusMeaning::Active => Life::Present,
+            StatusMeaning::Inactive => Life::Leaver {
+                reason: format!(
+                    "HR status `{}` means inactive",
+                    record.status.as_deref().unwrap_or_default()
+                ),
+            },
+            StatusMeaning::Unknown => {
+                Life::UnknownStatus(record.status.clone().unwrap_or_default())
+            }
+        }
+    }
+
+    // Step 2: an employee id or email that appears more than once.
+    fn dedupe(&self, order: &[usize], lives: &[Life]) -> Vec<Option<Excluded>> {
+        let mut excluded: Vec<Option<Excluded>> = vec![None; self.records.len()];
+        let mut by_id: BTreeMap<&EmployeeId, Vec<usize>> = BTreeMap::new();
+        for &i in order {
+            by_id
+                .entry(&self.records[i].employee_id)
+                .or_default()
+                .push(i);
+        }
+        let groups: Vec<(String, Vec<usize>)> = by_id
+            .into_iter()
+            .filter(|(_, g)| g.len() > 1)
+            .map(|(id, g)| (format!("employee id `{id}`"), g))
+            .collect();
+        Self::settle_duplicates(groups, lives, &mut excluded);
+
+        let mut by_email: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for &i in order {
+            if excluded[i].is_none()
+                && let Ok(email) = &self.records[i].email
+            {
+                by_email.entry(email.key()).or_default().push(i);
+            }
+        }
+        let groups: Vec<(String, Vec<usize>)> = by_email
+            .into_iter()
+            .filter(|(_, g)| g.len() > 1)
+            .map(|(email, g)| (format!("email `{email}`"), g))
+            .collect();
+        Self::settle_duplicates(groups, lives, &mut excluded);
+        excluded
+    }
+
+    fn settle_duplicates(
+        groups: Vec<(String, Vec<usize>)>,
+        lives: &[Life],
+        excluded: &mut [Option<Excluded>],
+    ) {
+        for (what, group) in groups {
+            let live: Vec<usize> = group
+                .iter()
+                .copied()
+                .filter(|&i| !matches!(lives[i], Life::Leaver { .. }))
+                .collect();
+            if live.len() == 1 {
+                for &i in &group {
+                    if i != live[0] {
+                        excluded[i] = Some(Excluded::Ignored);
+                    }
+                }
+            } else {
+                let reason = format!(
+                    "{what} appears {} times in the feed and not exactly one of them is current",
+                    group.len()
+                );
+                for &i in &group {
+                    excluded[i] = Some(Excluded::Quarantined(reason.clone()));
+                }
+            }
+        }
+    }
+
+    // Step 3: the connector's employee id first, then email. An account is matched by at most
+    // one record: employee id matches claim their accounts before any email match is tried.
+    fn correlate(
+        &self,
+        order: &[usize],
+        lives: &[Life],
+        excluded: &[Option<Excluded>],
+    ) -> Vec<Matched<'a>> {
+        let mut matched = vec![Matched::None; self.records.len()];
+        let mut claimed: HashSet<AccountId> = HashSet::new();
+        for &i in order {
+            if excluded[i].is_some() {
+                continue;
+            }
+            if let Some(m) = self
+                .managed_by_employee_id
+                .get(&self.records[i].employee_id)
+                && let Some(account) = self.accounts_by_id.get(&m.account_id)
+            {
+                matched[i] = Matched::EmployeeId(m, account);
+                claimed.insert(account.id);
+            }
+        }
+        for &i in order {
+            if excluded[i].is_some() || !matches!(matched[i], Matched::None) {
+                continue;
+            }
+            let Ok(email) = &self.records[i].email else {
+                continue;
+            };
+            let Some(&account) = self.accounts_by_email.get(email.key()) else {
+                continue;
+            };
+            if claimed.contains(&account.id) {
+                continue;
+            }
+            let membership = self.membership_by_account.get(&account.id).copied();
+            // A leaver is matched by email only to a membership this connector manages: accounts
+            // no connector manages are never deactivated by one.
+            if matches!(lives[i], Life::Leaver { .. })
+                && !membership.is_some_and(|m| m.connector.as_ref() == Some(&self.policy.connector))
+            {
+                continue;
+            }
+            matched[i] = Matched::Email(account, membership);
+            claimed.insert(account.id);
+        }
+        matched
+    }
+
+    // Step 4: which present records can have the address the feed gives them. An address held
+    // by an account that nobody in the feed moves away from blocks the record that wants it; an
+    // address held by an account that another record moves to a new address is free if that
+    // move succeeds. Failures spread until nothing changes (a swap of two addresses succeeds).
+    fn resolve_emails(
+        &self,
+        order: &[usize],
+        lives: &[Life],
+        excluded: &[Option<Excluded>],
+        matched: &[Matched<'a>],
+    ) -> Vec<bool> {
+        let n = self.records.len();
+        let mut ok = vec![true; n];
+        // The record (if any) that holds each account by employee id or email.
+        let mut holder_record: HashMap<AccountId, usize> = HashMap::new();
+        for &i in order {
+            if let Some(a) = matched[i].account() {
+                holder_record.insert(a.id, i);
+            }
+        }
+        // What each relevant record's address depends on: `None` = free, `Some(Err)` = blocked
+        // for good, `Some(Ok(j))` = free only if record j's own move succeeds.
+        let mut depends: Vec<Option<Result<usize, ()>>> = vec![None; n];
+        for &i in order {
+            if excluded[i].is_some() || lives[i] != Life::Present {
+                continue;
+            }
+            let Ok(email) = &self.records[i].email else {
+                continue;
+            };
+            let own = matched[i].account().map(|a| a.id);
+            let Some(&holder) = self.accounts_by_email.get(email.key()) else {
+                continue;
+            };
+            if Some(holder.id) == own {
+                continue;
+            }
+            depends[i] = Some(match holder_record.get(&holder.id) {
+                Some(&j) if self.moves_away(j, lives, excluded, matched) => Ok(j),
+                _ => Err(()),
+            });
+        }
+        loop {
+            let mut changed = false;
+            for &i in order {
+                let blocked = match depends[i] {
+                    None => false,
+                    Some(Err(())) => true,
+                    Some(Ok(j)) => !ok[j],
+                };
+                if blocked && ok[i] {
+                    ok[i] = false;
+                    changed = true;
+                }
+            }
+            if !changed {
+                return ok;
+            }
+        }
+    }
+
+    /// Whether record `j` takes its account to another address in this plan.
+    fn moves_away(
+        &self,
+        j: usize,
+        lives: &[Life],
+        excluded: &[Option<Excluded>],
+        matched: &[Matched<'a>],
+    ) -> bool {
+        let record = &self.records[j];
+        let (Matched::EmployeeId(_, account), None, Life::Present, Ok(email)) =
+            (matched[j], &excluded[j], &lives[j], &record.email)
+        else {
+            return false;
+        };
+        *email != account.email
+            && self.may_update(Field::Email, account.activated_at.is_some(), false)
+            && self.requirement_failures(record).is_empty()
+    }
+
+    fn may_update(&self, field: Field, activated: bool, creating: bool) -> bool {
+        creating || self.policy.owner(field).hr_may_update(activated)
+    }
+
+    fn requirement_failures(&self, record: &HrRecord) -> Vec<String> {
+        let mut failures = Vec::new();
+        for rule in self.policy.roles.iter().filter(|r| r.matches(record)) {
+            for req in &rule.require {
+                if let Some(why) = req.failure(record) {
+                    failures.push(format!("role `{}` requires {why}", rule.role));
+                }
+            }
+        }
+        failures
+    }
+
+    // Step 5: one present person.
+    fn person(
+        &mut self,
+        record: &'a HrRecord,
+        matched: Matched<'a>,
+        email_ok: bool,
+    ) -> Option<Synced<'a>> {
+        let email = match &record.email {
+            Ok(email) => email.clone(),
+            Err(e) => {
+                self.quarantine(record, format!("no usable email: {e}"));
+                return None;
+            }
+        };
+        let failures = self.requirement_failures(record);
+        if !failures.is_empty() {
+            self.quarantine(record, failures.join("; "));
+            return None;
+        }
+        let fields = MembershipFields {
+            employee_id: record.employee_id.clone(),
+            job_title: record.job_title.clone(),
+            location: record.location.clone(),
+            employment_type: record.employment_type.clone(),
+        };
+        let send = self.policy.send_invites;
+        match matched {
+            Matched::None => {
+                if !email_ok {
+                    self.conflict_taken(record, &email);
+                    return None;
+                }
+                let reason = if send {
+                    "new in HR; account created and activation email queued"
+                } else {
+                    "new in HR; account created, activation email not sent (send_invites = false)"
+                };
+                self.push(
+                    ChangeKind::Invite,
+                    record,
+                    None,
+                    None,
+                    None,
+                    reason.to_string(),
+                    Action::Invite {
+                        account: NewAccount {
+                            email: email.clone(),
+                            first_name: record.first_name.clone(),
+                            last_name: record.last_name.clone(),
+                            display_name: desired_display_name(record),
+                        },
+                        membership: fields,
+                        notice: if send {
+                            Notice::Activation
+                        } else {
+                            Notice::None
+                        },
+                    },
+                );
+                Some(Synced {
+                    record,
+                    account: AccountRef::New(email.key().to_string()),
+                    existing: None,
+                    activated: false,
+                    creating: true,
+                })
+            }
+            Matched::EmployeeId(membership, account) => {
+                let activated = account.activated_at.is_some();
+                if email != account.email && self.may_update(Field::Email, activated, false) {
+                    if !email_ok {
+                        self.conflict_taken(record, &email);
+                        return None;
+                    }
+                    self.push(
+                        ChangeKind::EmailChange,
+                        record,
+                        Some(Field::Email.as_str()),
+                        Some(account.email.to_string()),
+                        Some(email.to_string()),
+                        if activated {
+                            "email changed in HR; notices sent to the old and the new address"
+                                .to_string()
+                        } else {
+                            "email changed in HR before activation; activation link sent to the new address, notice to the old"
+                                .to_string()
+                        },
+                        Action::EmailChange {
+                            account: account.id,
+                            old: account.email.clone(),
+                            new: email.clone(),
+                            resend_activation: !activated && send,
+                        },
+                    );
+                }
+                if membership.state == MembershipState::Deactivated {
+                    self.reactivate(record, membership, account, "back in HR as current");
+                }
+                self.membership_updates(record, membership, &fields, activated);
+                self.account_updates(record, account);
+                Some(Synced {
+                    record,
+                    account: AccountRef::Existing(account.id),
+                    existing: Some(account),
+                    activated,
+                    creating: false,
+                })
+            }
+            Matched::Email(account, membership) => {
+                let activated = account.activated_at.is_some();
+                match membership {
+                    Some(m)
+                        if m.connector.is_some()
+                            && m.connector.as_ref() != Some(&self.policy.connector) =>
+                    {
+                        self.push(
+                            ChangeKind::Conflict,
+                            record,
+                            None,
+                            None,
+                            None,
+                            format!(
+                                "the account with this email is already managed by connector `{}` in this organisation",
+                                m.connector.as_ref().map(|c| c.as_str()).unwrap_or_default()
+                            ),
+                            Action::None,
+                        );
+                        return None;
+                    }
+                    Some(m) if m.connector.as_ref() == Some(&self.policy.connector) => {
+                        // The same person under a new employee id: a rehire or a re-numbering.
+                        if m.employee_id.as_ref() != Some(&record.employee_id) {
+                            self.push(
+                                ChangeKind::Update,
+                                record,
+                                Some("employee_id"),
+                                m.employee_id.as_ref().map(ToString::to_string),
+                                Some(record.employee_id.to_string()),
+                                "same email under a new employee id in HR".to_string(),
+                                Action::Update(Update::EmployeeId {
+                                    membership: m.id,
+                                    value: record.employee_id.clone(),
+                                }),
+                            );
+                        }
+                        if m.state == MembershipState::Deactivated {
+                            self.reactivate(record, m, account, "rehired under a new employee id");
+                        }
+                        self.membership_updates(record, m, &fields, activated);
+                    }
+                    existing => {
+                        // A new membership for an existing account, or one made by hand that
+                        // the connector takes over.
+                        let by_hand_live = existing.filter(|m| m.state.is_live());
+                        let (state, notice, reason) = match (by_hand_live, activated) {
+                            (Some(m), _) => (
+                                m.state,
+                                Notice::None,
+                                "already a member by hand; the connector manages this membership from now on".to_string(),
+                            ),
+                            (None, true) => (
+                                MembershipState::Active,
+                                Notice::AddedToOrganisation,
+                                "existing account matched by email; added to the organisation".to_string(),
+                            ),
+                            (None, false) => (
+                                MembershipState::Invited,
+                                if send { Notice::Activation } else { Notice::None },
+                                "existing account matched by email, not yet activated; invited to the organisation".to_string(),
+                            ),
+                        };
+                        self.push(
+                            ChangeKind::Link,
+                            record,
+                            None,
+                            None,
+                            Some(state.as_str().to_string()),
+                            reason,
+                            Action::Link {
+                                account: account.id,
+                                existing: existing.map(|m| m.id),
+                                membership: fields.clone(),
+                                state,
+                                notice,
+                            },
+                        );
+                        if let Some(m) = existing {
+                            self.membership_updates(record, m, &fields, activated);
+                        }
+                    }
+                }
+                self.account_updates(record, account);
+                Some(Synced {
+                    record,
+                    account: AccountRef::Existing(account.id),
+                    existing: Some(account),
+                    activated,
+                    creating: membership.is_none(),
+                })
+            }
+        }
+    }
+
+    fn reactivate(
+        &mut self,
+        record: &HrRecord,
+        membership: &Membership,
+        account: &Account,
+        why: &str,
+    ) {
+        let activated = account.activated_at.is_some();
+        let (state, notice) = if activated {
+            (MembershipState::Active, Notice::None)
+        } else if self.policy.send_invites {
+            (MembershipState::Invited, Notice::Activation)
+        } else {
+            (MembershipState::Invited, Notice::None)
+        };
+        let reason = match notice {
+            Notice::Activation => {
+                format!("{why}; not activated before, so a new activation email is queued")
+            }
+            _ => format!("{why}; the same account is reactivated"),
+        };
+        self.push(
+            ChangeKind::Reactivate,
+            record,
+            Some("state"),
+            Some(MembershipState::Deactivated.as_str().to_string()),
+            Some(state.as_str().to_string()),
+            reason,
+            Action::Reactivate {
+                membership: membership.id,
+                account: account.id,
+                employee_id: record.employee_id.clone(),
+                state,
+                notice,
+            },
+        );
+    }
+
+    fn account_updates(&mut self, record: &HrRecord, account: &Account) {
+        let activated = account.activated_at.is_some();
+        let wanted = [
+            (Field::FirstName, &record.first_name, &account.first_name),
+            (Field::LastName, &record.last_name, &account.last_name),
+            (
+                Field::DisplayName,
+                &desired_display_name(record),
+                &account.display_name,
+            ),
+        ];
+        for (field, new, old) in wanted {
+            if new != old && self.may_update(field, activated, false) {
+                self.push(
+                    ChangeKind::Update,
+                    record,
+                    Some(field.as_str()),
+                    old.clone(),
+                    new.clone(),
+                    update_reason(field, self.policy.owner(field)),
+                    Action::Update(Update::Account {
+                        account: account.id,
+                        field,
+                        value: new.clone(),
+                    }),
+                );
+            }
+        }
+    }
+
+    fn membership_updates(
+        &mut self,
+        record: &HrRecord,
+        membership: &Membership,
+        fields: &MembershipFields,
+        activated: bool,
+    ) {
+        let wanted = [
+            (Field::JobTitle, &fields.job_title, &membership.job_title),
+            (Field::Location, &fields.location, &membership.location),
+            (
+                Field::EmploymentType,
+                &fields.employment_type,
+                &membership.employment_type,
+            ),
+        ];
+        for (field, new, old) in wanted {
+            if new != old && self.may_update(field, activated, false) {
+                self.push(
+                    ChangeKind::Update,
+                    record,
+                    Some(field.as_str()),
+                    old.clone(),
+                    new.clone(),
+                    update_reason(field, self.policy.owner(field)),
+                    Action::Update(Update::Membership {
+                        membership: membership.id,
+                        field,
+                        value: new.clone(),
+                    }),
+                );
+            }
+        }
+    }
+
+    fn leaver(&mut self, record: &HrRecord, matched: Matched<'a>, reason: &str) -> bool {
+        let (membership, account) = match matched {
+            Matched::EmployeeId(m, a) => (m, a),
+            Matched::Email(a, Some(m)) => (m, a),
+            // A leaver unknown to the directory: no account, no report line.
+            _ => return false,
+        };
+        if !membership.state.is_live() {
+            return false;
+        }
+        self.push_for(
+            ChangeKind::Deactivate,
+            Some(record.employee_id.clone()),
+            Some(account.email.to_string()),
+            Some("state"),
+            Some(membership.state.as_str().to_string()),
+            Some(MembershipState::Deactivated.as_str().to_string()),
+            format!("{reason}; sign-in to this organisation ends, all data is kept"),
+            Action::Deactivate {
+                membership: membership.id,
+                account: account.id,
+            },
+        );
+        true
+    }
+
+    // Step 7 (full feeds): managed, live memberships nobody in the feed speaks for.
+    fn absent(&mut self, touched: &HashSet<AccountId>) -> usize {
+        let in_feed_ids: HashSet<&EmployeeId> =
+            self.records.iter().map(|r| &r.employee_id).collect();
+        let in_feed_emails: HashSet<&str> = self
+            .records
+            .iter()
+            .filter_map(|r| r.email.as_ref().ok().map(Email::key))
+            .collect();
+        let mut gone: Vec<(&Membership, &Account)> = self
+            .directory
+            .memberships
+            .iter()
+            .filter(|m| m.connector.as_ref() == Some(&self.policy.connector) && m.state.is_live())
+            .filter(|m| !touched.contains(&m.account_id))
+            .filter(|m| {
+                !m.employee_id
+                    .as_ref()
+                    .is_some_and(|id| in_feed_ids.contains(id))
+            })
+            .filter_map(|m| self.accounts_by_id.get(&m.account_id).map(|a| (m, *a)))
+            .filter(|(_, a)| !in_feed_emails.contains(a.email.key()))
+            .collect();
+        gone.sort_by(|a, b| {
+            a.0.employee_id
+                .cmp(&b.0.employee_id)
+                .then(a.1.id.cmp(&b.1.id))
+        });
+        for (membership, account) in &gone {
+            self.push_for(
+                ChangeKind::Deactivate,
+                membership.employee_id.clone(),
+                Some(account.email.to_string()),
+                Some("state"),
+                Some(membership.state.as_str().to_string()),
+                Some(MembershipState::Deactivated.as_str().to_string()),
+                "no longer in the HR feed; sign-in to this organisation ends, all data is kept"
+                    .to_string(),
+                Action::Deactivate {
+                    membership: membership.id,
+                    account: account.id,
+                },
+            );
+        }
+        gone.len()
+    }
+
+    fn team_key(&self, record: &HrRecord) -> Option<(TeamKey, String)> {
+        match &self.policy.teams_from {
+            TeamSource::Department => record
+                .department
+                .as_ref()
+                .map(|d| (d.key.clone(), d.name.clone())),
+            TeamSource::Location => record
+                .location
+                .as_deref()
+                .and_then(TeamKey::parse)
+                .map(|k| (k.clone(), k.to_string())),
+            TeamSource::Attribute(name) => record
+                .attributes
+                .get(name)
+                .and_then(|v| TeamKey::parse(v))
+                .map(|k| (k.clone(), k.to_string())),
+        }
+    }
+
+    // Step 6: a team's people are the synced records with its key; each person's manager, if
+    // synced too, coaches that person's team; a coach is never also a member of the same team.
+    fn teams_and_coaches(&mut self, synced: &[Synced<'a>]) {
+        let connector = Some(&self.policy.connector);
+        let teams: HashMap<&TeamKey, &'a Team> = self
+            .directory
+            .teams
+            .iter()
+            .filter(|t| t.connector.as_ref() == connector)
+            .map(|t| (&t.key, t))
+            .collect();
+
+        // The name of each team, from the first person (by employee id) in it.
+        let mut names: BTreeMap<TeamKey, String> = BTreeMap::new();
+        let mut team_of: Vec<Option<TeamKey>> = Vec::with_capacity(synced.len());
+        for s in synced {
+            let key = self.team_key(s.record);
+            if let Some((k, name)) = &key {
+                names.entry(k.clone()).or_insert_with(|| name.clone());
+            }
+            team_of.push(key.map(|(k, _)| k));
+        }
+        for (key, name) in &names {
+            if let Some(team) = teams.get(key)
+                && &team.name != name
+            {
+                self.changes.push(Change {
+                    kind: ChangeKind::Update,
+                    employee_id: None,
+                    email: None,
+                    field: Some("team_name".to_string()),
+                    old: Some(team.name.clone()),
+                    new: Some(name.clone()),
+                    reason: format!("department `{key}` is named differently in HR"),
+                    action: Action::Update(Update::TeamName {
+                        team: team.id,
+                        name: name.clone(),
+                    }),
+                });
+            }
+        }
+        let team_ref = |key: &TeamKey| match teams.get(key) {
+            Some(t) => TeamRef::Existing(t.id),
+            None => TeamRef::New {
+                key: key.clone(),
+                name: names.get(key).cloned().unwrap_or_else(|| key.to_string()),
+            },
+        };
+
+        let index: HashMap<&EmployeeId, usize> = synced
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (&s.record.employee_id, i))
+            .collect();
+        let mut coach_of: Vec<BTreeSet<TeamKey>> = vec![BTreeSet::new(); synced.len()];
+        for (i, s) in synced.iter().enumerate() {
+            let (Some(team), Some(manager)) = (&team_of[i], &s.record.manager_id) else {
+                continue;
+            };
+            if let Some(&m) = index.get(manager)
+                && m != i
+            {
+                coach_of[m].insert(team.clone());
+            }
+        }
+
+        let links = |list: &'a [crate::domain::TeamLink]| {
+            let mut all: HashMap<AccountId, BTreeSet<TeamId>> = HashMap::new();
+            let mut ours: HashMap<AccountId, BTreeSet<TeamId>> = HashMap::new();
+            for l in list {
+                all.entry(l.account_id).or_default().insert(l.team_id);
+                if l.connector.as_ref() == connector {
+                    ours.entry(l.account_id).or_default().insert(l.team_id);
+                }
+            }
+            (all, ours)
+        };
+        let (all_members, our_members) = links(&self.directory.team_members);
+        let (all_coaches, our_coaches) = links(&self.directory.coaches);
+        let empty = BTreeSet::new();
+        let key_of = |id: &TeamId| {
+            self.directory
+                .teams
+                .iter()
+                .find(|t| t.id == *id)
+                .map(|t| t.key.to_string())
+                .unwrap_or_else(|| id.0.to_string())
+        };
+
+        for (i, s) in synced.iter().enumerate() {
+            let record = s.record;
+            let team_allowed = self.may_update(Field::Team, s.activated, s.creating);
+            let coach_allowed = self.may_update(Field::Coach, s.activated, s.creating);
+            let id = s.existing.map(|a| a.id);
+            let has = |map: &HashMap<AccountId, BTreeSet<TeamId>>, team: &TeamRef| match (id, team)
+            {
+                (Some(id), TeamRef::Existing(t)) => map.get(&id).is_some_and(|s| s.contains(t)),
+                _ => false,
+            };
+
+            // Coach assignments.
+            let wanted_coach: BTreeSet<TeamKey> = coach_of[i].clone();
+            if coach_allowed {
+                for key in &wanted_coach {
+                    let team = team_ref(key);
+                    if !has(&all_coaches, &team) {
+                        let reason = match &team_of[i] {
+                            Some(own) if own == key => format!(
+                                "manages people in team `{key}` and works in it: coach, not member"
+                            ),
+                            _ => format!("manages people in team `{key}`"),
+                        };
+                        self.push(
+                            ChangeKind::CoachAssign,
+                            record,
+                            Some("coach"),
+                            None,
+                            Some(key.to_string()),
+                            reason,
+                            Action::CoachAssign {
+                                account: s.account.clone(),
+                                team,
+                            },
+                        );
+                    }
+                }
+                if let Some(id) = id {
+                    for team in our_coaches.get(&id).unwrap_or(&empty) {
+                        let key = key_of(team);
+                        if !wanted_coach.iter().any(|k| {
+                            k.as_str() == key && teams.get(k).is_some_and(|t| t.id == *team)
+                        }) {
+                            self.push(
+                                ChangeKind::CoachUnassign,
+                                record,
+                                Some("coach"),
+                                Some(key.clone()),
+                                None,
+                                format!("no longer manages anyone in team `{key}`"),
+                                Action::CoachUnassign {
+                                    account: id,
+                                    team: *team,
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+
+            // Team membership: the person's own team, unless they coach it.
+            if team_allowed {
+                let wanted_member = team_of[i]
+                    .clone()
+                    .filter(|k| !(coach_allowed && wanted_coach.contains(k)));
+                if let Some(key) = &wanted_member {
+                    let team = team_ref(key);
+                    if !has(&all_members, &team) {
+                        self.push(
+                            ChangeKind::TeamJoin,
+                            record,
+                            Some("team"),
+                            None,
+                            Some(key.to_string()),
+                            format!("in department `{key}` in HR"),
+                            Action::TeamJoin {
+                                account: s.account.clone(),
+                                team,
+                            },
+                        );
+                    }
+                }
+                if let Some(id) = id {
+                    for team in our_members.get(&id).unwrap_or(&empty) {
+                        let keep = wanted_member
+                            .as_ref()
+                            .is_some_and(|k| teams.get(k).is_some_and(|t| t.id == *team));
+                        if !keep {
+                            let key = key_of(team);
+                            let reason = if team_of[i].as_ref().is_some_and(|k| k.as_str() == key) {
+                                format!("coaches team `{key}`, so is no longer a member of it")
+                            } else {
+                                format!("no longer in department `{key}` in HR")
+                            };
+                            self.push(
+                                ChangeKind::TeamLeave,
+                                record,
+                                Some("team"),
+                                Some(key),
+                                None,
+                                reason,
+                                Action::TeamLeave {
+                                    account: id,
+                                    team: *team,
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn roles(&mut self, synced: &[Synced<'a>]) {
+        let connector = Some(&self.policy.connector);
+        let mut all: HashMap<AccountId, BTreeSet<&'a str>> = HashMap::new();
+        let mut ours: HashMap<AccountId, BTreeSet<&'a str>> = HashMap::new();
+        for g in &self.directory.grants {
+            all.entry(g.account_id).or_default().insert(&g.role);
+            if g.connector.as_ref() == connector {
+                ours.entry(g.account_id).or_default().insert(&g.role);
+            }
+        }
+        for s in synced {
+            let record = s.record;
+            let wanted: BTreeSet<&str> = self
+                .policy
+                .roles
+                .iter()
+                .filter(|r| r.matches(record))
+                .map(|r| r.role.as_str())
+                .collect();
+            let id = s.existing.map(|a| a.id);
+            let held = id.and_then(|id| all.get(&id));
+            for role in &wanted {
+                if !held.is_some_and(|h| h.contains(role)) {
+                    self.push(
+                        ChangeKind::RoleGrant,
+                        record,
+                        Some("role"),
+                        None,
+                        Some(role.to_string()),
+                        format!("role rule `{role}` matches the HR fields"),
+                        Action::RoleGrant {
+                            account: s.account.clone(),
+                            role: role.to_string(),
+                        },
+                    );
+                }
+            }
+            if let Some(id) = id {
+                for role in ours.get(&id).into_iter().flatten() {
+                    if !wanted.contains(role) {
+                        self.push(
+                            ChangeKind::RoleRevoke,
+                            record,
+                            Some("role"),
+                            Some(role.to_string()),
+                            None,
+                            format!("role rule `{role}` no longer matches the HR fields"),
+                            Action::RoleRevoke {
+                                account: id,
+                                role: role.to_string(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn quarantine(&mut self, record: &HrRecord, reason: String) {
+        self.push(
+            ChangeKind::Quarantine,
+            record,
+            None,
+            None,
+            None,
+            format!("{reason}; nothing is applied for this person"),
+            Action::None,
+        );
+    }
+
+    fn conflict_taken(&mut self, record: &HrRecord, email: &Email) {
+        self.push(
+            ChangeKind::Conflict,
+            record,
+            Some(Field::Email.as_str()),
+            None,
+            Some(email.to_string()),
+            format!(
+                "`{email}` already belongs to another account; nothing changes for this person"
+            ),
+            Action::None,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        kind: ChangeKind,
+        record: &HrRecord,
+        field: Option<&str>,
+        old: Option<String>,
+        new: Option<String>,
+        reason: String,
+        action: Action,
+    ) {
+        let email = match &record.email {
+            Ok(e) => Some(e.to_string()),
+            Err(crate::domain::EmailError::Invalid(raw)) => Some(raw.clone()),
+            Err(crate::domain::EmailError::Missing) => None,
+        };
+        self.push_for(
+            kind,
+            Some(record.employee_id.clone()),
+            email,
+            field,
+            old,
+            new,
+            reason,
+            action,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push_for(
+        &mut self,
+        kind: ChangeKind,
+        employee_id: Option<EmployeeId>,
+        email: Option<String>,
+        field: Option<&str>,
+        old: Option<String>,
+        new: Option<String>,
+        reason: String,
+        action: Action,
+    ) {
+        self.changes.push(Change {
+            kind,
+            employee_id,
+            email,
+            field: field.map(str::to_string),
+            old,
+            new,
+            reason,
+            action,
+        });
+    }
+}
+
+/// The display name HR implies: its own, else first and last name joined.
+fn desired_display_name(record: &HrRecord) -> Option<String> {
+    record.display_name.clone().or_else(|| {
+        let joined = [record.first_name.as_deref(), record.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        (!joined.is_empty()).then_some(joined)
+    })
+}
+
+fn update_reason(field: Field, owner: Ownership) -> String {
+    match owner {
+        Ownership::UserAfterActivation => format!(
+            "`{}` differs from HR; HR fills it until the person activates the account",
+            field.as_str()
+        ),
+        _ => format!(
+            "`{}` differs from HR; the HR system owns this field, a local edit is overwritten",
+            field.as_str()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,281 @@
+//! The plan: an ordered list of changes, each with its kind, subject, reason and the action the
+//! applier takes for it, and whether the run must be held.
+
+use std::fmt;
+
+use crate::domain::{AccountId, Email, EmployeeId, MembershipId, MembershipState, TeamId, TeamKey};
+
+use super::policy::Field;
+
+/// The kinds of change a plan lists. The last three are informational: they take no action and
+/// may repeat from run to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ChangeKind {
+    Invite,
+    Link,
+    Update,
+    EmailChange,
+    Deactivate,
+    Reactivate,
+    TeamJoin,
+    TeamLeave,
+    CoachAssign,
+    CoachUnassign,
+    RoleGrant,
+    RoleRevoke,
+    Scheduled,
+    Quarantine,
+    Conflict,
+}
+
+impl ChangeKind {
+    pub const ALL: [ChangeKind; 15] = [
+        ChangeKind::Invite,
+        ChangeKind::Link,
+        ChangeKind::Update,
+        ChangeKind::EmailChange,
+        ChangeKind::Deactivate,
+        ChangeKind::Reactivate,
+        ChangeKind::TeamJoin,
+        ChangeKind::TeamLeave,
+        ChangeKind::CoachAssign,
+        ChangeKind::CoachUnassign,
+        ChangeKind::RoleGrant,
+        ChangeKind::RoleRevoke,
+        ChangeKind::Scheduled,
+        ChangeKind::Quarantine,
+        ChangeKind::Conflict,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Invite => "invite",
+            ChangeKind::Link => "link",
+            ChangeKind::Update => "update",
+            ChangeKind::EmailChange => "email_change",
+            ChangeKind::Deactivate => "deactivate",
+            ChangeKind::Reactivate => "reactivate",
+            ChangeKind::TeamJoin => "team_join",
+            ChangeKind::TeamLeave => "team_leave",
+            ChangeKind::CoachAssign => "coach_assign",
+            ChangeKind::CoachUnassign => "coach_unassign",
+            ChangeKind::RoleGrant => "role_grant",
+            ChangeKind::RoleRevoke => "role_revoke",
+            ChangeKind::Scheduled => "scheduled",
+            ChangeKind::Quarantine => "quarantine",
+            ChangeKind::Conflict => "conflict",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ChangeKind> {
+        ChangeKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// `scheduled`, `quarantine` and `conflict` only inform; every other kind changes something.
+    pub fn is_actionable(self) -> bool {
+        !matches!(
+            self,
+            ChangeKind::Scheduled | ChangeKind::Quarantine | ChangeKind::Conflict
+        )
+    }
+}
+
+impl fmt::Display for ChangeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An account that exists, or one this plan creates (named by its email key until it has an id).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AccountRef {
+    Existing(AccountId),
+    New(String),
+}
+
+/// A team that exists, or one this plan creates from an HR key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TeamRef {
+    Existing(TeamId),
+    New { key: TeamKey, name: String },
+}
+
+/// The profile of an account this plan creates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewAccount {
+    pub email: Email,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub display_name: Option<String>,
+}
+
+/// The HR fields kept on a membership.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MembershipFields {
+    pub employee_id: EmployeeId,
+    pub job_title: Option<String>,
+    pub location: Option<String>,
+    pub employment_type: Option<String>,
+}
+
+/// The email a change queues, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// No email: invites are switched off, or the person already was a member by hand.
+    None,
+    /// An activation email with a single-use link.
+    Activation,
+    /// The person already has an active account and was added to this organisation.
+    AddedToOrganisation,
+}
+
+/// A field value to write.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Update {
+    Account {
+        account: AccountId,
+        field: Field,
+        value: Option<String>,
+    },
+    Membership {
+        membership: MembershipId,
+        field: Field,
+        value: Option<String>,
+    },
+    EmployeeId {
+        membership: MembershipId,
+        value: EmployeeId,
+    },
+    TeamName {
+        team: TeamId,
+        name: String,
+    },
+}
+
+/// What the applier does for a change.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Informational: nothing to do.
+    None,
+    /// Create an account and an invited membership.
+    Invite {
+        account: NewAccount,
+        membership: MembershipFields,
+        notice: Notice,
+    },
+    /// Add an existing account to the organisation, or take over a membership made by hand.
+    Link {
+        account: AccountId,
+        existing: Option<MembershipId>,
+        membership: MembershipFields,
+        state: MembershipState,
+        notice: Notice,
+    },
+    Update(Update),
+    EmailChange {
+        account: AccountId,
+        old: Email,
+        new: Email,
+        /// The account is not activated yet: revoke the old link and send a new one to `new`.
+        resend_activation: bool,
+    },
+    Deactivate {
+        membership: MembershipId,
+        account: AccountId,
+    },
+    /// Reopen a deactivated membership, under the employee id HR now gives.
+    Reactivate {
+        membership: MembershipId,
+        account: AccountId,
+        employee_id: EmployeeId,
+        state: MembershipState,
+        notice: Notice,
+    },
+    TeamJoin {
+        account: AccountRef,
+        team: TeamRef,
+    },
+    TeamLeave {
+        account: AccountId,
+        team: TeamId,
+    },
+    CoachAssign {
+        account: AccountRef,
+        team: TeamRef,
+    },
+    CoachUnassign {
+        account: AccountId,
+        team: TeamId,
+    },
+    RoleGrant {
+        account: AccountRef,
+        role: String,
+    },
+    RoleRevoke {
+        account: AccountId,
+        role: String,
+    },
+}
+
+/// One line of a plan: what changes for whom, why, and how it is applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    pub kind: ChangeKind,
+    pub employee_id: Option<EmployeeId>,
+    pub email: Option<String>,
+    pub field: Option<String>,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    pub reason: String,
+    pub action: Action,
+}
+
+impl Change {
+    /// What makes two changes the same when a held run is approved: everything but the reason
+    /// and the action's ids.
+    pub fn identity(
+        &self,
+    ) -> (
+        ChangeKind,
+        Option<&str>,
+        Option<&str>,
+        Option<&str>,
+        Option<&str>,
+        Option<&str>,
+    ) {
+        (
+            self.kind,
+            self.employee_id.as_ref().map(EmployeeId::as_str),
+            self.email.as_deref(),
+            self.field.as_deref(),
+            self.old.as_deref(),
+            self.new.as_deref(),
+        )
+    }
+}
+
+/// Why a run is held instead of applied, with the stable code stored in its report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hold {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The planner's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    pub hold: Option<Hold>,
+    /// The connector's memberships that are not deactivated, before this plan.
+    pub managed_memberships: usize,
+}
+
+impl Plan {
+    pub fn count(&self, kind: ChangeKind) -> usize {
+        self.changes.iter().filter(|c| c.kind == kind).count()
+    }
+
+    pub fn actionable(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| c.kind.is_actionable())
+    }
+}

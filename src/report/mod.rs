@@ -1,0 +1,336 @@
+//! Run reports and account lists as admins read them: text, JSON and CSV.
+//!
+//! The JSON shape is a public contract (documented in README.md): its own wire types live
+//! here, apart from the domain types, so the domain can change without breaking readers.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::domain::{RunReport, RunSummary};
+use crate::planner::ChangeKind;
+use crate::store::UserRow;
+
+#[derive(Serialize)]
+struct ReportJson<'a> {
+    run_id: i64,
+    organisation: &'a str,
+    connector: &'a str,
+    trigger: &'a str,
+    mode: &'a str,
+    status: &'a str,
+    as_of: String,
+    started_at: String,
+    finished_at: Option<String>,
+    duration_ms: Option<i64>,
+    records_fetched: i64,
+    counts: serde_json::Map<String, serde_json::Value>,
+    changes: Vec<ChangeJson<'a>>,
+    errors: Vec<ErrorJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ChangeJson<'a> {
+    kind: &'a str,
+    employee_id: Option<&'a str>,
+    email: Option<&'a str>,
+    field: Option<&'a str>,
+    old: Option<&'a str>,
+    new: Option<&'a str>,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct ErrorJson<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Every change kind with its count, zeros included, so readers can rely on the keys.
+fn counts_json(summary: &RunSummary) -> serde_json::Map<String, serde_json::Value> {
+    ChangeKind::ALL
+        .iter()
+        .map(|k| {
+            let n = summary.counts.get(k.as_str()).copied().unwrap_or(0);
+            (k.as_str().to_string(), serde_json::Value::from(n))
+        })
+        .collect()
+}
+
+fn duration_ms(s: &RunSummary) -> Option<i64> {
+    s.finished_at.map(|f| (f - s.started_at).num_milliseconds())
+}
+
+/// The report as JSON, in the documented shape.
+pub fn json(report: &RunReport) -> String {
+    let s = &report.summary;
+    let doc = ReportJson {
+        run_id: s.id,
+        organisation: &s.organisation,
+        connector: &s.connector,
+        trigger: s.trigger.as_str(),
+        mode: s.mode.as_str(),
+        status: s.status.as_str(),
+        as_of: time(s.as_of),
+        started_at: time(s.started_at),
+        finished_at: s.finished_at.map(time),
+        duration_ms: duration_ms(s),
+        records_fetched: s.records_fetched,
+        counts: counts_json(s),
+        changes: report
+            .changes
+            .iter()
+            .map(|c| ChangeJson {
+                kind: &c.kind,
+                employee_id: c.employee_id.as_deref(),
+                email: c.email.as_deref(),
+                field: c.field.as_deref(),
+                old: c.old.as_deref(),
+                new: c.new.as_deref(),
+                reason: &c.reason,
+            })
+            .collect(),
+        errors: report
+            .errors
+            .iter()
+            .map(|e| ErrorJson {
+                code: &e.code,
+                message: &e.message,
+            })
+            .collect(),
+    };
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// The report as text: a summary, then the changes grouped by kind.
+pub fn text(report: &RunReport) -> String {
+    let s = &report.summary;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Run {} · {} · connector {} · {} ({}) · {}",
+        s.id, s.organisation, s.connector, s.mode, s.trigger, s.status
+    );
+    let _ = writeln!(
+        out,
+        "As of {} · started {} · {} records fetched{}",
+        time(s.as_of),
+        time(s.started_at),
+        s.records_fetched,
+        duration_ms(s)
+            .map(|ms| format!(" · took {ms} ms"))
+            .unwrap_or_default()
+    );
+    for e in &report.errors {
+        let _ = writeln!(out, "{}: {}", e.code, e.message);
+    }
+    let counts: Vec<String> = ChangeKind::ALL
+        .iter()
+        .filter_map(|k| {
+            s.counts
+                .get(k.as_str())
+                .map(|n| format!("{} {}", n, k.as_str()))
+        })
+        .collect();
+    if counts.is_empty() {
+        let _ = writeln!(out, "No changes.");
+    } else {
+        let _ = writeln!(out, "Changes: {}", counts.join(", "));
+    }
+    for kind in ChangeKind::ALL {
+        let lines: Vec<_> = report
+            .changes
+            .iter()
+            .filter(|c| c.kind == kind.as_str())
+            .collect();
+        if lines.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{} ({})", kind.as_str(), lines.len());
+        for c in lines {
+            let who = [c.employee_id.as_deref(), c.email.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let what = match (&c.field, &c.old, &c.new) {
+                (Some(f), None, None) => format!(" {f}"),
+                (Some(f), old, new) => format!(
+                    " {f}: {} → {}",
+                    old.as_deref().unwrap_or("∅"),
+                    new.as_deref().unwrap_or("∅")
+                ),
+                (None, _, Some(new)) => format!(" → {new}"),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "  {}{}\n      {}",
+                if who.is_empty() { "(team)" } else { &who },
+                what,
+                c.reason
+            );
+        }
+    }
+    out
+}
+
+/// The report's changes as CSV, one line per change.
+pub fn csv(report: &RunReport) -> anyhow::Result<String> {
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "run_id",
+        "kind",
+        "employee_id",
+        "email",
+        "field",
+        "old",
+        "new",
+        "reason",
+    ])?;
+    let id = report.summary.id.to_string();
+    for c in &report.changes {
+        w.write_record([
+            id.as_str(),
+            &c.kind,
+            c.employee_id.as_deref().unwrap_or(""),
+            c.email.as_deref().unwrap_or(""),
+            c.field.as_deref().unwrap_or(""),
+            c.old.as_deref().unwrap_or(""),
+            c.new.as_deref().unwrap_or(""),
+            &c.reason,
+        ])?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+/// The run list as a text table, newest first.
+pub fn runs_table(runs: &[RunSummary]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>5}  {:<20}  {:<20}  {:<5}  {:<9}  {:<20}  {:>7}  changes",
+        "run", "started", "connector", "mode", "status", "organisation", "records"
+    );
+    for r in runs {
+        let changes: Vec<String> = ChangeKind::ALL
+            .iter()
+            .filter_map(|k| {
+                r.counts
+                    .get(k.as_str())
+                    .map(|n| format!("{n} {}", k.as_str()))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{:>5}  {:<20}  {:<20}  {:<5}  {:<9}  {:<20}  {:>7}  {}",
+            r.id,
+            time(r.started_at),
+            r.connector,
+            r.mode.as_str(),
+            r.status.as_str(),
+            r.organisation,
+            r.records_fetched,
+            changes.join(", ")
+        );
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct UserJson<'a> {
+    organisation: &'a str,
+    email: &'a str,
+    display_name: Option<&'a str>,
+    employee_id: Option<&'a str>,
+    status: &'a str,
+    connector: Option<&'a str>,
+    job_title: Option<&'a str>,
+    teams: &'a [String],
+    roles: &'a [String],
+    created_at: String,
+    activated_at: Option<String>,
+}
+
+fn user_json(u: &UserRow) -> UserJson<'_> {
+    UserJson {
+        organisation: &u.organisation,
+        email: &u.email,
+        display_name: u.display_name.as_deref(),
+        employee_id: u.employee_id.as_deref(),
+        status: &u.status,
+        connector: u.connector.as_deref(),
+        job_title: u.job_title.as_deref(),
+        teams: &u.teams,
+        roles: &u.roles,
+        created_at: time(u.created_at),
+        activated_at: u.activated_at.map(time),
+    }
+}
+
+pub fn users_json(users: &[UserRow]) -> String {
+    let docs: Vec<_> = users.iter().map(user_json).collect();
+    serde_json::to_string_pretty(&docs).unwrap_or_default()
+}
+
+pub fn users_csv(users: &[UserRow]) -> anyhow::Result<String> {
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "organisation",
+        "email",
+        "display_name",
+        "employee_id",
+        "status",
+        "connector",
+        "job_title",
+        "teams",
+        "roles",
+        "created_at",
+        "activated_at",
+    ])?;
+    for u in users {
+        w.write_record([
+            u.organisation.as_str(),
+            &u.email,
+            u.display_name.as_deref().unwrap_or(""),
+            u.employee_id.as_deref().unwrap_or(""),
+            &u.status,
+            u.connector.as_deref().unwrap_or(""),
+            u.job_title.as_deref().unwrap_or(""),
+            &u.teams.join("; "),
+            &u.roles.join("; "),
+            &time(u.created_at),
+            &u.activated_at.map(time).unwrap_or_default(),
+        ])?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+pub fn users_table(users: &[UserRow]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<14}  {:<34}  {:<26}  {:<8}  {:<11}  {:<24}  roles",
+        "organisation", "email", "name", "id", "status", "teams"
+    );
+    for u in users {
+        let _ = writeln!(
+            out,
+            "{:<14}  {:<34}  {:<26}  {:<8}  {:<11}  {:<24}  {}",
+            u.organisation,
+            u.email,
+            u.display_name.as_deref().unwrap_or(""),
+            u.employee_id.as_deref().unwrap_or(""),
+            u.status,
+            u.teams.join(", "),
+            u.roles.join(", ")
+        );
+    }
+    let _ = writeln!(out, "{} account(s)", users.len());
+    out
+}

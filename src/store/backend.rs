@@ -1,0 +1,1466 @@
+// The store's statements, written once and compiled once per backend: `mod sqlite` and
+// `mod postgres` in `store/mod.rs` include this file with their own `Db` and `POSTGRES`.
+// Placeholders are `$1`, `$2`, … which both SQLite and PostgreSQL accept.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Pool, QueryBuilder, Row, Transaction};
+
+use crate::domain::{
+    Account, AccountId, ChangeLine, Directory, Email, EmployeeId, Grant, Membership, MembershipId,
+    MembershipState, RunError, RunMode, RunReport, RunStatus, RunSummary, Team, TeamId, TeamKey,
+    TeamLink, Trigger,
+};
+use crate::planner::{AccountRef, Action, Change, Field, Notice, Plan, TeamRef, Update};
+
+use super::{
+    Applied, Doing, NewRun, OrganisationRow, OutboxMail, OutboxStats, Result, RunEnd, StoreError,
+    TokenState, UserFilter, UserRow, counts_map,
+};
+
+type DbRow = <Db as sqlx::Database>::Row;
+type Tx<'c> = Transaction<'c, Db>;
+
+/// Rows per multi-row statement: well under both backends' limits on bound parameters.
+const CHUNK: usize = 500;
+
+fn corrupt(what: impl Into<String>) -> StoreError {
+    StoreError::Corrupt(what.into())
+}
+
+fn get<'r, T>(row: &'r DbRow, column: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, Db> + sqlx::Type<Db>,
+{
+    row.try_get(column).doing("reading a row")
+}
+
+pub(super) async fn upsert_organisation(
+    pool: &Pool<Db>,
+    slug: &str,
+    name: &str,
+    time_zone: &str,
+    locale: &str,
+    now: DateTime<Utc>,
+) -> Result<OrganisationRow> {
+    sqlx::query(
+        "INSERT INTO organisations (slug, name, time_zone, locale, created_at) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (slug) DO UPDATE SET name = excluded.name, \
+         time_zone = excluded.time_zone, locale = excluded.locale",
+    )
+    .bind(slug)
+    .bind(name)
+    .bind(time_zone)
+    .bind(locale)
+    .bind(now)
+    .execute(pool)
+    .await
+    .doing("saving the organisation")?;
+    let row = sqlx::query("SELECT id, slug, name, locale FROM organisations WHERE slug = $1")
+        .bind(slug)
+        .fetch_one(pool)
+        .await
+        .doing("reading the organisation")?;
+    Ok(OrganisationRow {
+        id: get(&row, "id")?,
+        slug: get(&row, "slug")?,
+        name: get(&row, "name")?,
+        locale: get(&row, "locale")?,
+    })
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "a.id, a.email, a.first_name, a.last_name, a.display_name, a.activated_at";
+
+fn account_from(row: &DbRow) -> Result<Account> {
+    let email: String = get(row, "email")?;
+    Ok(Account {
+        id: AccountId(get(row, "id")?),
+        email: Email::parse(&email).map_err(|e| corrupt(format!("account email: {e}")))?,
+        first_name: get(row, "first_name")?,
+        last_name: get(row, "last_name")?,
+        display_name: get(row, "display_name")?,
+        activated_at: get(row, "activated_at")?,
+    })
+}
+
+fn connector_of(text: Option<String>) -> Option<crate::domain::ConnectorId> {
+    text.as_deref().and_then(crate::domain::ConnectorId::parse)
+}
+
+pub(super) async fn load_directory(
+    pool: &Pool<Db>,
+    organisation_id: i64,
+    emails: &[String],
+) -> Result<Directory> {
+    let mut accounts: BTreeMap<i64, Account> = BTreeMap::new();
+    let rows = sqlx::query(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM accounts a \
+         JOIN memberships m ON m.account_id = a.id WHERE m.organisation_id = $1"
+    ))
+    .bind(organisation_id)
+    .fetch_all(pool)
+    .await
+    .doing("loading the organisation's accounts")?;
+    for row in &rows {
+        let a = account_from(row)?;
+        accounts.insert(a.id.0, a);
+    }
+    for chunk in emails.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.email_norm IN ("
+        ));
+        let mut list = qb.separated(", ");
+        for e in chunk {
+            list.push_bind(e.as_str());
+        }
+        qb.push(")");
+        let rows = qb
+            .build()
+            .fetch_all(pool)
+            .await
+            .doing("loading accounts by email")?;
+        for row in &rows {
+            let a = account_from(row)?;
+            accounts.insert(a.id.0, a);
+        }
+    }
+
+    let rows = sqlx::query(
+        "SELECT id, account_id, state, connector_id, employee_id, job_title, location, \
+         employment_type FROM memberships WHERE organisation_id = $1 ORDER BY id",
+    )
+    .bind(organisation_id)
+    .fetch_all(pool)
+    .await
+    .doing("loading memberships")?;
+    let mut memberships = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let state: String = get(row, "state")?;
+        let employee_id: Option<String> = get(row, "employee_id")?;
+        memberships.push(Membership {
+            id: MembershipId(get(row, "id")?),
+            account_id: AccountId(get(row, "account_id")?),
+            state: MembershipState::parse(&state)
+                .ok_or_else(|| corrupt(format!("membership state `{state}`")))?,
+            connector: connector_of(get(row, "connector_id")?),
+            employee_id: employee_id.as_deref().and_then(EmployeeId::parse),
+            job_title: get(row, "job_title")?,
+            location: get(row, "location")?,
+            employment_type: get(row, "employment_type")?,
+        });
+    }
+
+    let rows = sqlx::query(
+        "SELECT id, key, name, connector_id FROM teams WHERE organisation_id = $1 ORDER BY id",
+    )
+    .bind(organisation_id)
+    .fetch_all(pool)
+    .await
+    .doing("loading teams")?;
+    let mut teams = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let key: String = get(row, "key")?;
+        teams.push(Team {
+            id: TeamId(get(row, "id")?),
+            key: TeamKey::parse(&key).ok_or_else(|| corrupt("an empty team key"))?,
+            name: get(row, "name")?,
+            connector: connector_of(get(row, "connector_id")?),
+        });
+    }
+
+    let links = |rows: Vec<DbRow>| -> Result<Vec<TeamLink>> {
+        rows.iter()
+            .map(|row| {
+                Ok(TeamLink {
+                    team_id: TeamId(get(row, "team_id")?),
+                    account_id: AccountId(get(row, "account_id")?),
+                    connector: connector_of(get(row, "connector_id")?),
+                })
+            })
+            .collect()
+    };
+    let team_members = links(
+        sqlx::query(
+            "SELECT l.team_id, l.account_id, l.connector_id FROM team_members l \
+             JOIN teams t ON t.id = l.team_id WHERE t.organisation_id = $1",
+        )
+        .bind(organisation_id)
+        .fetch_all(pool)
+        .await
+        .doing("loading team members")?,
+    )?;
+    let coaches = links(
+        sqlx::query(
+            "SELECT l.team_id, l.account_id, l.connector_id FROM team_coaches l \
+             JOIN teams t ON t.id = l.team_id WHERE t.organisation_id = $1",
+        )
+        .bind(organisation_id)
+        .fetch_all(pool)
+        .await
+        .doing("loading coaches")?,
+    )?;
+
+    let rows = sqlx::query(
+        "SELECT g.account_id, r.name, g.connector_id FROM role_grants g \
+         JOIN roles r ON r.id = g.role_id WHERE r.organisation_id = $1",
+    )
+    .bind(organisation_id)
+    .fetch_all(pool)
+    .await
+    .doing("loading role grants")?;
+    let mut grants = Vec::with_capacity(rows.len());
+    for row in &rows {
+        grants.push(Grant {
+            account_id: AccountId(get(row, "account_id")?),
+            role: get(row, "name")?,
+            connector: connector_of(get(row, "connector_id")?),
+        });
+    }
+
+    Ok(Directory {
+        accounts: accounts.into_values().collect(),
+        memberships,
+        teams,
+        team_members,
+        coaches,
+        grants,
+    })
+}
+
+pub(super) async fn start_run(pool: &Pool<Db>, run: &NewRun<'_>) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO sync_runs (organisation_id, connector_id, trigger, mode, status, as_of, \
+         started_at) VALUES ($1, $2, $3, $4, 'running', $5, $6) RETURNING id",
+    )
+    .bind(run.organisation_id)
+    .bind(run.connector)
+    .bind(run.trigger.as_str())
+    .bind(run.mode.as_str())
+    .bind(run.as_of)
+    .bind(run.started_at)
+    .fetch_one(pool)
+    .await
+    .doing("recording the start of the run")?;
+    get(&row, "id")
+}
+
+async fn insert_changes(tx: &mut Tx<'_>, run_id: i64, changes: &[Change]) -> Result<()> {
+    for (n, chunk) in changes.chunks(CHUNK).enumerate() {
+        let mut qb = QueryBuilder::<Db>::new(
+            "INSERT INTO sync_changes (run_id, seq, kind, employee_id, email, field, \
+             old_value, new_value, reason) ",
+        );
+        qb.push_values(chunk.iter().enumerate(), |mut b, (i, c)| {
+            b.push_bind(run_id)
+                .push_bind((n * CHUNK + i) as i32)
+                .push_bind(c.kind.as_str())
+                .push_bind(c.employee_id.as_ref().map(|e| e.as_str()))
+                .push_bind(c.email.as_deref())
+                .push_bind(c.field.as_deref())
+                .push_bind(c.old.as_deref())
+                .push_bind(c.new.as_deref())
+                .push_bind(c.reason.as_str());
+        });
+        qb.build()
+            .execute(&mut **tx)
+            .await
+            .doing("recording the run's changes")?;
+    }
+    Ok(())
+}
+
+async fn finish(
+    tx: &mut Tx<'_>,
+    run_id: i64,
+    status: RunStatus,
+    records_fetched: usize,
+    errors: &[RunError],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for (i, e) in errors.iter().enumerate() {
+        sqlx::query("INSERT INTO sync_errors (run_id, seq, code, message) VALUES ($1, $2, $3, $4)")
+            .bind(run_id)
+            .bind(i as i32)
+            .bind(e.code.as_str())
+            .bind(e.message.as_str())
+            .execute(&mut **tx)
+            .await
+            .doing("recording the run's errors")?;
+    }
+    sqlx::query(
+        "UPDATE sync_runs SET status = $1, finished_at = $2, records_fetched = $3 WHERE id = $4",
+    )
+    .bind(status.as_str())
+    .bind(now)
+    .bind(records_fetched as i64)
+    .bind(run_id)
+    .execute(&mut **tx)
+    .await
+    .doing("recording the end of the run")?;
+    Ok(())
+}
+
+pub(super) async fn end_run(pool: &Pool<Db>, run_id: i64, end: &RunEnd<'_>) -> Result<()> {
+    let mut tx = pool.begin().await.doing("starting a transaction")?;
+    if let Some(plan) = end.plan {
+        insert_changes(&mut tx, run_id, &plan.changes).await?;
+    }
+    finish(
+        &mut tx,
+        run_id,
+        end.status,
+        end.records_fetched,
+        end.errors,
+        end.finished_at,
+    )
+    .await?;
+    tx.commit().await.doing("committing the run")
+}
+
+pub(super) async fn mark_approved(pool: &Pool<Db>, run_id: i64, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query("UPDATE sync_runs SET status = 'approved', approved_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(run_id)
+        .execute(pool)
+        .await
+        .doing("marking the held run approved")?;
+    Ok(())
+}
+
+/// An email the applier queues; recipients of account mails are read after every account
+/// write, so an activation goes to the address the account has at the end of the run.
+struct Queued {
+    account: i64,
+    kind: &'static str,
+    recipient: Option<String>,
+    old_email: Option<String>,
+    new_email: Option<String>,
+}
+
+fn account_column(field: Field) -> Result<&'static str> {
+    match field {
+        Field::FirstName => Ok("first_name"),
+        Field::LastName => Ok("last_name"),
+        Field::DisplayName => Ok("display_name"),
+        other => Err(corrupt(format!(
+            "`{}` is not an account field",
+            other.as_str()
+        ))),
+    }
+}
+
+fn membership_column(field: Field) -> Result<&'static str> {
+    match field {
+        Field::JobTitle => Ok("job_title"),
+        Field::Location => Ok("location"),
+        Field::EmploymentType => Ok("employment_type"),
+        other => Err(corrupt(format!(
+            "`{}` is not a membership field",
+            other.as_str()
+        ))),
+    }
+}
+
+/// Resolves the plan's account references once new accounts have ids.
+struct Ids {
+    new_accounts: HashMap<String, i64>,
+    new_teams: HashMap<TeamKey, i64>,
+}
+
+impl Ids {
+    fn account(&self, r: &AccountRef) -> Result<i64> {
+        match r {
+            AccountRef::Existing(id) => Ok(id.0),
+            AccountRef::New(key) => self.new_accounts.get(key).copied().ok_or_else(|| {
+                corrupt(format!(
+                    "the plan refers to an account `{key}` it did not create"
+                ))
+            }),
+        }
+    }
+
+    fn team(&self, r: &TeamRef) -> Result<i64> {
+        match r {
+            TeamRef::Existing(id) => Ok(id.0),
+            TeamRef::New { key, .. } => self.new_teams.get(key).copied().ok_or_else(|| {
+                corrupt(format!(
+                    "the plan refers to a team `{key}` it did not create"
+                ))
+            }),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn apply_plan(
+    pool: &Pool<Db>,
+    run_id: i64,
+    organisation: &OrganisationRow,
+    connector: &str,
+    plan: &Plan,
+    status: RunStatus,
+    records_fetched: usize,
+    now: DateTime<Utc>,
+) -> Result<Applied> {
+    let mut tx = pool.begin().await.doing("starting the apply transaction")?;
+    let mut queued: Vec<Queued> = Vec::new();
+    let org = organisation.id;
+    let actions = || plan.changes.iter().map(|c| &c.action);
+
+    // Phase 1, accounts: email changes (through a temporary key, so that people who swap
+    // addresses never collide), field updates, then new accounts in batches.
+    let email_changes: Vec<(i64, &Email, &Email, bool)> = actions()
+        .filter_map(|a| match a {
+            Action::EmailChange {
+                account,
+                old,
+                new,
+                resend_activation,
+            } => Some((account.0, old, new, *resend_activation)),
+            _ => None,
+        })
+        .collect();
+    for (id, _, _, _) in &email_changes {
+        sqlx::query("UPDATE accounts SET email_norm = $1 WHERE id = $2")
+            .bind(format!("#moving-{id}"))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .doing("changing an email address")?;
+    }
+    for (id, old, new, resend) in &email_changes {
+        sqlx::query(
+            "UPDATE accounts SET email = $1, email_norm = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(new.as_str())
+        .bind(new.key())
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .doing("changing an email address")?;
+        queued.push(Queued {
+            account: *id,
+            kind: "email_changed_old",
+            recipient: Some(old.to_string()),
+            old_email: Some(old.to_string()),
+            new_email: Some(new.to_string()),
+        });
+        if *resend {
+            revoke_tokens(&mut tx, *id, org, now).await?;
+            queued.push(Queued {
+                account: *id,
+                kind: "activation",
+                recipient: Some(new.to_string()),
+                old_email: None,
+                new_email: None,
+            });
+        } else {
+            queued.push(Queued {
+                account: *id,
+                kind: "email_changed_new",
+                recipient: Some(new.to_string()),
+                old_email: Some(old.to_string()),
+                new_email: Some(new.to_string()),
+            });
+        }
+    }
+    for action in actions() {
+        if let Action::Update(Update::Account {
+            account,
+            field,
+            value,
+        }) = action
+        {
+            sqlx::query(&format!(
+                "UPDATE accounts SET {} = $1, updated_at = $2 WHERE id = $3",
+                account_column(*field)?
+            ))
+            .bind(value.as_deref())
+            .bind(now)
+            .bind(account.0)
+            .execute(&mut *tx)
+            .await
+            .doing("updating an account")?;
+        }
+    }
+    let invites: Vec<_> = actions()
+        .filter_map(|a| match a {
+            Action::Invite {
+                account,
+                membership,
+                notice,
+            } => Some((account, membership, notice)),
+            _ => None,
+        })
+        .collect();
+    let mut ids = Ids {
+        new_accounts: HashMap::new(),
+        new_teams: HashMap::new(),
+    };
+    for chunk in invites.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "INSERT INTO accounts (email, email_norm, first_name, last_name, display_name, \
+             created_at, updated_at) ",
+        );
+        qb.push_values(chunk, |mut b, (account, _, _)| {
+            b.push_bind(account.email.as_str())
+                .push_bind(account.email.key())
+                .push_bind(account.first_name.as_deref())
+                .push_bind(account.last_name.as_deref())
+                .push_bind(account.display_name.as_deref())
+                .push_bind(now)
+                .push_bind(now);
+        });
+        qb.push(" RETURNING id, email_norm");
+        for row in qb
+            .build()
+            .fetch_all(&mut *tx)
+            .await
+            .doing("creating accounts")?
+        {
+            ids.new_accounts
+                .insert(get(&row, "email_norm")?, get(&row, "id")?);
+        }
+    }
+
+    // Phase 2, memberships: new ones in batches, then take-overs, reactivations and updates.
+    struct NewMembership<'p> {
+        account: i64,
+        state: MembershipState,
+        fields: &'p crate::planner::MembershipFields,
+    }
+    let mut inserts: Vec<NewMembership<'_>> = Vec::new();
+    for action in actions() {
+        match action {
+            Action::Invite {
+                account,
+                membership,
+                notice,
+            } => {
+                let id = ids.account(&AccountRef::New(account.email.key().to_string()))?;
+                inserts.push(NewMembership {
+                    account: id,
+                    state: MembershipState::Invited,
+                    fields: membership,
+                });
+                queue_notice(&mut queued, id, *notice);
+            }
+            Action::Link {
+                account,
+                existing,
+                membership,
+                state,
+                notice,
+            } => {
+                match existing {
+                    None => inserts.push(NewMembership {
+                        account: account.0,
+                        state: *state,
+                        fields: membership,
+                    }),
+                    Some(m) => {
+                        sqlx::query(
+                            "UPDATE memberships SET connector_id = $1, employee_id = $2, \
+                             state = $3, deactivated_at = NULL, updated_at = $4 WHERE id = $5",
+                        )
+                        .bind(connector)
+                        .bind(membership.employee_id.as_str())
+                        .bind(state.as_str())
+                        .bind(now)
+                        .bind(m.0)
+                        .execute(&mut *tx)
+                        .await
+                        .doing("taking over a membership")?;
+                    }
+                }
+                queue_notice(&mut queued, account.0, *notice);
+            }
+            Action::Reactivate {
+                membership,
+                account,
+                employee_id,
+                state,
+                notice,
+            } => {
+                sqlx::query(
+                    "UPDATE memberships SET state = $1, employee_id = $2, deactivated_at = NULL, \
+                     updated_at = $3 WHERE id = $4",
+                )
+                .bind(state.as_str())
+                .bind(employee_id.as_str())
+                .bind(now)
+                .bind(membership.0)
+                .execute(&mut *tx)
+                .await
+                .doing("reactivating a membership")?;
+                queue_notice(&mut queued, account.0, *notice);
+            }
+            Action::Update(Update::Membership {
+                membership,
+                field,
+                value,
+            }) => {
+                sqlx::query(&format!(
+                    "UPDATE memberships SET {} = $1, updated_at = $2 WHERE id = $3",
+                    membership_column(*field)?
+                ))
+                .bind(value.as_deref())
+                .bind(now)
+                .bind(membership.0)
+                .execute(&mut *tx)
+                .await
+                .doing("updating a membership")?;
+            }
+            Action::Update(Update::EmployeeId { membership, value }) => {
+                sqlx::query(
+                    "UPDATE memberships SET employee_id = $1, updated_at = $2 WHERE id = $3",
+                )
+                .bind(value.as_str())
+                .bind(now)
+                .bind(membership.0)
+                .execute(&mut *tx)
+                .await
+                .doing("updating an employee id")?;
+            }
+            _ => {}
+        }
+    }
+    for chunk in inserts.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "INSERT INTO memberships (organisation_id, account_id, state, connector_id, \
+             employee_id, job_title, location, employment_type, created_at, updated_at) ",
+        );
+        qb.push_values(chunk, |mut b, m| {
+            b.push_bind(org)
+                .push_bind(m.account)
+                .push_bind(m.state.as_str())
+                .push_bind(connector)
+                .push_bind(m.fields.employee_id.as_str())
+                .push_bind(m.fields.job_title.as_deref())
+                .push_bind(m.fields.location.as_deref())
+                .push_bind(m.fields.employment_type.as_deref())
+                .push_bind(now)
+                .push_bind(now);
+        });
+        qb.build()
+            .execute(&mut *tx)
+            .await
+            .doing("creating memberships")?;
+    }
+
+    // Phase 3, teams and coaches: new teams, renames, leaves before joins.
+    let mut new_teams: BTreeMap<&TeamKey, &str> = BTreeMap::new();
+    for action in actions() {
+        if let Action::TeamJoin {
+            team: TeamRef::New { key, name },
+            ..
+        }
+        | Action::CoachAssign {
+            team: TeamRef::New { key, name },
+            ..
+        } = action
+        {
+            new_teams.entry(key).or_insert(name);
+        }
+    }
+    let new_teams: Vec<_> = new_teams.into_iter().collect();
+    for chunk in new_teams.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "INSERT INTO teams (organisation_id, connector_id, key, name, created_at) ",
+        );
+        qb.push_values(chunk, |mut b, (key, name)| {
+            b.push_bind(org)
+                .push_bind(connector)
+                .push_bind(key.as_str())
+                .push_bind(*name)
+                .push_bind(now);
+        });
+        qb.push(" RETURNING id, key");
+        for row in qb
+            .build()
+            .fetch_all(&mut *tx)
+            .await
+            .doing("creating teams")?
+        {
+            let key: String = get(&row, "key")?;
+            let key = TeamKey::parse(&key).ok_or_else(|| corrupt("an empty team key"))?;
+            ids.new_teams.insert(key, get(&row, "id")?);
+        }
+    }
+    let mut joins: Vec<(i64, i64)> = Vec::new();
+    let mut coach_joins: Vec<(i64, i64)> = Vec::new();
+    for action in actions() {
+        match action {
+            Action::Update(Update::TeamName { team, name }) => {
+                sqlx::query("UPDATE teams SET name = $1 WHERE id = $2")
+                    .bind(name.as_str())
+                    .bind(team.0)
+                    .execute(&mut *tx)
+                    .await
+                    .doing("renaming a team")?;
+            }
+            Action::TeamLeave { account, team } => {
+                sqlx::query(
+                    "DELETE FROM team_members WHERE team_id = $1 AND account_id = $2 \
+                     AND connector_id = $3",
+                )
+                .bind(team.0)
+                .bind(account.0)
+                .bind(connector)
+                .execute(&mut *tx)
+                .await
+                .doing("removing a team member")?;
+            }
+            Action::CoachUnassign { account, team } => {
+                sqlx::query(
+                    "DELETE FROM team_coaches WHERE team_id = $1 AND account_id = $2 \
+                     AND connector_id = $3",
+                )
+                .bind(team.0)
+                .bind(account.0)
+                .bind(connector)
+                .execute(&mut *tx)
+                .await
+                .doing("removing a coach")?;
+            }
+            Action::TeamJoin { account, team } => {
+                joins.push((ids.team(team)?, ids.account(account)?))
+            }
+            Action::CoachAssign { account, team } => {
+                coach_joins.push((ids.team(team)?, ids.account(account)?))
+            }
+            _ => {}
+        }
+    }
+    for (table, rows) in [("team_members", &joins), ("team_coaches", &coach_joins)] {
+        for chunk in rows.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Db>::new(format!(
+                "INSERT INTO {table} (team_id, account_id, connector_id, created_at) "
+            ));
+            qb.push_values(chunk, |mut b, (team, account)| {
+                b.push_bind(*team)
+                    .push_bind(*account)
+                    .push_bind(connector)
+                    .push_bind(now);
+            });
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .doing("adding team members and coaches")?;
+        }
+    }
+
+    // Phase 4, roles: make the roles the grants need, revoke, then grant.
+    let mut role_names: BTreeSet<&str> = BTreeSet::new();
+    for action in actions() {
+        if let Action::RoleGrant { role, .. } = action {
+            role_names.insert(role);
+        }
+    }
+    let role_names: Vec<&str> = role_names.into_iter().collect();
+    for chunk in role_names.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new("INSERT INTO roles (organisation_id, name) ");
+        qb.push_values(chunk, |mut b, name| {
+            b.push_bind(org).push_bind(*name);
+        });
+        qb.push(" ON CONFLICT (organisation_id, name) DO NOTHING");
+        qb.build().execute(&mut *tx).await.doing("creating roles")?;
+    }
+    let mut role_ids: HashMap<String, i64> = HashMap::new();
+    for row in sqlx::query("SELECT id, name FROM roles WHERE organisation_id = $1")
+        .bind(org)
+        .fetch_all(&mut *tx)
+        .await
+        .doing("reading roles")?
+    {
+        role_ids.insert(get(&row, "name")?, get(&row, "id")?);
+    }
+    let role_id = |name: &str| {
+        role_ids
+            .get(name)
+            .copied()
+            .ok_or_else(|| corrupt(format!("role `{name}` does not exist")))
+    };
+    let mut grants: Vec<(i64, i64)> = Vec::new();
+    for action in actions() {
+        match action {
+            Action::RoleRevoke { account, role } => {
+                if let Some(&rid) = role_ids.get(role.as_str()) {
+                    sqlx::query(
+                        "DELETE FROM role_grants WHERE role_id = $1 AND account_id = $2 \
+                         AND connector_id = $3",
+                    )
+                    .bind(rid)
+                    .bind(account.0)
+                    .bind(connector)
+                    .execute(&mut *tx)
+                    .await
+                    .doing("revoking a role")?;
+                }
+            }
+            Action::RoleGrant { account, role } => {
+                grants.push((role_id(role)?, ids.account(account)?))
+            }
+            _ => {}
+        }
+    }
+    for chunk in grants.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "INSERT INTO role_grants (role_id, account_id, connector_id, created_at) ",
+        );
+        qb.push_values(chunk, |mut b, (role, account)| {
+            b.push_bind(*role)
+                .push_bind(*account)
+                .push_bind(connector)
+                .push_bind(now);
+        });
+        qb.build().execute(&mut *tx).await.doing("granting roles")?;
+    }
+
+    // Phase 5, deactivations: the membership closes and its pending links stop working;
+    // nothing is deleted.
+    for action in actions() {
+        if let Action::Deactivate {
+            membership,
+            account,
+        } = action
+        {
+            sqlx::query(
+                "UPDATE memberships SET state = 'deactivated', deactivated_at = $1, \
+                 updated_at = $1 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(membership.0)
+            .execute(&mut *tx)
+            .await
+            .doing("deactivating a membership")?;
+            revoke_tokens(&mut tx, account.0, org, now).await?;
+        }
+    }
+
+    // Phase 6, the outbox and the report, in the same transaction.
+    let mails = queue_mails(&mut tx, org, run_id, &queued, now).await?;
+    insert_changes(&mut tx, run_id, &plan.changes).await?;
+    finish(&mut tx, run_id, status, records_fetched, &[], now).await?;
+    sqlx::query(
+        "INSERT INTO connector_state (connector_id, last_good_run_id, last_good_records, updated_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (connector_id) DO UPDATE SET \
+         last_good_run_id = excluded.last_good_run_id, \
+         last_good_records = excluded.last_good_records, updated_at = excluded.updated_at",
+    )
+    .bind(connector)
+    .bind(run_id)
+    .bind(records_fetched as i64)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .doing("recording the connector's last good feed")?;
+    tx.commit().await.doing("committing the run")?;
+    Ok(Applied {
+        accounts_created: ids.new_accounts.len(),
+        mails_queued: mails,
+    })
+}
+
+fn queue_notice(queued: &mut Vec<Queued>, account: i64, notice: Notice) {
+    let kind = match notice {
+        Notice::None => return,
+        Notice::Activation => "activation",
+        Notice::AddedToOrganisation => "added_to_organisation",
+    };
+    queued.push(Queued {
+        account,
+        kind,
+        recipient: None,
+        old_email: None,
+        new_email: None,
+    });
+}
+
+async fn revoke_tokens(tx: &mut Tx<'_>, account: i64, org: i64, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query(
+        "UPDATE activation_tokens SET revoked_at = $1 WHERE account_id = $2 \
+         AND organisation_id = $3 AND used_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(account)
+    .bind(org)
+    .execute(&mut **tx)
+    .await
+    .doing("revoking activation links")?;
+    Ok(())
+}
+
+async fn queue_mails(
+    tx: &mut Tx<'_>,
+    org: i64,
+    run_id: i64,
+    queued: &[Queued],
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    // Current address and name of every account a mail goes to, read in batches.
+    let ids: BTreeSet<i64> = queued.iter().map(|q| q.account).collect();
+    let ids: Vec<i64> = ids.into_iter().collect();
+    let mut people: HashMap<i64, (String, Option<String>)> = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut qb =
+            QueryBuilder::<Db>::new("SELECT id, email, display_name FROM accounts WHERE id IN (");
+        let mut list = qb.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        qb.push(")");
+        for row in qb
+            .build()
+            .fetch_all(&mut **tx)
+            .await
+            .doing("reading recipients")?
+        {
+            people.insert(
+                get(&row, "id")?,
+                (get(&row, "email")?, get(&row, "display_name")?),
+            );
+        }
+    }
+    for chunk in queued.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "INSERT INTO mail_outbox (organisation_id, account_id, run_id, kind, recipient, \
+             recipient_name, old_email, new_email, created_at, attempts, next_attempt_at) ",
+        );
+        let mut rows = Vec::with_capacity(chunk.len());
+        for q in chunk {
+            let (email, name) = people
+                .get(&q.account)
+                .cloned()
+                .ok_or_else(|| corrupt(format!("no account {} for a queued email", q.account)))?;
+            rows.push((q, q.recipient.clone().unwrap_or(email), name));
+        }
+        qb.push_values(rows, |mut b, (q, recipient, name)| {
+            b.push_bind(org)
+                .push_bind(q.account)
+                .push_bind(run_id)
+                .push_bind(q.kind)
+                .push_bind(recipient)
+                .push_bind(name)
+                .push_bind(q.old_email.clone())
+                .push_bind(q.new_email.clone())
+                .push_bind(now)
+                .push_bind(0i32)
+                .push_bind(now);
+        });
+        qb.build()
+            .execute(&mut **tx)
+            .await
+            .doing("queueing emails")?;
+    }
+    Ok(queued.len())
+}
+
+const RUN_COLUMNS: &str = "r.id, o.slug, r.connector_id, r.trigger, r.mode, r.status, r.as_of, \
+    r.started_at, r.finished_at, r.records_fetched";
+
+fn run_from(row: &DbRow) -> Result<RunSummary> {
+    let text = |c: &str| -> Result<String> { get(row, c) };
+    let trigger = text("trigger")?;
+    let mode = text("mode")?;
+    let status = text("status")?;
+    Ok(RunSummary {
+        id: get(row, "id")?,
+        organisation: text("slug")?,
+        connector: text("connector_id")?,
+        trigger: Trigger::parse(&trigger).ok_or_else(|| corrupt(format!("trigger `{trigger}`")))?,
+        mode: RunMode::parse(&mode).ok_or_else(|| corrupt(format!("mode `{mode}`")))?,
+        status: RunStatus::parse(&status).ok_or_else(|| corrupt(format!("status `{status}`")))?,
+        as_of: get(row, "as_of")?,
+        started_at: get(row, "started_at")?,
+        finished_at: get(row, "finished_at")?,
+        records_fetched: get(row, "records_fetched")?,
+        counts: BTreeMap::new(),
+    })
+}
+
+async fn add_counts(pool: &Pool<Db>, runs: &mut [RunSummary]) -> Result<()> {
+    for chunk in runs.chunks_mut(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "SELECT run_id, kind, COUNT(*) AS n FROM sync_changes WHERE run_id IN (",
+        );
+        let mut list = qb.separated(", ");
+        for r in chunk.iter() {
+            list.push_bind(r.id);
+        }
+        qb.push(") GROUP BY run_id, kind");
+        let rows = qb.build().fetch_all(pool).await.doing("counting changes")?;
+        let mut by_run: HashMap<i64, Vec<(String, i64)>> = HashMap::new();
+        for row in &rows {
+            by_run
+                .entry(get(row, "run_id")?)
+                .or_default()
+                .push((get(row, "kind")?, get(row, "n")?));
+        }
+        for r in chunk.iter_mut() {
+            r.counts = counts_map(by_run.remove(&r.id).unwrap_or_default());
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn list_runs(pool: &Pool<Db>, limit: i64) -> Result<Vec<RunSummary>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {RUN_COLUMNS} FROM sync_runs r JOIN organisations o ON o.id = r.organisation_id \
+         ORDER BY r.id DESC LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .doing("listing runs")?;
+    let mut runs = rows.iter().map(run_from).collect::<Result<Vec<_>>>()?;
+    add_counts(pool, &mut runs).await?;
+    Ok(runs)
+}
+
+pub(super) async fn run_report(pool: &Pool<Db>, run_id: i64) -> Result<Option<RunReport>> {
+    let Some(row) = sqlx::query(&format!(
+        "SELECT {RUN_COLUMNS} FROM sync_runs r JOIN organisations o ON o.id = r.organisation_id \
+         WHERE r.id = $1"
+    ))
+    .bind(run_id)
+    .fetch_optional(pool)
+    .await
+    .doing("reading a run")?
+    else {
+        return Ok(None);
+    };
+    let mut summary = [run_from(&row)?];
+    add_counts(pool, &mut summary).await?;
+    let [summary] = summary;
+    let rows = sqlx::query(
+        "SELECT kind, employee_id, email, field, old_value, new_value, reason \
+         FROM sync_changes WHERE run_id = $1 ORDER BY seq",
+    )
+    .bind(run_id)
+    .fetch_all(pool)
+    .await
+    .doing("reading a run's changes")?;
+    let changes = rows
+        .iter()
+        .map(|row| {
+            Ok(ChangeLine {
+                kind: get(row, "kind")?,
+                employee_id: get(row, "employee_id")?,
+                email: get(row, "email")?,
+                field: get(row, "field")?,
+                old: get(row, "old_value")?,
+                new: get(row, "new_value")?,
+                reason: get(row, "reason")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let rows = sqlx::query("SELECT code, message FROM sync_errors WHERE run_id = $1 ORDER BY seq")
+        .bind(run_id)
+        .fetch_all(pool)
+        .await
+        .doing("reading a run's errors")?;
+    let errors = rows
+        .iter()
+        .map(|row| {
+            Ok(RunError {
+                code: get(row, "code")?,
+                message: get(row, "message")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(RunReport {
+        summary,
+        changes,
+        errors,
+    }))
+}
+
+pub(super) async fn claim_due_mail(
+    pool: &Pool<Db>,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: i64,
+) -> Result<Vec<OutboxMail>> {
+    // A claim pushes the row's next attempt past the lease: other workers skip it, and if this
+    // worker dies the row becomes due again when the lease ends.
+    let lease_until =
+        now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
+    let lock = if POSTGRES {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let rows = sqlx::query(&format!(
+        "UPDATE mail_outbox SET next_attempt_at = $1 WHERE id IN (\
+         SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= $2 \
+         ORDER BY id LIMIT $3{lock}) RETURNING id"
+    ))
+    .bind(lease_until)
+    .bind(now)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .doing("claiming due emails")?;
+    let ids: Vec<i64> = rows.iter().map(|r| get(r, "id")).collect::<Result<_>>()?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut qb = QueryBuilder::<Db>::new(
+        "SELECT m.id, m.organisation_id, o.name AS organisation_name, o.locale, m.account_id, \
+         m.kind, m.recipient, m.recipient_name, m.old_email, m.new_email, m.attempts \
+         FROM mail_outbox m JOIN organisations o ON o.id = m.organisation_id WHERE m.id IN (",
+    );
+    let mut list = qb.separated(", ");
+    for id in &ids {
+        list.push_bind(*id);
+    }
+    qb.push(") ORDER BY m.id");
+    let rows = qb
+        .build()
+        .fetch_all(pool)
+        .await
+        .doing("reading claimed emails")?;
+    rows.iter()
+        .map(|row| {
+            Ok(OutboxMail {
+                id: get(row, "id")?,
+                organisation_id: get(row, "organisation_id")?,
+                organisation_name: get(row, "organisation_name")?,
+                locale: get(row, "locale")?,
+                account_id: get(row, "account_id")?,
+                kind: get(row, "kind")?,
+                recipient: get(row, "recipient")?,
+                recipient_name: get(row, "recipient_name")?,
+                old_email: get(row, "old_email")?,
+                new_email: get(row, "new_email")?,
+                attempts: get(row, "attempts")?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn issue_activation_token(
+    pool: &Pool<Db>,
+    mail: &OutboxMail,
+    token_hash: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<()> {
+    let account = mail
+        .account_id
+        .ok_or_else(|| corrupt(format!("activation email {} has no account", mail.id)))?;
+    let mut tx = pool.begin().await.doing("starting a transaction")?;
+    revoke_tokens(&mut tx, account, mail.organisation_id, now).await?;
+    sqlx::query(
+        "INSERT INTO activation_tokens (account_id, organisation_id, token_hash, email, \
+         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(account)
+    .bind(mail.organisation_id)
+    .bind(token_hash)
+    .bind(mail.recipient.as_str())
+    .bind(now)
+    .bind(expires_at)
+    .execute(&mut *tx)
+    .await
+    .doing("storing an activation token")?;
+    tx.commit().await.doing("committing an activation token")
+}
+
+pub(super) async fn mark_mail_sent(pool: &Pool<Db>, id: i64, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query(
+        "UPDATE mail_outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL \
+         WHERE id = $2",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(pool)
+    .await
+    .doing("marking an email sent")?;
+    Ok(())
+}
+
+pub(super) async fn mark_mail_failed(
+    pool: &Pool<Db>,
+    id: i64,
+    error: &str,
+    retry_at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE mail_outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 \
+         WHERE id = $3",
+    )
+    .bind(error)
+    .bind(retry_at)
+    .bind(id)
+    .execute(pool)
+    .await
+    .doing("recording a failed email")?;
+    Ok(())
+}
+
+pub(super) async fn outbox_stats(pool: &Pool<Db>) -> Result<OutboxStats> {
+    let row = sqlx::query(
+        "SELECT \
+         COALESCE(SUM(CASE WHEN sent_at IS NULL THEN 1 ELSE 0 END), 0) AS pending, \
+         COALESCE(SUM(CASE WHEN sent_at IS NULL AND last_error IS NOT NULL THEN 1 ELSE 0 END), 0) AS failing, \
+         COALESCE(SUM(CASE WHEN sent_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS sent \
+         FROM mail_outbox",
+    )
+    .fetch_one(pool)
+    .await
+    .doing("counting the outbox")?;
+    Ok(OutboxStats {
+        pending: get(&row, "pending")?,
+        failing: get(&row, "failing")?,
+        sent: get(&row, "sent")?,
+    })
+}
+
+pub(super) async fn queue_activation_resend(
+    pool: &Pool<Db>,
+    organisation_slug: &str,
+    email_key: &str,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    let mut tx = pool.begin().await.doing("starting a transaction")?;
+    let row = sqlx::query(
+        "SELECT a.id AS account_id, a.email, a.display_name, a.activated_at, m.state, \
+         o.id AS organisation_id FROM accounts a \
+         JOIN memberships m ON m.account_id = a.id \
+         JOIN organisations o ON o.id = m.organisation_id \
+         WHERE a.email_norm = $1 AND o.slug = $2",
+    )
+    .bind(email_key)
+    .bind(organisation_slug)
+    .fetch_optional(&mut *tx)
+    .await
+    .doing("finding the account")?
+    .ok_or_else(|| {
+        StoreError::NotFound(format!(
+            "no account `{email_key}` in organisation `{organisation_slug}`"
+        ))
+    })?;
+    let state: String = get(&row, "state")?;
+    let activated: Option<DateTime<Utc>> = get(&row, "activated_at")?;
+    if activated.is_some() {
+        return Err(StoreError::NotFound(format!(
+            "`{email_key}` has already activated the account; there is nothing to resend"
+        )));
+    }
+    if state != "invited" {
+        return Err(StoreError::NotFound(format!(
+            "the membership of `{email_key}` in `{organisation_slug}` is {state}, not invited"
+        )));
+    }
+    let account: i64 = get(&row, "account_id")?;
+    let org: i64 = get(&row, "organisation_id")?;
+    revoke_tokens(&mut tx, account, org, now).await?;
+    let id: i64 = sqlx::query(
+        "INSERT INTO mail_outbox (organisation_id, account_id, kind, recipient, recipient_name, \
+         created_at, attempts, next_attempt_at) VALUES ($1, $2, 'activation', $3, $4, $5, 0, $5) \
+         RETURNING id",
+    )
+    .bind(org)
+    .bind(account)
+    .bind(get::<String>(&row, "email")?)
+    .bind(get::<Option<String>>(&row, "display_name")?)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await
+    .doing("queueing the activation email")
+    .and_then(|row| get(&row, "id"))?;
+    tx.commit().await.doing("committing the resend")?;
+    Ok(id)
+}
+
+pub(super) async fn list_users(pool: &Pool<Db>, filter: &UserFilter) -> Result<Vec<UserRow>> {
+    let mut qb = QueryBuilder::<Db>::new(
+        "SELECT o.slug, o.id AS organisation_id, a.id AS account_id, a.email, a.display_name, \
+         m.employee_id, m.state, m.connector_id, m.job_title, m.created_at, a.activated_at \
+         FROM memberships m JOIN accounts a ON a.id = m.account_id \
+         JOIN organisations o ON o.id = m.organisation_id WHERE 1 = 1",
+    );
+    if let Some(org) = &filter.organisation {
+        qb.push(" AND o.slug = ").push_bind(org.as_str());
+    }
+    if let Some(status) = &filter.status {
+        qb.push(" AND m.state = ").push_bind(status.as_str());
+    }
+    if let Some(text) = &filter.search {
+        let like = format!("%{}%", text.to_lowercase());
+        qb.push(" AND (a.email_norm LIKE ")
+            .push_bind(like.clone())
+            .push(" OR LOWER(COALESCE(a.display_name, '')) LIKE ")
+            .push_bind(like.clone())
+            .push(" OR LOWER(COALESCE(m.employee_id, '')) LIKE ")
+            .push_bind(like)
+            .push(")");
+    }
+    qb.push(" ORDER BY o.slug, a.email_norm");
+    let rows = qb.build().fetch_all(pool).await.doing("listing accounts")?;
+
+    // Teams and roles of the listed people, in a few queries.
+    let accounts: BTreeSet<i64> = rows
+        .iter()
+        .map(|r| get(r, "account_id"))
+        .collect::<Result<_>>()?;
+    let accounts: Vec<i64> = accounts.into_iter().collect();
+    let mut teams: HashMap<(i64, i64), Vec<String>> = HashMap::new();
+    let mut roles: HashMap<(i64, i64), Vec<String>> = HashMap::new();
+    for chunk in accounts.chunks(CHUNK) {
+        for (sql, target) in [
+            (
+                "SELECT l.account_id, t.organisation_id, t.name FROM team_members l \
+              JOIN teams t ON t.id = l.team_id WHERE l.account_id IN (",
+                &mut teams,
+            ),
+            (
+                "SELECT g.account_id, r.organisation_id, r.name FROM role_grants g \
+              JOIN roles r ON r.id = g.role_id WHERE g.account_id IN (",
+                &mut roles,
+            ),
+        ] {
+            let mut qb = QueryBuilder::<Db>::new(sql);
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            qb.push(") ORDER BY 3");
+            for row in qb
+                .build()
+                .fetch_all(pool)
+                .await
+                .doing("listing teams and roles")?
+            {
+                target
+                    .entry((get(&row, "account_id")?, get(&row, "organisation_id")?))
+                    .or_default()
+                    .push(get(&row, "name")?);
+            }
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let key = (get(row, "account_id")?, get(row, "organisation_id")?);
+            Ok(UserRow {
+                organisation: get(row, "slug")?,
+                email: get(row, "email")?,
+                display_name: get(row, "display_name")?,
+                employee_id: get(row, "employee_id")?,
+                status: get(row, "state")?,
+                connector: get(row, "connector_id")?,
+                job_title: get(row, "job_title")?,
+                teams: teams.get(&key).cloned().unwrap_or_default(),
+                roles: roles.get(&key).cloned().unwrap_or_default(),
+                created_at: get(row, "created_at")?,
+                activated_at: get(row, "activated_at")?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn connector_state(pool: &Pool<Db>, connector: &str) -> Result<Option<i64>> {
+    let row = sqlx::query("SELECT last_good_records FROM connector_state WHERE connector_id = $1")
+        .bind(connector)
+        .fetch_optional(pool)
+        .await
+        .doing("reading the connector's state")?;
+    match row {
+        Some(row) => get(&row, "last_good_records"),
+        None => Ok(None),
+    }
+}
+
+async fn read_token(
+    executor: impl sqlx::Executor<'_, Database = Db>,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<(TokenState, Option<(i64, i64)>)> {
+    let Some(row) = sqlx::query(
+        "SELECT account_id, organisation_id, email, expires_at, used_at, revoked_at \
+         FROM activation_tokens WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(executor)
+    .await
+    .doing("reading an activation token")?
+    else {
+        return Ok((TokenState::Unknown, None));
+    };
+    let account: i64 = get(&row, "account_id")?;
+    let org: i64 = get(&row, "organisation_id")?;
+    let expires: DateTime<Utc> = get(&row, "expires_at")?;
+    let used: Option<DateTime<Utc>> = get(&row, "used_at")?;
+    let revoked: Option<DateTime<Utc>> = get(&row, "revoked_at")?;
+    let state = if used.is_some() {
+        TokenState::Used
+    } else if revoked.is_some() {
+        TokenState::Revoked
+    } else if expires <= now {
+        TokenState::Expired
+    } else {
+        TokenState::Valid {
+            account_id: account,
+            email: get(&row, "email")?,
+        }
+    };
+    Ok((state, Some((account, org))))
+}
+
+pub(super) async fn token_state(
+    pool: &Pool<Db>,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<TokenState> {
+    Ok(read_token(pool, token_hash, now).await?.0)
+}
+
+pub(super) async fn activate(
+    pool: &Pool<Db>,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<TokenState> {
+    let mut tx = pool.begin().await.doing("starting a transaction")?;
+    let (state, ids) = read_token(&mut *tx, token_hash, now).await?;
+    let (TokenState::Valid { .. }, Some((account, org))) = (&state, ids) else {
+        return Ok(state);
+    };
+    // Single use: only the update that finds the token unused wins.
+    let used = sqlx::query(
+        "UPDATE activation_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
+         AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(token_hash)
+    .execute(&mut *tx)
+    .await
+    .doing("using an activation token")?;
+    if used.rows_affected() != 1 {
+        return Ok(TokenState::Used);
+    }
+    sqlx::query("UPDATE accounts SET activated_at = COALESCE(activated_at, $1), updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(account)
+        .execute(&mut *tx)
+        .await
+        .doing("activating the account")?;
+    sqlx::query(
+        "UPDATE memberships SET state = 'active', updated_at = $1 \
+         WHERE account_id = $2 AND organisation_id = $3 AND state = 'invited'",
+    )
+    .bind(now)
+    .bind(account)
+    .bind(org)
+    .execute(&mut *tx)
+    .await
+    .doing("activating the membership")?;
+    tx.commit().await.doing("committing the activation")?;
+    Ok(state)
+}

@@ -1,0 +1,393 @@
+//! The store: every SQL statement of hrsync, for SQLite and PostgreSQL alike.
+//!
+//! [`Store`] wraps a pool of either backend; the database URL picks which. The statements are
+//! written once, in `backend.rs`, and compiled twice, once per backend (`mod sqlite` and
+//! `mod postgres` below include the same file with a different `Db` type), so both backends
+//! run the very same SQL with native types (timestamps are `TIMESTAMPTZ` on PostgreSQL and
+//! RFC 3339 text on SQLite) and no dynamic dispatch. Where the dialects differ (row locks,
+//! advisory locks) the code branches on the backend's `POSTGRES` constant.
+//!
+//! Nothing here loops a query over records: the directory loads in a handful of queries and
+//! the applier writes in batched multi-row statements, inside one transaction per run.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use crate::domain::{Directory, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger};
+use crate::planner::Plan;
+
+mod sqlite {
+    //! The store's statements compiled for SQLite.
+    pub(super) type Db = sqlx::Sqlite;
+    pub(super) const POSTGRES: bool = false;
+    include!("backend.rs");
+}
+
+mod postgres {
+    //! The store's statements compiled for PostgreSQL.
+    pub(super) type Db = sqlx::Postgres;
+    pub(super) const POSTGRES: bool = true;
+    include!("backend.rs");
+}
+
+/// Errors of the store. Each names what it was doing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error while {doing}: {source}")]
+    Query {
+        doing: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the database holds a value it cannot read: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Adds what the store was doing to a sqlx error.
+pub(crate) trait Doing<T> {
+    fn doing(self, doing: &'static str) -> Result<T>;
+}
+
+impl<T> Doing<T> for std::result::Result<T, sqlx::Error> {
+    fn doing(self, doing: &'static str) -> Result<T> {
+        self.map_err(|source| StoreError::Query { doing, source })
+    }
+}
+
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The database, SQLite or PostgreSQL.
+pub struct Store {
+    backend: Backend,
+}
+
+macro_rules! dispatch {
+    ($self:ident . $f:ident ( $($arg:expr),* $(,)? )) => {
+        match &$self.backend {
+            Backend::Sqlite(pool) => sqlite::$f(pool, $($arg),*).await,
+            Backend::Postgres(pool) => postgres::$f(pool, $($arg),*).await,
+        }
+    };
+}
+
+/// The organisation row a run works in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrganisationRow {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub locale: String,
+}
+
+/// A run about to start.
+#[derive(Clone, Debug)]
+pub struct NewRun<'a> {
+    pub organisation_id: i64,
+    pub connector: &'a str,
+    pub trigger: Trigger,
+    pub mode: RunMode,
+    pub as_of: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// How a run that applies nothing ended: planned, held or failed.
+#[derive(Clone, Debug)]
+pub struct RunEnd<'a> {
+    pub status: RunStatus,
+    pub records_fetched: usize,
+    pub plan: Option<&'a Plan>,
+    pub errors: &'a [RunError],
+    pub finished_at: DateTime<Utc>,
+}
+
+/// What an applied run wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub accounts_created: usize,
+    pub mails_queued: usize,
+}
+
+/// An email waiting in the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxMail {
+    pub id: i64,
+    pub organisation_id: i64,
+    pub organisation_name: String,
+    pub locale: String,
+    pub account_id: Option<i64>,
+    pub kind: String,
+    pub recipient: String,
+    pub recipient_name: Option<String>,
+    pub old_email: Option<String>,
+    pub new_email: Option<String>,
+    pub attempts: i32,
+}
+
+/// The outbox at a glance.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    pub pending: i64,
+    pub failing: i64,
+    pub sent: i64,
+}
+
+/// Filters for the account list.
+#[derive(Clone, Debug, Default)]
+pub struct UserFilter {
+    pub organisation: Option<String>,
+    pub status: Option<String>,
+    pub search: Option<String>,
+}
+
+/// One line of the account list: an account's membership of one organisation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserRow {
+    pub organisation: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub employee_id: Option<String>,
+    pub status: String,
+    pub connector: Option<String>,
+    pub job_title: Option<String>,
+    pub teams: Vec<String>,
+    pub roles: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub activated_at: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// Opens the database the URL names; a SQLite file and its folder are created if missing.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(StoreError::Connect)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(30));
+            if let Some(parent) = Path::new(options.get_filename()).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| StoreError::Connect(sqlx::Error::Io(e)))?;
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .connect_with(options)
+                .await
+                .map_err(StoreError::Connect)?;
+            Ok(Store {
+                backend: Backend::Sqlite(pool),
+            })
+        } else {
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .map_err(StoreError::Connect)?;
+            Ok(Store {
+                backend: Backend::Postgres(pool),
+            })
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Brings the schema up to date with the migrations under `migrations/`.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Backend::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    /// Creates the organisation, or brings its name, time zone and locale up to date.
+    pub async fn upsert_organisation(
+        &self,
+        slug: &str,
+        name: &str,
+        time_zone: &str,
+        locale: &str,
+        now: DateTime<Utc>,
+    ) -> Result<OrganisationRow> {
+        dispatch!(self.upsert_organisation(slug, name, time_zone, locale, now))
+    }
+
+    /// The directory the planner compares a feed with: the organisation's rows, and the
+    /// accounts whose email is among `emails` (lower-cased), which a record may link.
+    pub async fn load_directory(
+        &self,
+        organisation_id: i64,
+        emails: &[String],
+    ) -> Result<Directory> {
+        dispatch!(self.load_directory(organisation_id, emails))
+    }
+
+    /// Records the start of a run and returns its id.
+    pub async fn start_run(&self, run: &NewRun<'_>) -> Result<i64> {
+        dispatch!(self.start_run(run))
+    }
+
+    /// Ends a run that applies nothing (a dry run, a held or a failed run), with its changes
+    /// and errors, in one transaction.
+    pub async fn end_run(&self, run_id: i64, end: &RunEnd<'_>) -> Result<()> {
+        dispatch!(self.end_run(run_id, end))
+    }
+
+    /// Applies a plan in one transaction, in named phases: accounts, memberships, teams and
+    /// coaches, roles, deactivations, then the outbox rows and the run's report. Either all of
+    /// it is written or none of it.
+    pub async fn apply_plan(
+        &self,
+        run_id: i64,
+        organisation: &OrganisationRow,
+        connector: &str,
+        plan: &Plan,
+        status: RunStatus,
+        records_fetched: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        dispatch!(self.apply_plan(
+            run_id,
+            organisation,
+            connector,
+            plan,
+            status,
+            records_fetched,
+            now
+        ))
+    }
+
+    /// Marks an earlier held run as approved, once its plan was applied by a new run.
+    pub async fn mark_approved(&self, run_id: i64, now: DateTime<Utc>) -> Result<()> {
+        dispatch!(self.mark_approved(run_id, now))
+    }
+
+    /// The newest runs first.
+    pub async fn list_runs(&self, limit: i64) -> Result<Vec<RunSummary>> {
+        dispatch!(self.list_runs(limit))
+    }
+
+    /// One run with its changes and errors.
+    pub async fn run_report(&self, run_id: i64) -> Result<Option<RunReport>> {
+        dispatch!(self.run_report(run_id))
+    }
+
+    /// Emails that are due, oldest first, claimed so that no other worker sends them while
+    /// this one is busy (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+    pub async fn claim_due_mail(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<OutboxMail>> {
+        dispatch!(self.claim_due_mail(now, lease, limit))
+    }
+
+    /// Issues an activation token for an outbox mail: earlier unused tokens of the account in
+    /// that organisation are revoked, and only the token's hash is stored.
+    pub async fn issue_activation_token(
+        &self,
+        mail: &OutboxMail,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        dispatch!(self.issue_activation_token(mail, token_hash, now, expires_at))
+    }
+
+    pub async fn mark_mail_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
+        dispatch!(self.mark_mail_sent(id, now))
+    }
+
+    pub async fn mark_mail_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<()> {
+        dispatch!(self.mark_mail_failed(id, error, retry_at))
+    }
+
+    pub async fn outbox_stats(&self) -> Result<OutboxStats> {
+        dispatch!(self.outbox_stats())
+    }
+
+    /// Queues a new activation email for the account with this email in the organisation.
+    /// The earlier link stops working when the new one is issued.
+    pub async fn queue_activation_resend(
+        &self,
+        organisation_slug: &str,
+        email_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        dispatch!(self.queue_activation_resend(organisation_slug, email_key, now))
+    }
+
+    /// Accounts with their memberships, filtered.
+    pub async fn list_users(&self, filter: &UserFilter) -> Result<Vec<UserRow>> {
+        dispatch!(self.list_users(filter))
+    }
+
+    /// The record count of the connector's last good feed, for the feed-health gate.
+    pub async fn connector_state(&self, connector: &str) -> Result<Option<i64>> {
+        dispatch!(self.connector_state(connector))
+    }
+
+    /// Token lookup for tests and the activation endpoint: the state of a token by its hash.
+    pub async fn token_state(&self, token_hash: &str, now: DateTime<Utc>) -> Result<TokenState> {
+        dispatch!(self.token_state(token_hash, now))
+    }
+
+    /// Marks an account activated (and its invited memberships active) with a valid token.
+    pub async fn activate(&self, token_hash: &str, now: DateTime<Utc>) -> Result<TokenState> {
+        dispatch!(self.activate(token_hash, now))
+    }
+}
+
+/// What a token is worth.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenState {
+    Valid { account_id: i64, email: String },
+    Used,
+    Revoked,
+    Expired,
+    Unknown,
+}
+
+/// Counts change lines per kind, from `(kind, count)` rows.
+fn counts_map(rows: impl IntoIterator<Item = (String, i64)>) -> BTreeMap<String, i64> {
+    rows.into_iter().collect()
+}

@@ -1,0 +1,437 @@
+//! One sync run: fetch → plan → apply (or hold) → report.
+//!
+//! [`App`] holds what every run needs (configuration, store, mailer); [`App::run_once`] runs
+//! one connector once and returns its report. A run is recorded before it fetches, so even a
+//! run that fails at the first step leaves a report saying why. A fetch that fails or ends
+//! early plans nothing and so deactivates nobody.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
+use lettre::message::Mailbox;
+
+use crate::config::{Loaded, MailTransportKind, Organisation, SourceKind};
+use crate::connectors::csv;
+use crate::domain::{HrRecord, RunError, RunMode, RunReport, RunStatus, Trigger};
+use crate::mail::Mailer;
+use crate::mail::outbox::{Drained, OutboxWorker};
+use crate::planner::{self, Change, Plan};
+use crate::store::{NewRun, OrganisationRow, RunEnd, Store};
+
+/// Stable code of a run whose fetch failed.
+pub const FETCH_FAILED: &str = "HR102";
+
+/// The instant a run plans for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsOf {
+    Now,
+    /// The end of this day in the organisation's time zone: people whose end date is this day
+    /// have left, people who start the next day have not started.
+    EndOfDay(NaiveDate),
+}
+
+impl AsOf {
+    pub fn instant(self, org: &Organisation) -> DateTime<Utc> {
+        match self {
+            AsOf::Now => Utc::now(),
+            AsOf::EndOfDay(date) => {
+                let end = date.and_time(NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default());
+                org.time_zone
+                    .from_local_datetime(&end)
+                    .latest()
+                    .map(|t| t.with_timezone(&Utc))
+                    .unwrap_or_else(|| Utc.from_utc_datetime(&end))
+            }
+        }
+    }
+}
+
+/// The result of one run: its stored report.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    pub report: RunReport,
+}
+
+impl RunOutcome {
+    pub fn status(&self) -> RunStatus {
+        self.report.summary.status
+    }
+}
+
+/// Everything a run needs, built once per process.
+pub struct App {
+    pub config: Loaded,
+    pub store: Store,
+    pub mailer: Mailer,
+}
+
+impl App {
+    /// Opens the database (migrating it) and the mail transport the configuration names.
+    pub async fn build(config: Loaded) -> anyhow::Result<App> {
+        use anyhow::Context;
+        let db = &config.settings.database;
+        let store = Store::connect(&db.url, db.max_connections)
+            .await
+            .with_context(|| format!("database.url `{}`", redact_url(&db.url)))?;
+        store.migrate().await?;
+        let mail = &config.settings.mail;
+        let mailer = match mail.transport {
+            MailTransportKind::File => Mailer::file(&mail.dir)?,
+            MailTransportKind::Smtp => {
+                let url = mail
+                    .smtp_url
+                    .as_deref()
+                    .context("mail.smtp_url is required with transport = \"smtp\"")?;
+                let credentials = match (&mail.smtp_username, config.smtp_password()?) {
+                    (Some(user), Some(password)) => Some((user.clone(), password)),
+                    _ => None,
+                };
+                Mailer::smtp(url, credentials)?
+            }
+        };
+        Ok(App {
+            config,
+            store,
+            mailer,
+        })
+    }
+
+    /// The connector ids in the order `sync` runs them, or the one asked for.
+    pub fn connector_ids(&self, only: Option<&str>) -> anyhow::Result<Vec<String>> {
+        let all = &self.config.settings.connectors;
+        match only {
+            Some(id) if all.contains_key(id) => Ok(vec![id.to_string()]),
+            Some(id) => anyhow::bail!(
+                "no connector `{id}` in the configuration; known: {}",
+                all.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+            None => Ok(all.keys().cloned().collect()),
+        }
+    }
+
+    async fn organisation_row(&self, org: &Organisation) -> anyhow::Result<OrganisationRow> {
+        Ok(self
+            .store
+            .upsert_organisation(
+                &org.slug,
+                &org.name,
+                org.time_zone.name(),
+                &org.locale,
+                Utc::now(),
+            )
+            .await?)
+    }
+
+    /// Fetches the connector's records. All or nothing.
+    pub async fn fetch(&self, connector: &str) -> anyhow::Result<Vec<HrRecord>> {
+        let settings = self
+            .config
+            .settings
+            .connectors
+            .get(connector)
+            .ok_or_else(|| anyhow::anyhow!("no connector `{connector}`"))?;
+        match settings.kind {
+            SourceKind::Csv => {
+                let csv_settings = settings
+                    .csv
+                    .clone()
+                    .ok_or_else(|| anyhow::anyhow!("connector `{connector}` has no [csv] table"))?;
+                let records =
+                    tokio::task::spawn_blocking(move || csv::read_file(&csv_settings)).await??;
+                Ok(records)
+            }
+        }
+    }
+
+    /// Plans against the current directory, without writing anything.
+    async fn plan_for(
+        &self,
+        connector: &str,
+        org_row: &OrganisationRow,
+        records: &[HrRecord],
+        as_of: DateTime<Utc>,
+    ) -> anyhow::Result<Plan> {
+        let policy = self.config.policy(connector)?;
+        let emails: Vec<String> = records
+            .iter()
+            .filter_map(|r| r.email.as_ref().ok().map(|e| e.key().to_string()))
+            .collect();
+        let directory = self.store.load_directory(org_row.id, &emails).await?;
+        Ok(planner::plan(records, &directory, &policy, as_of))
+    }
+
+    /// Runs one connector once: a dry run (`RunMode::Plan`) or a real one.
+    pub async fn run_once(
+        &self,
+        connector: &str,
+        mode: RunMode,
+        trigger: Trigger,
+        as_of: AsOf,
+    ) -> anyhow::Result<RunOutcome> {
+        let settings = self
+            .config
+            .settings
+            .connectors
+            .get(connector)
+            .ok_or_else(|| anyhow::anyhow!("no connector `{connector}`"))?;
+        let org = self.config.organisation(&settings.organisation)?;
+        let org_row = self.organisation_row(&org).await?;
+        let as_of = as_of.instant(&org);
+        let run_id = self
+            .store
+            .start_run(&NewRun {
+                organisation_id: org_row.id,
+                connector,
+                trigger,
+                mode,
+                as_of,
+                started_at: Utc::now(),
+            })
+            .await?;
+        let span = tracing::info_span!("run", run_id, connector, mode = %mode);
+        let _guard = span.enter();
+        tracing::info!(as_of = %as_of, "Run started");
+
+        let records = match self.fetch(connector).await {
+            Ok(records) => records,
+            Err(error) => {
+                let message = format!("{error:#}");
+                tracing::error!(error = %message, "Fetch failed; nothing is planned or applied");
+                self.store
+                    .end_run(
+                        run_id,
+                        &RunEnd {
+                            status: RunStatus::Failed,
+                            records_fetched: 0,
+                            plan: None,
+                            errors: &[RunError {
+                                code: FETCH_FAILED.to_string(),
+                                message,
+                            }],
+                            finished_at: Utc::now(),
+                        },
+                    )
+                    .await?;
+                return self.outcome(run_id).await;
+            }
+        };
+        let plan = self.plan_for(connector, &org_row, &records, as_of).await?;
+        let fetched = records.len();
+        tracing::info!(
+            records = fetched,
+            changes = plan.actionable().count(),
+            held = plan.hold.is_some(),
+            "Planned"
+        );
+        let hold_errors: Vec<RunError> = plan
+            .hold
+            .iter()
+            .map(|h| RunError {
+                code: h.code.to_string(),
+                message: h.message.clone(),
+            })
+            .collect();
+        match (mode, &plan.hold) {
+            (RunMode::Plan, _) | (RunMode::Apply, Some(_)) => {
+                let status = if plan.hold.is_some() {
+                    RunStatus::Held
+                } else {
+                    RunStatus::Succeeded
+                };
+                if status == RunStatus::Held && mode == RunMode::Apply {
+                    tracing::warn!(
+                        reason = %hold_errors[0].message,
+                        "Run held; nothing is applied until an admin approves it"
+                    );
+                }
+                self.store
+                    .end_run(
+                        run_id,
+                        &RunEnd {
+                            status,
+                            records_fetched: fetched,
+                            plan: Some(&plan),
+                            errors: &hold_errors,
+                            finished_at: Utc::now(),
+                        },
+                    )
+                    .await?;
+            }
+            (RunMode::Apply, None) => {
+                let applied = self
+                    .store
+                    .apply_plan(
+                        run_id,
+                        &org_row,
+                        connector,
+                        &plan,
+                        RunStatus::Succeeded,
+                        fetched,
+                        Utc::now(),
+                    )
+                    .await?;
+                tracing::info!(
+                    accounts_created = applied.accounts_created,
+                    mails_queued = applied.mails_queued,
+                    "Run applied"
+                );
+            }
+        }
+        self.outcome(run_id).await
+    }
+
+    async fn outcome(&self, run_id: i64) -> anyhow::Result<RunOutcome> {
+        let report = self
+            .store
+            .run_report(run_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("run {run_id} vanished"))?;
+        Ok(RunOutcome { report })
+    }
+
+    /// Applies a held run if planning again now yields the same changes; otherwise refuses and
+    /// says what differs.
+    pub async fn approve(&self, run_id: i64) -> anyhow::Result<RunOutcome> {
+        let held = self
+            .store
+            .run_report(run_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("there is no run {run_id}"))?;
+        let s = &held.summary;
+        if s.status != RunStatus::Held {
+            anyhow::bail!(
+                "run {run_id} is {}, not held; only a held run can be approved",
+                s.status
+            );
+        }
+        if s.mode != RunMode::Apply {
+            anyhow::bail!(
+                "run {run_id} is a dry run (plan); run `hrsync sync` to get a run to approve"
+            );
+        }
+        let connector = s.connector.clone();
+        let settings = self
+            .config
+            .settings
+            .connectors
+            .get(&connector)
+            .ok_or_else(|| anyhow::anyhow!("connector `{connector}` is no longer configured"))?;
+        let org = self.config.organisation(&settings.organisation)?;
+        let org_row = self.organisation_row(&org).await?;
+        let records = self.fetch(&connector).await?;
+        let plan = self
+            .plan_for(&connector, &org_row, &records, Utc::now())
+            .await?;
+        let differences = compare(&held.changes, &plan.changes);
+        if !differences.is_empty() {
+            anyhow::bail!(
+                "run {run_id} was not applied: planning again gives different changes ({} differ, e.g. {}); run `hrsync sync` again and review the new run",
+                differences.len(),
+                differences[0]
+            );
+        }
+        self.store
+            .apply_plan(
+                run_id,
+                &org_row,
+                &connector,
+                &plan,
+                RunStatus::Approved,
+                records.len(),
+                Utc::now(),
+            )
+            .await?;
+        self.store.mark_approved(run_id, Utc::now()).await?;
+        tracing::info!(run_id, connector = %connector, "Held run approved and applied");
+        self.outcome(run_id).await
+    }
+
+    /// Sends the mails that are due.
+    pub async fn drain_outbox(&self) -> anyhow::Result<Drained> {
+        let mail = &self.config.settings.mail;
+        let from: Mailbox = mail
+            .from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("mail.from `{}`: {e}", mail.from))?;
+        let worker = OutboxWorker {
+            store: &self.store,
+            mailer: &self.mailer,
+            from,
+            activation_url: mail.activation_url.clone(),
+            token_valid_days: mail.token_valid_days,
+        };
+        Ok(worker.drain().await?)
+    }
+}
+
+/// The changes of a stored run and a new plan, compared on everything but the reason: each
+/// difference described in a sentence. Empty when they are the same.
+pub fn compare(stored: &[crate::domain::ChangeLine], planned: &[Change]) -> Vec<String> {
+    type Key = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let mut a: Vec<Key> = stored
+        .iter()
+        .map(|c| {
+            (
+                c.kind.clone(),
+                c.employee_id.clone(),
+                c.email.clone(),
+                c.field.clone(),
+                c.old.clone(),
+                c.new.clone(),
+            )
+        })
+        .collect();
+    let mut b: Vec<Key> = planned
+        .iter()
+        .map(|c| {
+            (
+                c.kind.as_str().to_string(),
+                c.employee_id.as_ref().map(|e| e.to_string()),
+                c.email.clone(),
+                c.field.clone(),
+                c.old.clone(),
+                c.new.clone(),
+            )
+        })
+        .collect();
+    a.sort();
+    b.sort();
+    let describe = |k: &Key| {
+        format!(
+            "{} {}",
+            k.0,
+            k.1.as_deref().or(k.2.as_deref()).unwrap_or("(team)")
+        )
+    };
+    let mut out = Vec::new();
+    for k in &a {
+        if !b.contains(k) {
+            out.push(format!("{} is no longer planned", describe(k)));
+        }
+    }
+    for k in &b {
+        if !a.contains(k) {
+            out.push(format!("{} is new", describe(k)));
+        }
+    }
+    out
+}
+
+/// A database URL with any password replaced, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
