@@ -6,8 +6,8 @@
 //! the same thing; the wording lives in `templates`, the layout of both parts in `layout`.
 //! [`Mailer`] delivers a rendered message over SMTP or writes it as an `.eml` file.
 //!
-//! Rendering does no I/O, so the outbox can render when it sends and a template change applies
-//! to mail that is still queued.
+//! Rendering needs nothing but the content (lettre adds the `Date` and a fresh `Message-ID`), so
+//! a message can be rendered when it is sent, from what the outbox stored.
 
 mod layout;
 pub mod outbox;
@@ -322,6 +322,15 @@ mod tests {
             layout::plain_text(&letter, &values),
             layout::html(&letter, &values, content.locale),
         )
+    }
+
+    #[test]
+    fn mailer_and_errors_can_cross_threads() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+
+        send_sync::<Mailer>();
+        send_sync::<MailError>();
+        send_sync::<MailContent>();
     }
 
     #[test]

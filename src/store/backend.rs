@@ -845,6 +845,13 @@ pub(super) async fn apply_plan(
 
     // Phase 6, the outbox and the report, in the same transaction.
     let mails = queue_mails(&mut tx, org, run_id, &queued, now).await?;
+    // An approved run was stored with its planned changes when it was held; what was applied
+    // replaces them (planning again gave the same changes, with fresh reasons).
+    sqlx::query("DELETE FROM sync_changes WHERE run_id = $1")
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await
+        .doing("replacing the held run's changes")?;
     insert_changes(&mut tx, run_id, &plan.changes).await?;
     finish(&mut tx, run_id, status, records_fetched, &[], now).await?;
     sqlx::query(

@@ -1,0 +1,125 @@
+//! Behaviour tests of whole sync runs, run once on SQLite and once on PostgreSQL.
+//!
+//! This is a test binary with its own small runner (`harness = false`) so that every test runs
+//! against both backends and the output says plainly when PostgreSQL was not available:
+//! set `HRSYNC_TEST_POSTGRES_URL` (an administrative URL such as
+//! `postgres://postgres@127.0.0.1/postgres`) to run the PostgreSQL half; each test then gets a
+//! database of its own, dropped afterwards. Arguments: an optional filter on test names.
+
+#[path = "../support/smtp.rs"]
+mod smtp;
+mod support;
+mod sync_runs;
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::time::Instant;
+
+use support::{Backend, TestEnv};
+
+type TestFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>>>>;
+type TestFn = fn(TestEnv) -> TestFuture;
+
+macro_rules! tests {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        vec![$((stringify!($name), (|env| Box::pin($module::$name(env))) as TestFn)),*]
+    };
+}
+
+fn all_tests() -> Vec<(&'static str, TestFn)> {
+    tests![
+        sync_runs::example_sync_invites_links_schedules_and_quarantines,
+        sync_runs::second_sync_of_the_same_feed_changes_nothing,
+        sync_runs::leaver_is_deactivated_and_keeps_data,
+        sync_runs::rehire_reactivates_the_same_account,
+        sync_runs::email_change_notifies_old_and_new_address,
+        sync_runs::email_change_to_a_taken_address_is_a_conflict,
+        sync_runs::local_edit_of_hr_owned_field_is_overwritten_and_reported,
+        sync_runs::mass_deactivation_is_held_until_approved,
+        sync_runs::approval_is_refused_when_the_plan_changed,
+        sync_runs::empty_feed_is_held_and_applies_nothing,
+        sync_runs::malformed_feed_fails_the_run_and_changes_nothing,
+        sync_runs::dry_run_writes_only_the_run_record,
+        sync_runs::activation_mail_goes_over_smtp_and_its_link_works_once,
+        sync_runs::resend_revokes_the_earlier_link,
+        sync_runs::expired_link_is_refused,
+        sync_runs::failed_mail_stays_queued_with_its_error_and_is_retried,
+        sync_runs::users_can_be_filtered_by_status_and_text,
+    ]
+}
+
+fn main() {
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let postgres = std::env::var("HRSYNC_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let mut backends = vec![Backend::Sqlite];
+    if let Some(url) = &postgres {
+        backends.push(Backend::Postgres(url.clone()));
+    }
+    let tests = all_tests();
+    let (mut passed, mut failed, mut filtered) = (0usize, Vec::new(), 0usize);
+    let started = Instant::now();
+    for backend in &backends {
+        for (name, test) in &tests {
+            let full = format!("{}::{name}", backend.name());
+            if filter.as_ref().is_some_and(|f| !full.contains(f.as_str())) {
+                filtered += 1;
+                continue;
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a tokio runtime");
+            let backend = backend.clone();
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                runtime.block_on(async move {
+                    let env = TestEnv::new(backend).await?;
+                    let cleanup = env.cleanup_handle();
+                    let outcome = test(env).await;
+                    cleanup.run().await;
+                    outcome
+                })
+            }));
+            match result {
+                Ok(Ok(())) => {
+                    println!("test {full} ... ok");
+                    passed += 1;
+                }
+                Ok(Err(error)) => {
+                    println!("test {full} ... FAILED\n    {error:#}");
+                    failed.push(full);
+                }
+                Err(_) => {
+                    println!("test {full} ... FAILED (panicked, see above)");
+                    failed.push(full);
+                }
+            }
+        }
+    }
+    println!();
+    if postgres.is_none() {
+        println!(
+            "NOTE: the PostgreSQL half of these tests did NOT run. Set HRSYNC_TEST_POSTGRES_URL, \
+             e.g. HRSYNC_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1/postgres cargo test, \
+             or run `bash .ci/run`, to run every test on PostgreSQL as well."
+        );
+    }
+    if !failed.is_empty() {
+        println!("failures:");
+        for f in &failed {
+            println!("    {f}");
+        }
+    }
+    println!(
+        "test result: {}. {passed} passed; {} failed; 0 ignored; 0 measured; {filtered} filtered out; finished in {:.2}s",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if !failed.is_empty() {
+        std::process::exit(101);
+    }
+}

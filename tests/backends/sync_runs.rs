@@ -1,0 +1,643 @@
+//! Whole runs against a real database: what a sync writes, holds, refuses and sends.
+
+use chrono::Utc;
+use hrsync::domain::RunStatus;
+use hrsync::mail::outbox::token_hash;
+use hrsync::store::{TokenState, UserFilter};
+
+use crate::support::{SmtpSink, TestEnv, actionable, count, eml_files, mails_to, token_in};
+
+/// Anna leads Care and manages Bert, Cora and Dirk; Dirk leads Planning and will manage Eva,
+/// who starts next year. Cora is a nurse without a BIG number; Finn has no email.
+const BASE: [&str; 6] = [
+    "E1,anna@zorg.example,Anna,Aalbers,CARE,Care,,Team lead,2020-01-01,,active,",
+    "E2,bert@zorg.example,Bert,Bos,CARE,Care,E1,Nurse,2021-01-01,,active,12345678901",
+    "E3,cora@zorg.example,Cora,Çelik,CARE,Care,E1,Nurse,2021-01-01,,active,",
+    "E4,dirk@zorg.example,Dirk,Dekker,PLAN,Planning,E1,Planner,2022-01-01,,active,",
+    "E5,eva@zorg.example,Eva,Ester,PLAN,Planning,E4,Planner,2027-06-01,,active,",
+    "E6,,Finn,Fokker,PLAN,Planning,E4,Planner,2022-01-01,,active,",
+];
+
+const TODAY: &str = "2026-11-23";
+
+fn with(base: &[&str], replace: &[(&str, &str)]) -> Vec<String> {
+    base.iter()
+        .map(|row| {
+            let id = row.split(',').next().unwrap_or_default();
+            replace
+                .iter()
+                .find(|(rid, _)| *rid == id)
+                .map(|(_, new)| new.to_string())
+                .unwrap_or_else(|| row.to_string())
+        })
+        .collect()
+}
+
+fn rows(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+pub async fn example_sync_invites_links_schedules_and_quarantines(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: an account Dirk already has, made by hand in another organisation.
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sql("INSERT INTO accounts (email, email_norm, first_name, created_at, updated_at) VALUES ('Dirk@Zorg.example', 'dirk@zorg.example', 'Dirk', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')").await?;
+
+    // Act
+    let report = env.sync(&app, TODAY).await?;
+
+    // Assert
+    assert_eq!(report.summary.status, RunStatus::Succeeded);
+    assert_eq!(report.summary.records_fetched, 6);
+    assert_eq!(count(&report, "invite"), 2, "Anna and Bert are new");
+    assert_eq!(
+        count(&report, "link"),
+        1,
+        "Dirk's existing account is linked"
+    );
+    assert_eq!(count(&report, "scheduled"), 1, "Eva starts next year");
+    assert_eq!(
+        count(&report, "quarantine"),
+        2,
+        "Cora has no BIG number, Finn no email"
+    );
+    assert_eq!(
+        count(&report, "team_join"),
+        2,
+        "Bert joins Care, Dirk joins Planning"
+    );
+    assert_eq!(
+        count(&report, "coach_assign"),
+        2,
+        "Anna coaches Care and Planning"
+    );
+    assert_eq!(
+        count(&report, "role_grant"),
+        4,
+        "employee for three, nurse for Bert"
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM accounts WHERE email_norm = 'dirk@zorg.example'")
+            .await?,
+        1,
+        "one account per person"
+    );
+    assert_eq!(env.count("SELECT COUNT(*) FROM accounts").await?, 3);
+    assert_eq!(env.count("SELECT COUNT(*) FROM mail_outbox").await?, 3);
+    Ok(())
+}
+
+pub async fn second_sync_of_the_same_feed_changes_nothing(env: TestEnv) -> anyhow::Result<()> {
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+
+    let again = env.sync(&app, TODAY).await?;
+
+    assert_eq!(actionable(&again), Vec::<String>::new());
+    assert_eq!(count(&again, "scheduled"), 1);
+    assert_eq!(count(&again, "quarantine"), 2);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM mail_outbox").await?,
+        3,
+        "no second email"
+    );
+    Ok(())
+}
+
+pub async fn leaver_is_deactivated_and_keeps_data(env: TestEnv) -> anyhow::Result<()> {
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    let leaving = with(
+        &BASE,
+        &[(
+            "E2",
+            "E2,bert@zorg.example,Bert,Bos,CARE,Care,E1,Nurse,2021-01-01,2026-12-31,active,12345678901",
+        )],
+    );
+    env.write_feed(&rows(&leaving));
+
+    let before_end = env.plan(&app, "2026-12-30").await?;
+    let on_end = env.plan(&app, "2026-12-31").await?;
+    let applied = env.sync(&app, "2027-01-01").await?;
+
+    assert_eq!(count(&before_end, "deactivate"), 0);
+    assert_eq!(
+        count(&on_end, "deactivate"),
+        1,
+        "an end date on the as-of date makes a leaver"
+    );
+    assert_eq!(count(&applied, "deactivate"), 1);
+    assert_eq!(applied.summary.status, RunStatus::Succeeded);
+    let bert = "(SELECT id FROM accounts WHERE email_norm = 'bert@zorg.example')";
+    assert_eq!(
+        env.count(&format!(
+            "SELECT COUNT(*) FROM memberships WHERE account_id = {bert} AND state = 'deactivated'"
+        ))
+        .await?,
+        1
+    );
+    assert_eq!(
+        env.count(&format!("SELECT COUNT(*) FROM accounts WHERE id = {bert}"))
+            .await?,
+        1,
+        "the account is kept"
+    );
+    assert_eq!(
+        env.count(&format!(
+            "SELECT COUNT(*) FROM team_members WHERE account_id = {bert}"
+        ))
+        .await?,
+        1,
+        "team membership is kept"
+    );
+    assert_eq!(
+        env.count(&format!(
+            "SELECT COUNT(*) FROM role_grants WHERE account_id = {bert}"
+        ))
+        .await?,
+        2,
+        "roles are kept"
+    );
+    let again = env.sync(&app, "2027-01-01").await?;
+    assert_eq!(actionable(&again), Vec::<String>::new());
+    Ok(())
+}
+
+pub async fn rehire_reactivates_the_same_account(env: TestEnv) -> anyhow::Result<()> {
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    env.sql("UPDATE accounts SET activated_at = '2026-11-24T09:00:00Z' WHERE email_norm = 'bert@zorg.example'").await?;
+    let gone: Vec<&str> = BASE
+        .iter()
+        .copied()
+        .filter(|r| !r.starts_with("E2,"))
+        .collect();
+    env.write_feed(&gone);
+    env.sync(&app, TODAY).await?;
+    let rehired = with(
+        &BASE,
+        &[(
+            "E2",
+            "E7,bert@zorg.example,Bert,Bos,CARE,Care,E1,Nurse,2027-02-01,,active,12345678901",
+        )],
+    );
+    env.write_feed(&rows(&rehired));
+
+    let report = env.sync(&app, "2027-02-01").await?;
+
+    assert_eq!(count(&report, "reactivate"), 1, "{:#?}", report.changes);
+    assert_eq!(count(&report, "invite"), 0, "the same account comes back");
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM accounts WHERE email_norm = 'bert@zorg.example'")
+            .await?,
+        1
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM memberships m JOIN accounts a ON a.id = m.account_id WHERE a.email_norm = 'bert@zorg.example' AND m.state = 'active' AND m.employee_id = 'E7'").await?,
+        1,
+        "active again, since the account was activated before, under the new employee id"
+    );
+    Ok(())
+}
+
+pub async fn email_change_notifies_old_and_new_address(env: TestEnv) -> anyhow::Result<()> {
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    app.drain_outbox().await?;
+    env.sql("UPDATE accounts SET activated_at = '2026-11-24T09:00:00Z' WHERE email_norm = 'anna@zorg.example'").await?;
+    let changed = with(
+        &BASE,
+        &[
+            (
+                "E1",
+                "E1,anna.aalbers@zorg.example,Anna,Aalbers,CARE,Care,,Team lead,2020-01-01,,active,",
+            ),
+            (
+                "E2",
+                "E2,Bert.Bos@zorg.example,Bert,Bos,CARE,Care,E1,Nurse,2021-01-01,,active,12345678901",
+            ),
+        ],
+    );
+    env.write_feed(&rows(&changed));
+
+    let report = env.sync(&app, TODAY).await?;
+    let drained = app.drain_outbox().await?;
+
+    assert_eq!(count(&report, "email_change"), 2, "{:#?}", report.changes);
+    assert_eq!(drained.sent, 4);
+    let mails = eml_files(&env.outbox_dir());
+    let to_old = mails_to(&mails, "anna@zorg.example");
+    let to_new = mails_to(&mails, "anna.aalbers@zorg.example");
+    assert!(
+        to_old.iter().any(|m| m
+            .text()
+            .is_some_and(|t| t.contains("anna.aalbers@zorg.example"))),
+        "the old address is told the new one"
+    );
+    assert!(
+        to_new
+            .iter()
+            .any(|m| m.text().is_some_and(|t| t.contains("anna@zorg.example"))),
+        "the new address is told the old one"
+    );
+    // Bert never activated: the new address gets a fresh activation link, the old a notice.
+    let bert_new = mails_to(&mails, "Bert.Bos@zorg.example");
+    assert!(
+        bert_new.iter().any(|m| token_in(m).is_some()),
+        "activation link to the new address"
+    );
+    let again = env.sync(&app, TODAY).await?;
+    assert_eq!(actionable(&again), Vec::<String>::new());
+    Ok(())
+}
+
+pub async fn email_change_to_a_taken_address_is_a_conflict(env: TestEnv) -> anyhow::Result<()> {
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    env.sql("INSERT INTO accounts (email, email_norm, created_at, updated_at) VALUES ('taken@zorg.example', 'taken@zorg.example', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')").await?;
+    let changed = with(
+        &BASE,
+        &[(
+            "E4",
+            "E4,taken@zorg.example,Dirk,Dekker,ICT,ICT,E1,Developer,2022-01-01,,active,",
+        )],
+    );
+    env.write_feed(&rows(&changed));
+
+    let report = env.sync(&app, TODAY).await?;
+
+    assert_eq!(count(&report, "conflict"), 1);
+    assert!(
+        !report
+            .changes
+            .iter()
+            .any(|c| c.employee_id.as_deref() == Some("E4") && c.kind != "conflict"),
+        "nothing changes for Dirk: {:#?}",
+        report.changes
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM accounts WHERE email_norm = 'dirk@zorg.example'")
+            .await?,
+        1
+    );
+    Ok(())
+}
+
+pub async fn local_edit_of_hr_owned_field_is_overwritten_and_reported(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    env.sql("UPDATE accounts SET first_name = 'Annie' WHERE email_norm = 'anna@zorg.example'")
+        .await?;
+
+    let report = env.sync(&app, TODAY).await?;
+
+    let line = report
+        .changes
+        .iter()
+        .find(|c| c.kind == "update" && c.field.as_deref() == Some("first_name"))
+        .expect("an update line");
+    assert_eq!(
+        (line.old.as_deref(), line.new.as_deref()),
+        (Some("Annie"), Some("Anna"))
+    );
+    assert!(line.reason.contains("HR system owns"), "{}", line.reason);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM accounts WHERE first_name = 'Anna'")
+            .await?,
+        1
+    );
+    Ok(())
+}
+
+fn staff(n: usize) -> Vec<String> {
+    (1..=n)
+        .map(|i| {
+            format!(
+                "S{i:02},person{i}@zorg.example,P{i},Staff,CARE,Care,,Helper,2020-01-01,,active,"
+            )
+        })
+        .collect()
+}
+
+pub async fn mass_deactivation_is_held_until_approved(env: TestEnv) -> anyhow::Result<()> {
+    let all = staff(10);
+    env.write_feed(&rows(&all));
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    env.write_feed(&rows(&all[..5]));
+
+    let held = env.sync(&app, TODAY).await?;
+
+    assert_eq!(held.summary.status, RunStatus::Held);
+    assert_eq!(held.errors[0].code, "HR201", "{:?}", held.errors);
+    assert_eq!(
+        count(&held, "deactivate"),
+        5,
+        "a held run lists what it would do"
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM memberships WHERE state = 'deactivated'")
+            .await?,
+        0,
+        "nothing applied"
+    );
+    let later = env.sync(&app, TODAY).await?;
+    assert_eq!(
+        later.summary.status,
+        RunStatus::Held,
+        "held again while the cause stays"
+    );
+
+    let approved = app.approve(held.summary.id).await?;
+
+    assert_eq!(approved.report.summary.status, RunStatus::Approved);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM memberships WHERE state = 'deactivated'")
+            .await?,
+        5
+    );
+    let after = env.sync(&app, TODAY).await?;
+    assert_eq!(after.summary.status, RunStatus::Succeeded);
+    assert_eq!(actionable(&after), Vec::<String>::new());
+    Ok(())
+}
+
+pub async fn approval_is_refused_when_the_plan_changed(env: TestEnv) -> anyhow::Result<()> {
+    let all = staff(10);
+    env.write_feed(&rows(&all));
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    env.write_feed(&rows(&all[..5]));
+    let held = env.sync(&app, TODAY).await?;
+    env.write_feed(&rows(&all[..6]));
+
+    let refused = app.approve(held.summary.id).await;
+
+    let message = format!("{:#}", refused.expect_err("approval must be refused"));
+    assert!(message.contains("different changes"), "{message}");
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM memberships WHERE state = 'deactivated'")
+            .await?,
+        0
+    );
+    let run = app
+        .store
+        .run_report(held.summary.id)
+        .await?
+        .expect("the held run");
+    assert_eq!(run.summary.status, RunStatus::Held, "still held");
+    Ok(())
+}
+
+pub async fn empty_feed_is_held_and_applies_nothing(env: TestEnv) -> anyhow::Result<()> {
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    env.write_feed(&[]);
+
+    let report = env.sync(&app, TODAY).await?;
+
+    assert_eq!(report.summary.status, RunStatus::Held);
+    assert_eq!(report.errors[0].code, "HR101");
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM memberships WHERE state = 'deactivated'")
+            .await?,
+        0
+    );
+    Ok(())
+}
+
+pub async fn malformed_feed_fails_the_run_and_changes_nothing(env: TestEnv) -> anyhow::Result<()> {
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    let mut broken: Vec<&str> = BASE[..3].to_vec();
+    broken.push("E9,new@zorg.example,New,Person,CARE,Care,E1,Helper,31-02-2026,,active,");
+    env.write_feed(&broken);
+
+    let report = env.sync(&app, TODAY).await?;
+
+    assert_eq!(report.summary.status, RunStatus::Failed);
+    assert_eq!(report.errors[0].code, "HR102");
+    let message = &report.errors[0].message;
+    assert!(
+        message.contains("feed.csv line 5") && message.contains("start_date"),
+        "{message}"
+    );
+    assert!(report.changes.is_empty());
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM memberships WHERE state = 'deactivated'")
+            .await?,
+        0,
+        "nobody deactivated"
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM accounts").await?,
+        3,
+        "nobody added"
+    );
+    Ok(())
+}
+
+pub async fn dry_run_writes_only_the_run_record(env: TestEnv) -> anyhow::Result<()> {
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+
+    let report = env.plan(&app, TODAY).await?;
+
+    assert_eq!(count(&report, "invite"), 3);
+    assert_eq!(env.count("SELECT COUNT(*) FROM accounts").await?, 0);
+    assert_eq!(env.count("SELECT COUNT(*) FROM mail_outbox").await?, 0);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM sync_runs WHERE mode = 'plan'")
+            .await?,
+        1
+    );
+    Ok(())
+}
+
+pub async fn activation_mail_goes_over_smtp_and_its_link_works_once(
+    mut env: TestEnv,
+) -> anyhow::Result<()> {
+    let sink = SmtpSink::start().await;
+    env.mail_toml = format!("transport = \"smtp\"\nsmtp_url = \"{}\"\n", sink.url());
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+
+    let drained = app.drain_outbox().await?;
+
+    assert_eq!(drained.sent, 3);
+    let mails = sink.wait_for(3, std::time::Duration::from_secs(10)).await;
+    let anna = mails_to(&mails, "anna@zorg.example");
+    let token = token_in(anna[0]).expect("an activation link");
+    assert_eq!(token.len(), 64, "256 random bits");
+    let html = anna[0].html().unwrap_or_default();
+    assert!(html.contains(&token), "the link is in the HTML part too");
+    let hash = token_hash(&token);
+    assert_eq!(
+        env.count(&format!(
+            "SELECT COUNT(*) FROM activation_tokens WHERE token_hash = '{hash}'"
+        ))
+        .await?,
+        1,
+        "stored as a hash"
+    );
+    assert_eq!(
+        env.count(&format!(
+            "SELECT COUNT(*) FROM activation_tokens WHERE token_hash = '{token}'"
+        ))
+        .await?,
+        0,
+        "never in clear"
+    );
+    assert!(matches!(
+        app.store.activate(&hash, Utc::now()).await?,
+        TokenState::Valid { .. }
+    ));
+    assert_eq!(
+        app.store.activate(&hash, Utc::now()).await?,
+        TokenState::Used,
+        "single use"
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM memberships m JOIN accounts a ON a.id = m.account_id WHERE a.email_norm = 'anna@zorg.example' AND m.state = 'active' AND a.activated_at IS NOT NULL").await?,
+        1
+    );
+    Ok(())
+}
+
+pub async fn resend_revokes_the_earlier_link(env: TestEnv) -> anyhow::Result<()> {
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    app.drain_outbox().await?;
+    let first =
+        token_in(mails_to(&eml_files(&env.outbox_dir()), "anna@zorg.example")[0]).expect("a link");
+
+    app.store
+        .queue_activation_resend("zorg", "anna@zorg.example", Utc::now())
+        .await?;
+    app.drain_outbox().await?;
+
+    let mails = eml_files(&env.outbox_dir());
+    let anna = mails_to(&mails, "anna@zorg.example");
+    assert_eq!(anna.len(), 2);
+    let tokens: Vec<String> = anna.iter().filter_map(|m| token_in(m)).collect();
+    let second = tokens.iter().find(|t| **t != first).expect("a new link");
+    assert_eq!(
+        app.store
+            .token_state(&token_hash(&first), Utc::now())
+            .await?,
+        TokenState::Revoked
+    );
+    assert!(matches!(
+        app.store
+            .token_state(&token_hash(second), Utc::now())
+            .await?,
+        TokenState::Valid { .. }
+    ));
+    Ok(())
+}
+
+pub async fn expired_link_is_refused(env: TestEnv) -> anyhow::Result<()> {
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    app.drain_outbox().await?;
+    let token =
+        token_in(mails_to(&eml_files(&env.outbox_dir()), "anna@zorg.example")[0]).expect("a link");
+
+    let later = Utc::now() + chrono::Duration::days(15);
+    let state = app.store.activate(&token_hash(&token), later).await?;
+
+    assert_eq!(state, TokenState::Expired, "links are valid for 14 days");
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM accounts WHERE activated_at IS NOT NULL")
+            .await?,
+        0
+    );
+    Ok(())
+}
+
+pub async fn failed_mail_stays_queued_with_its_error_and_is_retried(
+    mut env: TestEnv,
+) -> anyhow::Result<()> {
+    let sink = SmtpSink::failing_transiently().await;
+    env.mail_toml = format!("transport = \"smtp\"\nsmtp_url = \"{}\"\n", sink.url());
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+
+    let drained = app.drain_outbox().await?;
+
+    assert_eq!((drained.sent, drained.failed), (0, 3));
+    let stats = app.store.outbox_stats().await?;
+    assert_eq!((stats.pending, stats.failing, stats.sent), (3, 3, 0));
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM mail_outbox WHERE last_error LIKE '%451%'")
+            .await?,
+        3
+    );
+    let soon = app
+        .store
+        .claim_due_mail(Utc::now(), std::time::Duration::from_secs(60), 10)
+        .await?;
+    assert!(soon.is_empty(), "not retried at once");
+    let later = Utc::now() + chrono::Duration::minutes(2);
+    let retried = app
+        .store
+        .claim_due_mail(later, std::time::Duration::from_secs(60), 10)
+        .await?;
+    assert_eq!(retried.len(), 3, "retried after the backoff");
+    Ok(())
+}
+
+pub async fn users_can_be_filtered_by_status_and_text(env: TestEnv) -> anyhow::Result<()> {
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+
+    let invited = app
+        .store
+        .list_users(&UserFilter {
+            status: Some("invited".into()),
+            ..Default::default()
+        })
+        .await?;
+    let bert = app
+        .store
+        .list_users(&UserFilter {
+            search: Some("BOS".into()),
+            ..Default::default()
+        })
+        .await?;
+    let other = app
+        .store
+        .list_users(&UserFilter {
+            organisation: Some("other".into()),
+            ..Default::default()
+        })
+        .await?;
+
+    assert_eq!(invited.len(), 3);
+    assert_eq!(bert.len(), 1);
+    assert_eq!(bert[0].email, "bert@zorg.example");
+    assert_eq!(bert[0].teams, vec!["Care".to_string()]);
+    assert_eq!(
+        bert[0].roles,
+        vec!["employee".to_string(), "nurse".to_string()]
+    );
+    assert!(other.is_empty());
+    Ok(())
+}
