@@ -14,7 +14,7 @@ use crate::domain::{HrRecord, RunError, RunMode, RunReport, RunStatus, Trigger};
 use crate::mail::Mailer;
 use crate::mail::outbox::{Drained, OutboxWorker};
 use crate::planner::{self, Change, Plan};
-use crate::store::{NewRun, OrganisationRow, RunEnd, Store};
+use crate::store::{ApplyRun, NewRun, OrganisationRow, RunEnd, Store};
 
 /// Stable code of a run whose fetch failed.
 pub const FETCH_FAILED: &str = "HR102";
@@ -256,18 +256,15 @@ impl App {
                     .await?;
             }
             (RunMode::Apply, None) => {
-                let applied = self
-                    .store
-                    .apply_plan(
-                        run_id,
-                        &org_row,
-                        connector,
-                        &plan,
-                        RunStatus::Succeeded,
-                        fetched,
-                        Utc::now(),
-                    )
-                    .await?;
+                let run = ApplyRun {
+                    run_id,
+                    organisation: &org_row,
+                    connector,
+                    status: RunStatus::Succeeded,
+                    records_fetched: fetched,
+                    now: Utc::now(),
+                };
+                let applied = self.store.apply_plan(&run, &plan).await?;
                 tracing::info!(
                     accounts_created = applied.accounts_created,
                     mails_queued = applied.mails_queued,
@@ -328,17 +325,15 @@ impl App {
                 differences[0]
             );
         }
-        self.store
-            .apply_plan(
-                run_id,
-                &org_row,
-                &connector,
-                &plan,
-                RunStatus::Approved,
-                records.len(),
-                Utc::now(),
-            )
-            .await?;
+        let run = ApplyRun {
+            run_id,
+            organisation: &org_row,
+            connector: &connector,
+            status: RunStatus::Approved,
+            records_fetched: records.len(),
+            now: Utc::now(),
+        };
+        self.store.apply_plan(&run, &plan).await?;
         self.store.mark_approved(run_id, Utc::now()).await?;
         tracing::info!(run_id, connector = %connector, "Held run approved and applied");
         self.outcome(run_id).await

@@ -384,7 +384,7 @@ impl<'a> Planner<'a> {
             // A leaver is matched by email only to a membership this connector manages: accounts
             // no connector manages are never deactivated by one.
             if matches!(lives[i], Life::Leaver { .. })
-                && !membership.is_some_and(|m| m.connector.as_ref() == Some(&self.policy.connector))
+                && membership.is_none_or(|m| m.connector.as_ref() != Some(&self.policy.connector))
             {
                 continue;
             }

@@ -230,30 +230,6 @@ pub struct Change {
     pub action: Action,
 }
 
-impl Change {
-    /// What makes two changes the same when a held run is approved: everything but the reason
-    /// and the action's ids.
-    pub fn identity(
-        &self,
-    ) -> (
-        ChangeKind,
-        Option<&str>,
-        Option<&str>,
-        Option<&str>,
-        Option<&str>,
-        Option<&str>,
-    ) {
-        (
-            self.kind,
-            self.employee_id.as_ref().map(EmployeeId::as_str),
-            self.email.as_deref(),
-            self.field.as_deref(),
-            self.old.as_deref(),
-            self.new.as_deref(),
-        )
-    }
-}
-
 /// Why a run is held instead of applied, with the stable code stored in its report.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hold {

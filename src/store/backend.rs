@@ -16,8 +16,8 @@ use crate::domain::{
 use crate::planner::{AccountRef, Action, Change, Field, Notice, Plan, TeamRef, Update};
 
 use super::{
-    Applied, Doing, NewRun, OrganisationRow, OutboxMail, OutboxStats, Result, RunEnd, StoreError,
-    TokenState, UserFilter, UserRow, counts_map,
+    Applied, ApplyRun, Doing, NewRun, OrganisationRow, OutboxMail, OutboxStats, Result, RunEnd,
+    StoreError, TokenState, UserFilter, UserRow, counts_map,
 };
 
 type DbRow = <Db as sqlx::Database>::Row;
@@ -395,17 +395,19 @@ impl Ids {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn apply_plan(
     pool: &Pool<Db>,
-    run_id: i64,
-    organisation: &OrganisationRow,
-    connector: &str,
+    run: &ApplyRun<'_>,
     plan: &Plan,
-    status: RunStatus,
-    records_fetched: usize,
-    now: DateTime<Utc>,
 ) -> Result<Applied> {
+    let ApplyRun {
+        run_id,
+        organisation,
+        connector,
+        status,
+        records_fetched,
+        now,
+    } = *run;
     let mut tx = pool.begin().await.doing("starting the apply transaction")?;
     let mut queued: Vec<Queued> = Vec::new();
     let org = organisation.id;

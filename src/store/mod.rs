@@ -117,6 +117,18 @@ pub struct RunEnd<'a> {
     pub finished_at: DateTime<Utc>,
 }
 
+/// The run a plan is applied in.
+#[derive(Clone, Debug)]
+pub struct ApplyRun<'a> {
+    pub run_id: i64,
+    pub organisation: &'a OrganisationRow,
+    pub connector: &'a str,
+    /// `succeeded`, or `approved` when an admin approved the held run.
+    pub status: RunStatus,
+    pub records_fetched: usize,
+    pub now: DateTime<Utc>,
+}
+
 /// What an applied run wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -269,25 +281,8 @@ impl Store {
     /// Applies a plan in one transaction, in named phases: accounts, memberships, teams and
     /// coaches, roles, deactivations, then the outbox rows and the run's report. Either all of
     /// it is written or none of it.
-    pub async fn apply_plan(
-        &self,
-        run_id: i64,
-        organisation: &OrganisationRow,
-        connector: &str,
-        plan: &Plan,
-        status: RunStatus,
-        records_fetched: usize,
-        now: DateTime<Utc>,
-    ) -> Result<Applied> {
-        dispatch!(self.apply_plan(
-            run_id,
-            organisation,
-            connector,
-            plan,
-            status,
-            records_fetched,
-            now
-        ))
+    pub async fn apply_plan(&self, run: &ApplyRun<'_>, plan: &Plan) -> Result<Applied> {
+        dispatch!(self.apply_plan(run, plan))
     }
 
     /// Marks an earlier held run as approved, once its plan was applied by a new run.
