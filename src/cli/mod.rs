@@ -14,6 +14,22 @@ use crate::report;
 use crate::store::UserFilter;
 use crate::sync::{App, AsOf, RunOutcome};
 
+/// `print!` to stdout that stops quietly when the reader has gone (`hrsync runs | head`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `println!` to stdout that stops quietly when the reader has gone.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Process exit codes, documented in README.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitCode {
@@ -146,7 +162,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let code = match cli.command {
         Command::Check => unreachable!("handled above"),
         Command::Migrate => {
-            println!(
+            outln!(
                 "The database schema is up to date ({}).",
                 app.store.backend_name()
             );
@@ -171,7 +187,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             code
         }
         Command::Runs { limit } => {
-            print!("{}", report::runs_table(&app.store.list_runs(limit).await?));
+            out!("{}", report::runs_table(&app.store.list_runs(limit).await?));
             ExitCode::Success
         }
         Command::Report { run_id, format } => {
@@ -181,15 +197,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("there is no run {run_id}"))?;
             match format {
-                ReportFormat::Text => print!("{}", report::text(&report)),
-                ReportFormat::Json => println!("{}", report::json(&report)),
-                ReportFormat::Csv => print!("{}", report::csv(&report)?),
+                ReportFormat::Text => out!("{}", report::text(&report)),
+                ReportFormat::Json => outln!("{}", report::json(&report)),
+                ReportFormat::Csv => out!("{}", report::csv(&report)?),
             }
             ExitCode::Success
         }
         Command::Approve { run_id } => {
             let outcome = app.approve(run_id).await?;
-            print!("{}", report::text(&outcome.report));
+            out!("{}", report::text(&outcome.report));
             let drained = app.drain_outbox().await?;
             eprintln!("Mail: {} sent, {} failed.", drained.sent, drained.failed);
             ExitCode::Success
@@ -209,9 +225,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 })
                 .await?;
             match format {
-                TableFormat::Table => print!("{}", report::users_table(&users)),
-                TableFormat::Json => println!("{}", report::users_json(&users)),
-                TableFormat::Csv => print!("{}", report::users_csv(&users)?),
+                TableFormat::Table => out!("{}", report::users_table(&users)),
+                TableFormat::Json => outln!("{}", report::users_json(&users)),
+                TableFormat::Csv => out!("{}", report::users_csv(&users)?),
             }
             ExitCode::Success
         }
@@ -227,9 +243,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .queue_activation_resend(&org, email.key(), chrono::Utc::now())
                 .await?;
             let drained = app.drain_outbox().await?;
-            println!(
+            outln!(
                 "A new activation email for {email} in {org} was queued; the earlier link no longer works. Mail: {} sent, {} failed.",
-                drained.sent, drained.failed
+                drained.sent,
+                drained.failed
             );
             ExitCode::Success
         }
@@ -258,7 +275,7 @@ fn check(path: &std::path::Path) -> ExitCode {
         Err(e) => e.problems,
     };
     if problems.is_empty() {
-        println!("{}: the configuration is valid.", path.display());
+        outln!("{}: the configuration is valid.", path.display());
         ExitCode::Success
     } else {
         let e = config::ConfigError { problems };
@@ -283,18 +300,18 @@ async fn runs(
         RunFormat::Text => {
             for (i, o) in outcomes.iter().enumerate() {
                 if i > 0 {
-                    println!();
+                    outln!();
                 }
-                print!("{}", report::text(&o.report));
+                out!("{}", report::text(&o.report));
             }
         }
         RunFormat::Json => {
             // One report: the object itself; several: an array of them.
             let docs: Vec<String> = outcomes.iter().map(|o| report::json(&o.report)).collect();
             if docs.len() == 1 {
-                println!("{}", docs[0]);
+                outln!("{}", docs[0]);
             } else {
-                println!("[{}]", docs.join(",\n"));
+                outln!("[{}]", docs.join(",\n"));
             }
         }
     }

@@ -1,0 +1,286 @@
+//! The `hrsync` binary as README.md tells people to run it, in a copy of the repository's
+//! `config/` folder: the embedded default, exit codes, and the report formats.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Checkout {
+    dir: tempfile::TempDir,
+}
+
+impl Checkout {
+    /// A folder with the bundled configuration and example exports, and nothing else.
+    fn new() -> Checkout {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        copy_dir(&root.join("config"), &dir.path().join("config"));
+        Checkout { dir }
+    }
+
+    fn hrsync(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_hrsync"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("HRSYNC_CONFIG")
+            .env_remove("HRSYNC__DATABASE__URL")
+            .output()
+            .expect("running hrsync")
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+}
+
+fn actionable(report: &serde_json::Value) -> i64 {
+    report["counts"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "scheduled" | "quarantine" | "conflict"))
+        .map(|(_, v)| v.as_i64().unwrap())
+        .sum()
+}
+
+#[test]
+fn first_sync_of_the_bundled_example_shows_every_kind_of_change_and_the_second_applies_nothing() {
+    let repo = Checkout::new();
+
+    let first = repo.hrsync(&["sync"]);
+    let again = repo.hrsync(&["plan", "--format", "json"]);
+
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let text = stdout(&first);
+    for kind in [
+        "invite (",
+        "link (",
+        "team_join (",
+        "coach_assign (",
+        "role_grant (",
+        "scheduled (",
+        "quarantine (",
+    ] {
+        assert!(text.contains(kind), "no `{kind}` in:\n{text}");
+    }
+    assert!(
+        text.contains("Zoë") || text.contains("zoe.janssen"),
+        "non-ASCII names survive"
+    );
+    let emails = std::fs::read_dir(repo.path("data/outbox")).unwrap().count();
+    assert_eq!(
+        emails, 30,
+        "one activation email per invited or linked person"
+    );
+    assert_eq!(again.status.code(), Some(0));
+    let reports = json(&again);
+    let reports = reports.as_array().expect("one report per connector");
+    assert_eq!(reports.len(), 2);
+    for r in reports {
+        assert_eq!(actionable(r), 0, "{r:#}");
+    }
+}
+
+#[test]
+fn plan_as_of_a_later_date_invites_the_starter_and_deactivates_the_leaver() {
+    let repo = Checkout::new();
+    repo.hrsync(&["sync"]);
+
+    let later = repo.hrsync(&[
+        "plan",
+        "--connector",
+        "zonnehof_hr",
+        "--as-of",
+        "2028-04-01",
+        "--format",
+        "json",
+    ]);
+
+    let report = json(&later);
+    let changes = report["changes"].as_array().unwrap();
+    let has = |kind: &str, id: &str| {
+        changes
+            .iter()
+            .any(|c| c["kind"] == kind && c["employee_id"] == id)
+    };
+    assert!(
+        has("invite", "ZH020"),
+        "the future starter is invited on 2028-04-01"
+    );
+    assert!(
+        has("deactivate", "ZH015"),
+        "the leaver's end date 2028-03-31 has passed"
+    );
+    assert_eq!(report["mode"], "plan");
+    assert_eq!(report["status"], "succeeded");
+}
+
+#[test]
+fn report_is_available_as_text_json_and_csv() {
+    let repo = Checkout::new();
+    repo.hrsync(&["sync", "--connector", "dekring_hr"]);
+
+    let text = repo.hrsync(&["report", "1"]);
+    let as_json = repo.hrsync(&["report", "1", "--format", "json"]);
+    let as_csv = repo.hrsync(&["report", "1", "--format", "csv"]);
+    let runs = repo.hrsync(&["runs"]);
+
+    assert!(stdout(&text).starts_with("Run 1 · dekring · connector dekring_hr · apply"));
+    let r = json(&as_json);
+    for key in [
+        "run_id",
+        "organisation",
+        "connector",
+        "trigger",
+        "mode",
+        "status",
+        "as_of",
+        "started_at",
+        "finished_at",
+        "records_fetched",
+        "counts",
+        "changes",
+        "errors",
+    ] {
+        assert!(r.get(key).is_some(), "no `{key}` in the JSON report");
+    }
+    assert_eq!(r["counts"]["invite"], 4);
+    let csv = stdout(&as_csv);
+    assert!(csv.starts_with("run_id,kind,employee_id,email,field,old,new,reason\n"));
+    assert_eq!(
+        csv.lines().count(),
+        1 + r["changes"].as_array().unwrap().len()
+    );
+    assert!(stdout(&runs).contains("dekring_hr"));
+}
+
+#[test]
+fn mass_deactivation_exits_with_3_and_approve_applies_it() {
+    let repo = Checkout::new();
+    repo.hrsync(&["sync", "--connector", "zonnehof_hr"]);
+    let export = repo.path("config/examples/zonnehof-export.csv");
+    let text = std::fs::read_to_string(&export).unwrap();
+    let kept: Vec<&str> = text.lines().take(20).collect();
+    std::fs::write(&export, kept.join("\n") + "\n").unwrap();
+
+    let held = repo.hrsync(&["sync", "--connector", "zonnehof_hr", "--format", "json"]);
+    let run_id = json(&held)["run_id"].as_i64().unwrap();
+    let approved = repo.hrsync(&["approve", &run_id.to_string()]);
+    let after = repo.hrsync(&["plan", "--connector", "zonnehof_hr", "--format", "json"]);
+
+    assert_eq!(held.status.code(), Some(3), "a held run exits with 3");
+    assert_eq!(json(&held)["errors"][0]["code"], "HR201");
+    assert_eq!(
+        approved.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
+    assert!(stdout(&approved).contains("approved"));
+    assert_eq!(actionable(&json(&after)), 0);
+}
+
+#[test]
+fn malformed_export_fails_with_exit_1_and_names_file_and_line() {
+    let repo = Checkout::new();
+    let export = repo.path("config/examples/dekring-export.csv");
+    let mut text = std::fs::read_to_string(&export).unwrap();
+    text.push_str("DK05,new@dekring.example,New,Person,,KDV,,,,,,2026-13-01,,active\n");
+    std::fs::write(&export, text).unwrap();
+
+    let run = repo.hrsync(&["sync", "--connector", "dekring_hr", "--format", "json"]);
+    let users = repo.hrsync(&["users", "--format", "json"]);
+
+    assert_eq!(run.status.code(), Some(1));
+    let report = json(&run);
+    assert_eq!(report["status"], "failed");
+    let message = report["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("dekring-export.csv line 6"), "{message}");
+    assert_eq!(json(&users), serde_json::json!([]), "nothing applied");
+}
+
+#[test]
+fn check_lists_every_problem_and_exits_1() {
+    let repo = Checkout::new();
+    let config = repo.path("config/hrsync.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[database]\n", "[database]\npool_size = 3\n")
+        .replace(
+            "time_zone = \"Europe/Amsterdam\"\nlocale = \"nl\"\n\n[organisations.dekring]",
+            "time_zone = \"Mars/Olympus\"\nlocale = \"nl\"\n\n[organisations.dekring]",
+        );
+    std::fs::write(&config, text).unwrap();
+
+    let check = repo.hrsync(&["check"]);
+    let sync = repo.hrsync(&["sync"]);
+
+    assert_eq!(check.status.code(), Some(1));
+    let errors = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        errors.contains("config/hrsync.toml: database.pool_size: unknown key"),
+        "{errors}"
+    );
+    assert_eq!(
+        sync.status.code(),
+        Some(1),
+        "nothing runs on a bad configuration"
+    );
+    assert!(
+        !repo.path("data/hrsync.db").exists(),
+        "not even the database is created"
+    );
+}
+
+#[test]
+fn users_are_listed_and_an_invite_can_be_resent() {
+    let repo = Checkout::new();
+    repo.hrsync(&["sync"]);
+
+    let users = repo.hrsync(&[
+        "users", "--org", "zonnehof", "--search", "visser", "--format", "csv",
+    ]);
+    let resend = repo.hrsync(&[
+        "invite",
+        "resend",
+        "ANOUK.VISSER@mail.example",
+        "--org",
+        "zonnehof",
+    ]);
+
+    let csv = stdout(&users);
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains("ZH014") && csv.contains("invited"), "{csv}");
+    assert_eq!(
+        resend.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resend.stderr)
+    );
+    assert!(stdout(&resend).contains("earlier link no longer works"));
+}
