@@ -300,6 +300,8 @@ pub fn load_with_env(
     let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
     let result: Result<Settings, _> =
         serde_path_to_error::deserialize(serde_ignored::Deserializer::new(built, &mut on_unknown));
+    // The config crate keeps tables in hash maps; sort so the report is stable.
+    unknown.sort();
     let mut problems: Vec<Problem> = unknown
         .into_iter()
         .map(|key| Problem {

@@ -62,7 +62,7 @@ fn unknown_keys_are_all_reported_with_file_and_key() {
     let keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
     assert_eq!(
         keys,
-        vec!["database.colour", "connectors.acme_hr.sned_invites"]
+        vec!["connectors.acme_hr.sned_invites", "database.colour"]
     );
     assert!(found.iter().all(|p| p.message == "unknown key"));
     assert!(
