@@ -943,14 +943,35 @@ impl<'a> Planner<'a> {
             .map(|(i, s)| (&s.record.employee_id, i))
             .collect();
         let mut coach_of: Vec<BTreeSet<TeamKey>> = vec![BTreeSet::new(); synced.len()];
+        let mut uncoached: BTreeMap<EmployeeId, BTreeSet<TeamKey>> = BTreeMap::new();
         for (i, s) in synced.iter().enumerate() {
             let (Some(team), Some(manager)) = (&team_of[i], &s.record.manager_id) else {
                 continue;
             };
-            if let Some(&m) = index.get(manager)
-                && m != i
+            match index.get(manager) {
+                Some(&m) if m != i => {
+                    coach_of[m].insert(team.clone());
+                }
+                Some(_) => {}
+                None => {
+                    uncoached
+                        .entry(manager.clone())
+                        .or_default()
+                        .insert(team.clone());
+                }
+            }
+        }
+        // A manager whose own record is quarantined or in conflict coaches nobody: say so on
+        // that record's line, where the admin looks to fix it.
+        for change in &mut self.changes {
+            if matches!(change.kind, ChangeKind::Quarantine | ChangeKind::Conflict)
+                && let Some(teams) = change.employee_id.as_ref().and_then(|id| uncoached.get(id))
             {
-                coach_of[m].insert(team.clone());
+                let teams: Vec<&str> = teams.iter().map(TeamKey::as_str).collect();
+                change.reason.push_str(&format!(
+                    "; manages people in team {}, but is no coach of it until this is resolved",
+                    teams.join(", ")
+                ));
             }
         }
 
@@ -968,12 +989,16 @@ impl<'a> Planner<'a> {
         let (all_members, our_members) = links(&self.directory.team_members);
         let (all_coaches, our_coaches) = links(&self.directory.coaches);
         let empty = BTreeSet::new();
+        let keys_by_id: HashMap<TeamId, &TeamKey> = self
+            .directory
+            .teams
+            .iter()
+            .map(|t| (t.id, &t.key))
+            .collect();
         let key_of = |id: &TeamId| {
-            self.directory
-                .teams
-                .iter()
-                .find(|t| t.id == *id)
-                .map(|t| t.key.to_string())
+            keys_by_id
+                .get(id)
+                .map(|k| k.to_string())
                 .unwrap_or_else(|| id.0.to_string())
         };
 
