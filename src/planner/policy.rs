@@ -185,7 +185,7 @@ impl Requirement {
         }
     }
 
-    /// Why the record fails the requirement, or `None` when it meets it.
+    /// What the record lacks, phrased to follow "requires", or `None` when it meets it.
     pub fn failure(&self, record: &HrRecord) -> Option<String> {
         let value = record
             .attributes
@@ -193,10 +193,10 @@ impl Requirement {
             .map(|v| v.trim())
             .filter(|v| !v.is_empty());
         match (value, self.digits) {
-            (None, _) => Some(format!("`{}` is missing", self.attribute)),
-            (Some(v), Some(n)) if v.len() != n || !v.bytes().all(|b| b.is_ascii_digit()) => Some(
-                format!("`{}` must be {n} digits, not `{v}`", self.attribute),
-            ),
+            (None, _) => Some(format!("`{}`, which is missing", self.attribute)),
+            (Some(v), Some(n)) if v.len() != n || !v.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(format!("`{}` of {n} digits, not `{v}`", self.attribute))
+            }
             _ => None,
         }
     }
