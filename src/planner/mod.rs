@@ -283,36 +283,75 @@ impl<'a> Planner<'a> {
 
     // Step 2: an employee id or email that appears more than once.
     fn dedupe(&self, order: &[usize], lives: &[Life]) -> Vec<Option<Excluded>> {
-        let mut excluded: Vec<Option<Excluded>> = vec![None; self.records.len()];
-        let mut by_id: BTreeMap<&EmployeeId, Vec<usize>> = BTreeMap::new();
-        for &i in order {
-            by_id
-                .entry(&self.records[i].employee_id)
-                .or_default()
-                .push(i);
+        // Records that share an employee id or an email belong together, also through a third
+        // record (A and B share an id, B and C an email): a union-find over both keys.
+        let mut parent: Vec<usize> = (0..self.records.len()).collect();
+        fn root(parent: &mut [usize], mut i: usize) -> usize {
+            while parent[i] != i {
+                parent[i] = parent[parent[i]];
+                i = parent[i];
+            }
+            i
         }
-        let groups: Vec<(String, Vec<usize>)> = by_id
-            .into_iter()
-            .filter(|(_, g)| g.len() > 1)
-            .map(|(id, g)| (format!("employee id `{id}`"), g))
-            .collect();
-        Self::settle_duplicates(groups, lives, &mut excluded);
-
-        let mut by_email: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut by_id: HashMap<&EmployeeId, usize> = HashMap::new();
+        let mut by_email: HashMap<&str, usize> = HashMap::new();
         for &i in order {
-            if excluded[i].is_none()
-                && let Ok(email) = &self.records[i].email
-            {
-                by_email.entry(email.key()).or_default().push(i);
+            let record = &self.records[i];
+            let mut join = |j: usize| {
+                let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                parent[a.max(b)] = a.min(b);
+            };
+            match by_id.get(&record.employee_id) {
+                Some(&j) => join(j),
+                None => {
+                    by_id.insert(&record.employee_id, i);
+                }
+            }
+            if let Ok(email) = &record.email {
+                match by_email.get(email.key()) {
+                    Some(&j) => join(j),
+                    None => {
+                        by_email.insert(email.key(), i);
+                    }
+                }
             }
         }
-        let groups: Vec<(String, Vec<usize>)> = by_email
-            .into_iter()
-            .filter(|(_, g)| g.len() > 1)
-            .map(|(email, g)| (format!("email `{email}`"), g))
+        let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for &i in order {
+            groups.entry(root(&mut parent, i)).or_default().push(i);
+        }
+        let groups: Vec<(String, Vec<usize>)> = groups
+            .into_values()
+            .filter(|g| g.len() > 1)
+            .map(|g| (self.shared_keys(&g), g))
             .collect();
+        let mut excluded: Vec<Option<Excluded>> = vec![None; self.records.len()];
         Self::settle_duplicates(groups, lives, &mut excluded);
         excluded
+    }
+
+    /// The employee ids and emails that a group of records shares, for the report.
+    fn shared_keys(&self, group: &[usize]) -> String {
+        let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut emails: BTreeMap<&str, usize> = BTreeMap::new();
+        for &i in group {
+            *ids.entry(self.records[i].employee_id.as_str()).or_default() += 1;
+            if let Ok(email) = &self.records[i].email {
+                *emails.entry(email.key()).or_default() += 1;
+            }
+        }
+        let shared = ids
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(id, _)| format!("employee id `{id}`"))
+            .chain(
+                emails
+                    .into_iter()
+                    .filter(|(_, n)| *n > 1)
+                    .map(|(e, _)| format!("email `{e}`")),
+            )
+            .collect::<Vec<_>>();
+        format!("{} records share {}", group.len(), shared.join(" and "))
     }
 
     fn settle_duplicates(
@@ -333,10 +372,7 @@ impl<'a> Planner<'a> {
                     }
                 }
             } else {
-                let reason = format!(
-                    "{what} appears {} times in the feed and not exactly one of them is current",
-                    group.len()
-                );
+                let reason = format!("{what} in the feed, and not exactly one of them is current");
                 for &i in &group {
                     excluded[i] = Some(Excluded::Quarantined(reason.clone()));
                 }
