@@ -109,13 +109,23 @@ pub(super) async fn load_directory(
         let a = account_from(row)?;
         accounts.insert(a.id.0, a);
     }
+    // Each row set is dropped once decoded, so only one is held at a time.
+    drop(rows);
+    // Only the feed's addresses that are not members already can be new links.
+    let known: std::collections::HashSet<&str> = accounts.values().map(|a| a.email.key()).collect();
+    let emails: Vec<&str> = emails
+        .iter()
+        .map(String::as_str)
+        .filter(|e| !known.contains(e))
+        .collect();
+    drop(known);
     for chunk in emails.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new(format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.email_norm IN ("
         ));
         let mut list = qb.separated(", ");
         for e in chunk {
-            list.push_bind(e.as_str());
+            list.push_bind(*e);
         }
         qb.push(")");
         let rows = qb
@@ -153,6 +163,7 @@ pub(super) async fn load_directory(
             employment_type: get(row, "employment_type")?,
         });
     }
+    drop(rows);
 
     let rows = sqlx::query(
         "SELECT id, key, name, connector_id FROM teams WHERE organisation_id = $1 ORDER BY id",
@@ -171,6 +182,7 @@ pub(super) async fn load_directory(
             connector: connector_of(get(row, "connector_id")?),
         });
     }
+    drop(rows);
 
     let links = |rows: Vec<DbRow>| -> Result<Vec<TeamLink>> {
         rows.iter()
@@ -414,82 +426,109 @@ pub(super) async fn apply_plan(
     let actions = || plan.changes.iter().map(|c| &c.action);
 
     // Phase 1, accounts: email changes (through a temporary key, so that people who swap
-    // addresses never collide), field updates, then new accounts in batches.
-    let email_changes: Vec<(i64, &Email, &Email, bool)> = actions()
-        .filter_map(|a| match a {
-            Action::EmailChange {
-                account,
-                old,
-                new,
-                resend_activation,
-            } => Some((account.0, old, new, *resend_activation)),
-            _ => None,
-        })
-        .collect();
-    for (id, _, _, _) in &email_changes {
-        sqlx::query("UPDATE accounts SET email_norm = $1 WHERE id = $2")
-            .bind(format!("#moving-{id}"))
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .doing("changing an email address")?;
-    }
-    for (id, old, new, resend) in &email_changes {
-        sqlx::query(
-            "UPDATE accounts SET email = $1, email_norm = $2, updated_at = $3 WHERE id = $4",
-        )
-        .bind(new.as_str())
-        .bind(new.key())
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .doing("changing an email address")?;
-        queued.push(Queued {
-            account: *id,
-            kind: "email_changed_old",
-            recipient: Some(old.to_string()),
-            old_email: Some(old.to_string()),
-            new_email: Some(new.to_string()),
-        });
-        if *resend {
-            revoke_tokens(&mut tx, *id, org, now).await?;
+    // addresses never collide), field updates, then new accounts.
+    let mut moving: Vec<i64> = Vec::new();
+    let mut new_emails: Vec<(i64, Option<&str>)> = Vec::new();
+    let mut new_keys: Vec<(i64, Option<&str>)> = Vec::new();
+    let mut resend: Vec<i64> = Vec::new();
+    for action in actions() {
+        if let Action::EmailChange {
+            account,
+            old,
+            new,
+            resend_activation,
+        } = action
+        {
+            moving.push(account.0);
+            new_emails.push((account.0, Some(new.as_str())));
+            new_keys.push((account.0, Some(new.key())));
             queued.push(Queued {
-                account: *id,
-                kind: "activation",
-                recipient: Some(new.to_string()),
-                old_email: None,
-                new_email: None,
-            });
-        } else {
-            queued.push(Queued {
-                account: *id,
-                kind: "email_changed_new",
-                recipient: Some(new.to_string()),
+                account: account.0,
+                kind: "email_changed_old",
+                recipient: Some(old.to_string()),
                 old_email: Some(old.to_string()),
                 new_email: Some(new.to_string()),
             });
+            let (kind, old_email, new_email) = if *resend_activation {
+                resend.push(account.0);
+                ("activation", None, None)
+            } else {
+                (
+                    "email_changed_new",
+                    Some(old.to_string()),
+                    Some(new.to_string()),
+                )
+            };
+            queued.push(Queued {
+                account: account.0,
+                kind,
+                recipient: Some(new.to_string()),
+                old_email,
+                new_email,
+            });
         }
     }
-    for action in actions() {
-        if let Action::Update(Update::Account {
-            account,
-            field,
-            value,
-        }) = action
-        {
-            sqlx::query(&format!(
-                "UPDATE accounts SET {} = $1, updated_at = $2 WHERE id = $3",
-                account_column(*field)?
-            ))
-            .bind(value.as_deref())
-            .bind(now)
-            .bind(account.0)
+    for chunk in moving.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "UPDATE accounts SET email_norm = '#moving-' || CAST(id AS TEXT) WHERE id IN (",
+        );
+        let mut list = qb.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        qb.push(")");
+        qb.build()
             .execute(&mut *tx)
             .await
-            .doing("updating an account")?;
+            .doing("changing email addresses")?;
+    }
+    set_column(&mut tx, "accounts", "email", &new_emails, Some(now)).await?;
+    set_column(&mut tx, "accounts", "email_norm", &new_keys, Some(now)).await?;
+    revoke_tokens(&mut tx, &resend, org, now).await?;
+
+    let mut account_fields: BTreeMap<&'static str, Vec<(i64, Option<&str>)>> = BTreeMap::new();
+    let mut membership_fields: BTreeMap<&'static str, Vec<(i64, Option<&str>)>> = BTreeMap::new();
+    let mut team_names: Vec<(i64, Option<&str>)> = Vec::new();
+    for action in actions() {
+        match action {
+            Action::Update(Update::Account {
+                account,
+                field,
+                value,
+            }) => account_fields
+                .entry(account_column(*field)?)
+                .or_default()
+                .push((account.0, value.as_deref())),
+            Action::Update(Update::Membership {
+                membership,
+                field,
+                value,
+            }) => membership_fields
+                .entry(membership_column(*field)?)
+                .or_default()
+                .push((membership.0, value.as_deref())),
+            Action::Update(Update::EmployeeId { membership, value }) => membership_fields
+                .entry("employee_id")
+                .or_default()
+                .push((membership.0, Some(value.as_str()))),
+            Action::Reactivate {
+                membership,
+                employee_id,
+                ..
+            } => membership_fields
+                .entry("employee_id")
+                .or_default()
+                .push((membership.0, Some(employee_id.as_str()))),
+            Action::Update(Update::TeamName { team, name }) => {
+                team_names.push((team.0, Some(name.as_str())))
+            }
+            _ => {}
         }
     }
+    for (column, rows) in &account_fields {
+        set_column(&mut tx, "accounts", column, rows, Some(now)).await?;
+    }
+
     let invites: Vec<_> = actions()
         .filter_map(|a| match a {
             Action::Invite {
@@ -530,13 +569,15 @@ pub(super) async fn apply_plan(
         }
     }
 
-    // Phase 2, memberships: new ones in batches, then take-overs, reactivations and updates.
+    // Phase 2, memberships: new ones, take-overs of memberships made by hand, reactivations,
+    // then field updates.
     struct NewMembership<'p> {
         account: i64,
         state: MembershipState,
         fields: &'p crate::planner::MembershipFields,
     }
     let mut inserts: Vec<NewMembership<'_>> = Vec::new();
+    let mut reactivated: BTreeMap<&'static str, Vec<i64>> = BTreeMap::new();
     for action in actions() {
         match action {
             Action::Invite {
@@ -565,6 +606,7 @@ pub(super) async fn apply_plan(
                         state: *state,
                         fields: membership,
                     }),
+                    // Rare: a membership made by hand that the connector takes over.
                     Some(m) => {
                         sqlx::query(
                             "UPDATE memberships SET connector_id = $1, employee_id = $2, \
@@ -585,52 +627,39 @@ pub(super) async fn apply_plan(
             Action::Reactivate {
                 membership,
                 account,
-                employee_id,
                 state,
                 notice,
+                ..
             } => {
-                sqlx::query(
-                    "UPDATE memberships SET state = $1, employee_id = $2, deactivated_at = NULL, \
-                     updated_at = $3 WHERE id = $4",
-                )
-                .bind(state.as_str())
-                .bind(employee_id.as_str())
-                .bind(now)
-                .bind(membership.0)
-                .execute(&mut *tx)
-                .await
-                .doing("reactivating a membership")?;
+                reactivated
+                    .entry(state.as_str())
+                    .or_default()
+                    .push(membership.0);
                 queue_notice(&mut queued, account.0, *notice);
-            }
-            Action::Update(Update::Membership {
-                membership,
-                field,
-                value,
-            }) => {
-                sqlx::query(&format!(
-                    "UPDATE memberships SET {} = $1, updated_at = $2 WHERE id = $3",
-                    membership_column(*field)?
-                ))
-                .bind(value.as_deref())
-                .bind(now)
-                .bind(membership.0)
-                .execute(&mut *tx)
-                .await
-                .doing("updating a membership")?;
-            }
-            Action::Update(Update::EmployeeId { membership, value }) => {
-                sqlx::query(
-                    "UPDATE memberships SET employee_id = $1, updated_at = $2 WHERE id = $3",
-                )
-                .bind(value.as_str())
-                .bind(now)
-                .bind(membership.0)
-                .execute(&mut *tx)
-                .await
-                .doing("updating an employee id")?;
             }
             _ => {}
         }
+    }
+    for (state, memberships) in &reactivated {
+        for chunk in memberships.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Db>::new("UPDATE memberships SET state = ");
+            qb.push_bind(*state)
+                .push(", deactivated_at = NULL, updated_at = ")
+                .push_bind(now)
+                .push(" WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .doing("reactivating memberships")?;
+        }
+    }
+    for (column, rows) in &membership_fields {
+        set_column(&mut tx, "memberships", column, rows, Some(now)).await?;
     }
     for chunk in inserts.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new(
@@ -694,42 +723,15 @@ pub(super) async fn apply_plan(
             ids.new_teams.insert(key, get(&row, "id")?);
         }
     }
+    set_column(&mut tx, "teams", "name", &team_names, None).await?;
+    let mut leaves: Vec<(i64, i64)> = Vec::new();
+    let mut unassigns: Vec<(i64, i64)> = Vec::new();
     let mut joins: Vec<(i64, i64)> = Vec::new();
     let mut coach_joins: Vec<(i64, i64)> = Vec::new();
     for action in actions() {
         match action {
-            Action::Update(Update::TeamName { team, name }) => {
-                sqlx::query("UPDATE teams SET name = $1 WHERE id = $2")
-                    .bind(name.as_str())
-                    .bind(team.0)
-                    .execute(&mut *tx)
-                    .await
-                    .doing("renaming a team")?;
-            }
-            Action::TeamLeave { account, team } => {
-                sqlx::query(
-                    "DELETE FROM team_members WHERE team_id = $1 AND account_id = $2 \
-                     AND connector_id = $3",
-                )
-                .bind(team.0)
-                .bind(account.0)
-                .bind(connector)
-                .execute(&mut *tx)
-                .await
-                .doing("removing a team member")?;
-            }
-            Action::CoachUnassign { account, team } => {
-                sqlx::query(
-                    "DELETE FROM team_coaches WHERE team_id = $1 AND account_id = $2 \
-                     AND connector_id = $3",
-                )
-                .bind(team.0)
-                .bind(account.0)
-                .bind(connector)
-                .execute(&mut *tx)
-                .await
-                .doing("removing a coach")?;
-            }
+            Action::TeamLeave { account, team } => leaves.push((team.0, account.0)),
+            Action::CoachUnassign { account, team } => unassigns.push((team.0, account.0)),
             Action::TeamJoin { account, team } => {
                 joins.push((ids.team(team)?, ids.account(account)?))
             }
@@ -739,22 +741,10 @@ pub(super) async fn apply_plan(
             _ => {}
         }
     }
+    delete_links(&mut tx, "team_members", "team_id", &leaves, connector).await?;
+    delete_links(&mut tx, "team_coaches", "team_id", &unassigns, connector).await?;
     for (table, rows) in [("team_members", &joins), ("team_coaches", &coach_joins)] {
-        for chunk in rows.chunks(CHUNK) {
-            let mut qb = QueryBuilder::<Db>::new(format!(
-                "INSERT INTO {table} (team_id, account_id, connector_id, created_at) "
-            ));
-            qb.push_values(chunk, |mut b, (team, account)| {
-                b.push_bind(*team)
-                    .push_bind(*account)
-                    .push_bind(connector)
-                    .push_bind(now);
-            });
-            qb.build()
-                .execute(&mut *tx)
-                .await
-                .doing("adding team members and coaches")?;
-        }
+        insert_links(&mut tx, table, "team_id", rows, connector, now).await?;
     }
 
     // Phase 4, roles: make the roles the grants need, revoke, then grant.
@@ -788,21 +778,13 @@ pub(super) async fn apply_plan(
             .copied()
             .ok_or_else(|| corrupt(format!("role `{name}` does not exist")))
     };
+    let mut revokes: Vec<(i64, i64)> = Vec::new();
     let mut grants: Vec<(i64, i64)> = Vec::new();
     for action in actions() {
         match action {
             Action::RoleRevoke { account, role } => {
                 if let Some(&rid) = role_ids.get(role.as_str()) {
-                    sqlx::query(
-                        "DELETE FROM role_grants WHERE role_id = $1 AND account_id = $2 \
-                         AND connector_id = $3",
-                    )
-                    .bind(rid)
-                    .bind(account.0)
-                    .bind(connector)
-                    .execute(&mut *tx)
-                    .await
-                    .doing("revoking a role")?;
+                    revokes.push((rid, account.0));
                 }
             }
             Action::RoleGrant { account, role } => {
@@ -811,39 +793,42 @@ pub(super) async fn apply_plan(
             _ => {}
         }
     }
-    for chunk in grants.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Db>::new(
-            "INSERT INTO role_grants (role_id, account_id, connector_id, created_at) ",
-        );
-        qb.push_values(chunk, |mut b, (role, account)| {
-            b.push_bind(*role)
-                .push_bind(*account)
-                .push_bind(connector)
-                .push_bind(now);
-        });
-        qb.build().execute(&mut *tx).await.doing("granting roles")?;
-    }
+    delete_links(&mut tx, "role_grants", "role_id", &revokes, connector).await?;
+    insert_links(&mut tx, "role_grants", "role_id", &grants, connector, now).await?;
 
     // Phase 5, deactivations: the membership closes and its pending links stop working;
     // nothing is deleted.
+    let mut closing: Vec<i64> = Vec::new();
+    let mut closing_accounts: Vec<i64> = Vec::new();
     for action in actions() {
         if let Action::Deactivate {
             membership,
             account,
         } = action
         {
-            sqlx::query(
-                "UPDATE memberships SET state = 'deactivated', deactivated_at = $1, \
-                 updated_at = $1 WHERE id = $2",
-            )
-            .bind(now)
-            .bind(membership.0)
-            .execute(&mut *tx)
-            .await
-            .doing("deactivating a membership")?;
-            revoke_tokens(&mut tx, account.0, org, now).await?;
+            closing.push(membership.0);
+            closing_accounts.push(account.0);
         }
     }
+    for chunk in closing.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "UPDATE memberships SET state = 'deactivated', deactivated_at = ",
+        );
+        qb.push_bind(now)
+            .push(", updated_at = ")
+            .push_bind(now)
+            .push(" WHERE id IN (");
+        let mut list = qb.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        qb.push(")");
+        qb.build()
+            .execute(&mut *tx)
+            .await
+            .doing("deactivating memberships")?;
+    }
+    revoke_tokens(&mut tx, &closing_accounts, org, now).await?;
 
     // Phase 6, the outbox and the report, in the same transaction.
     let mails = queue_mails(&mut tx, org, run_id, &queued, now).await?;
@@ -876,6 +861,98 @@ pub(super) async fn apply_plan(
     })
 }
 
+/// Sets one text column of many rows in a few statements:
+/// `UPDATE table SET column = CASE id WHEN … THEN … END WHERE id IN (…)`.
+/// `table` and `column` are the store's own constants, never input.
+async fn set_column(
+    tx: &mut Tx<'_>,
+    table: &'static str,
+    column: &'static str,
+    rows: &[(i64, Option<&str>)],
+    updated_at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    for chunk in rows.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(format!("UPDATE {table} SET {column} = CASE id"));
+        for (id, value) in chunk {
+            qb.push(" WHEN ")
+                .push_bind(*id)
+                .push(" THEN ")
+                .push_bind(*value);
+        }
+        qb.push(" END");
+        if let Some(at) = updated_at {
+            qb.push(", updated_at = ").push_bind(at);
+        }
+        qb.push(" WHERE id IN (");
+        let mut list = qb.separated(", ");
+        for (id, _) in chunk {
+            list.push_bind(*id);
+        }
+        qb.push(")");
+        qb.build()
+            .execute(&mut **tx)
+            .await
+            .doing("updating fields")?;
+    }
+    Ok(())
+}
+
+/// Adds team member, coach or role grant rows made by the connector.
+async fn insert_links(
+    tx: &mut Tx<'_>,
+    table: &'static str,
+    first: &'static str,
+    rows: &[(i64, i64)],
+    connector: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for chunk in rows.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(format!(
+            "INSERT INTO {table} ({first}, account_id, connector_id, created_at) "
+        ));
+        qb.push_values(chunk, |mut b, (target, account)| {
+            b.push_bind(*target)
+                .push_bind(*account)
+                .push_bind(connector)
+                .push_bind(now);
+        });
+        qb.build()
+            .execute(&mut **tx)
+            .await
+            .doing("adding team members, coaches and roles")?;
+    }
+    Ok(())
+}
+
+/// Removes team member, coach or role grant rows, only those the connector made.
+async fn delete_links(
+    tx: &mut Tx<'_>,
+    table: &'static str,
+    first: &'static str,
+    rows: &[(i64, i64)],
+    connector: &str,
+) -> Result<()> {
+    for chunk in rows.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(format!("DELETE FROM {table} WHERE connector_id = "));
+        qb.push_bind(connector)
+            .push(format!(" AND ({first}, account_id) IN (VALUES "));
+        let mut list = qb.separated(", ");
+        for (target, account) in chunk {
+            list.push("(")
+                .push_bind_unseparated(*target)
+                .push_unseparated(", ")
+                .push_bind_unseparated(*account)
+                .push_unseparated(")");
+        }
+        qb.push(")");
+        qb.build()
+            .execute(&mut **tx)
+            .await
+            .doing("removing team members, coaches and roles")?;
+    }
+    Ok(())
+}
+
 fn queue_notice(queued: &mut Vec<Queued>, account: i64, notice: Notice) {
     let kind = match notice {
         Notice::None => return,
@@ -891,17 +968,28 @@ fn queue_notice(queued: &mut Vec<Queued>, account: i64, notice: Notice) {
     });
 }
 
-async fn revoke_tokens(tx: &mut Tx<'_>, account: i64, org: i64, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query(
-        "UPDATE activation_tokens SET revoked_at = $1 WHERE account_id = $2 \
-         AND organisation_id = $3 AND used_at IS NULL AND revoked_at IS NULL",
-    )
-    .bind(now)
-    .bind(account)
-    .bind(org)
-    .execute(&mut **tx)
-    .await
-    .doing("revoking activation links")?;
+async fn revoke_tokens(
+    tx: &mut Tx<'_>,
+    accounts: &[i64],
+    org: i64,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for chunk in accounts.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new("UPDATE activation_tokens SET revoked_at = ");
+        qb.push_bind(now)
+            .push(" WHERE organisation_id = ")
+            .push_bind(org)
+            .push(" AND used_at IS NULL AND revoked_at IS NULL AND account_id IN (");
+        let mut list = qb.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        qb.push(")");
+        qb.build()
+            .execute(&mut **tx)
+            .await
+            .doing("revoking activation links")?;
+    }
     Ok(())
 }
 
@@ -1165,7 +1253,7 @@ pub(super) async fn issue_activation_token(
         .account_id
         .ok_or_else(|| corrupt(format!("activation email {} has no account", mail.id)))?;
     let mut tx = pool.begin().await.doing("starting a transaction")?;
-    revoke_tokens(&mut tx, account, mail.organisation_id, now).await?;
+    revoke_tokens(&mut tx, &[account], mail.organisation_id, now).await?;
     sqlx::query(
         "INSERT INTO activation_tokens (account_id, organisation_id, token_hash, email, \
          created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -1270,7 +1358,7 @@ pub(super) async fn queue_activation_resend(
     }
     let account: i64 = get(&row, "account_id")?;
     let org: i64 = get(&row, "organisation_id")?;
-    revoke_tokens(&mut tx, account, org, now).await?;
+    revoke_tokens(&mut tx, &[account], org, now).await?;
     let id: i64 = sqlx::query(
         "INSERT INTO mail_outbox (organisation_id, account_id, kind, recipient, recipient_name, \
          created_at, attempts, next_attempt_at) VALUES ($1, $2, 'activation', $3, $4, $5, 0, $5) \

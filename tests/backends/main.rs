@@ -46,6 +46,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         sync_runs::expired_link_is_refused,
         sync_runs::failed_mail_stays_queued_with_its_error_and_is_retried,
         sync_runs::users_can_be_filtered_by_status_and_text,
+        sync_runs::moving_department_leaves_team_unassigns_coach_and_revokes_role,
     ]
 }
 

@@ -641,3 +641,73 @@ pub async fn users_can_be_filtered_by_status_and_text(env: TestEnv) -> anyhow::R
     assert!(other.is_empty());
     Ok(())
 }
+
+pub async fn moving_department_leaves_team_unassigns_coach_and_revokes_role(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    let moved = with(
+        &BASE,
+        &[(
+            "E2",
+            "E2,bert@zorg.example,Bert,Bos,PLAN,Planning Office,E1,Planner,2021-01-01,,active,",
+        )],
+    );
+    env.write_feed(&rows(&moved));
+
+    let report = env.sync(&app, TODAY).await?;
+
+    assert_eq!(count(&report, "team_leave"), 1, "{:#?}", report.changes);
+    assert_eq!(
+        count(&report, "team_join"),
+        2,
+        "Bert joins Planning; Anna, no longer coaching Care, becomes its member"
+    );
+    assert_eq!(
+        count(&report, "coach_unassign"),
+        1,
+        "Anna no longer coaches Care"
+    );
+    assert_eq!(
+        count(&report, "role_revoke"),
+        1,
+        "Bert is no longer a nurse"
+    );
+    assert!(
+        report
+            .changes
+            .iter()
+            .any(|c| c.field.as_deref() == Some("team_name")
+                && c.new.as_deref() == Some("Planning Office")),
+        "the team takes the HR department's new name"
+    );
+    let bert = "(SELECT id FROM accounts WHERE email_norm = 'bert@zorg.example')";
+    assert_eq!(
+        env.count(&format!("SELECT COUNT(*) FROM team_members l JOIN teams t ON t.id = l.team_id WHERE l.account_id = {bert} AND t.key = 'PLAN'")).await?,
+        1
+    );
+    assert_eq!(
+        env.count(&format!(
+            "SELECT COUNT(*) FROM team_members WHERE account_id = {bert}"
+        ))
+        .await?,
+        1
+    );
+    assert_eq!(
+        env.count(&format!(
+            "SELECT COUNT(*) FROM role_grants WHERE account_id = {bert}"
+        ))
+        .await?,
+        1
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM team_coaches").await?,
+        1,
+        "Anna coaches Planning only"
+    );
+    let again = env.sync(&app, TODAY).await?;
+    assert_eq!(actionable(&again), Vec::<String>::new());
+    Ok(())
+}
