@@ -305,7 +305,7 @@ async fn run_case(steps: Vec<Step>, settings: Settings) -> Result<(), TestCaseEr
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, max_shrink_iters: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, max_shrink_iters: 200, ..ProptestConfig::default() })]
 
     #[test]
     fn apply_then_plan_again_gives_no_actionable_change(

@@ -163,11 +163,15 @@ impl<'a> Planner<'a> {
 
         // Records are handled in employee id order so that the plan does not depend on the
         // order of the feed.
+        // Records that share an employee id are ordered by their email and, failing that,
+        // by all their fields, so duplicates too come out the same whatever the feed order.
         let mut order: Vec<usize> = (0..self.records.len()).collect();
         order.sort_by(|&a, &b| {
-            self.records[a]
-                .employee_id
-                .cmp(&self.records[b].employee_id)
+            let (ra, rb) = (&self.records[a], &self.records[b]);
+            ra.employee_id
+                .cmp(&rb.employee_id)
+                .then_with(|| email_text(ra).cmp(email_text(rb)))
+                .then_with(|| format!("{ra:?}").cmp(&format!("{rb:?}")))
         });
 
         let lives: Vec<Life> = self.records.iter().map(|r| self.classify(r)).collect();
@@ -1100,19 +1104,31 @@ impl<'a> Planner<'a> {
 
             // Team membership: the person's own team, unless they coach it.
             if team_allowed {
-                let wanted_member = team_of[i]
-                    .clone()
-                    .filter(|k| !(coach_allowed && wanted_coach.contains(k)));
+                // The coach assignment wins, also one made by hand.
+                let coach_by_hand =
+                    |team: &TeamRef| has(&all_coaches, team) && !has(&our_coaches, team);
+                let wanted_member = team_of[i].clone().filter(|k| {
+                    let coached = coach_allowed && wanted_coach.contains(k);
+                    !coached && !coach_by_hand(&team_ref(k))
+                });
                 if let Some(key) = &wanted_member {
                     let team = team_ref(key);
                     if !has(&all_members, &team) {
+                        let mut reason = format!("in department `{key}` in HR");
+                        if let Some(manager) = &record.manager_id
+                            && !index.contains_key(manager)
+                        {
+                            reason.push_str(&format!(
+                                "; manager `{manager}` is not synced by this connector, so is no coach of it"
+                            ));
+                        }
                         self.push(
                             ChangeKind::TeamJoin,
                             record,
                             Some("team"),
                             None,
                             Some(key.to_string()),
-                            format!("in department `{key}` in HR"),
+                            reason,
                             Action::TeamJoin {
                                 account: s.account.clone(),
                                 team,
@@ -1285,6 +1301,15 @@ impl<'a> Planner<'a> {
             reason,
             action,
         });
+    }
+}
+
+/// A record's email as given, valid or not, for ordering.
+fn email_text(record: &HrRecord) -> &str {
+    match &record.email {
+        Ok(email) => email.as_str(),
+        Err(crate::domain::EmailError::Invalid(raw)) => raw,
+        Err(crate::domain::EmailError::Missing) => "",
     }
 }
 

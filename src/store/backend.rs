@@ -430,7 +430,6 @@ pub(super) async fn apply_plan(
     let mut moving: Vec<i64> = Vec::new();
     let mut new_emails: Vec<(i64, Option<&str>)> = Vec::new();
     let mut new_keys: Vec<(i64, Option<&str>)> = Vec::new();
-    let mut resend: Vec<i64> = Vec::new();
     for action in actions() {
         if let Action::EmailChange {
             account,
@@ -450,7 +449,6 @@ pub(super) async fn apply_plan(
                 new_email: Some(new.to_string()),
             });
             let (kind, old_email, new_email) = if *resend_activation {
-                resend.push(account.0);
                 ("activation", None, None)
             } else {
                 (
@@ -484,7 +482,8 @@ pub(super) async fn apply_plan(
     }
     set_column(&mut tx, "accounts", "email", &new_emails, Some(now)).await?;
     set_column(&mut tx, "accounts", "email_norm", &new_keys, Some(now)).await?;
-    revoke_tokens(&mut tx, &resend, org, now).await?;
+    // Links sent to an old address stop working, whether or not a new one is sent.
+    revoke_tokens(&mut tx, &moving, org, now).await?;
 
     let mut account_fields: BTreeMap<&'static str, Vec<(i64, Option<&str>)>> = BTreeMap::new();
     let mut membership_fields: BTreeMap<&'static str, Vec<(i64, Option<&str>)>> = BTreeMap::new();
