@@ -28,6 +28,9 @@ pub struct Account {
     pub display_name: Option<String>,
     /// When the person activated the account; `None` while only invited.
     pub activated_at: Option<DateTime<Utc>>,
+    /// The connector that keeps the account's profile (email and names): the one of its
+    /// oldest live managed membership, in any organisation. `None` when no connector does.
+    pub profile_owner: Option<ConnectorId>,
 }
 
 /// The state of a person's membership of one organisation.

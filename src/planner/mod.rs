@@ -20,7 +20,7 @@ mod policy;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 
 pub use plan::{
     AccountRef, Action, Change, ChangeKind, Hold, MembershipFields, NewAccount, Notice, Plan,
@@ -112,6 +112,8 @@ struct Planner<'a> {
     directory: &'a Directory,
     policy: &'a Policy,
     today: NaiveDate,
+    /// Whether the as-of instant is the last second of `today`: the end of the day.
+    end_of_today: bool,
     accounts_by_id: HashMap<AccountId, &'a Account>,
     accounts_by_email: HashMap<&'a str, &'a Account>,
     membership_by_account: HashMap<AccountId, &'a Membership>,
@@ -132,6 +134,8 @@ impl<'a> Planner<'a> {
             directory,
             policy,
             today: as_of.with_timezone(&policy.time_zone).date_naive(),
+            end_of_today: as_of.with_timezone(&policy.time_zone).time()
+                >= NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default(),
             accounts_by_id: directory.accounts.iter().map(|a| (a.id, a)).collect(),
             accounts_by_email: directory
                 .accounts
@@ -265,10 +269,11 @@ impl<'a> Planner<'a> {
             return Life::Present;
         }
         if let Some(end) = record.end_date
-            && end <= self.today
+            && (end < self.today || (end == self.today && self.end_of_today))
         {
+            // The last working day counts in full: a leaver is deactivated once it has ended.
             return Life::Leaver {
-                reason: format!("end date {end} has passed (as of {})", self.today),
+                reason: format!("the last working day, {end}, has ended"),
             };
         }
         match self.policy.status_map.meaning(record.status.as_deref()) {
@@ -393,7 +398,7 @@ impl<'a> Planner<'a> {
         excluded: &[Option<Excluded>],
     ) -> Vec<Matched<'a>> {
         let mut matched = vec![Matched::None; self.records.len()];
-        let mut claimed: HashSet<AccountId> = HashSet::new();
+        let mut claimed: HashMap<AccountId, usize> = HashMap::new();
         for &i in order {
             if excluded[i].is_some() {
                 continue;
@@ -404,7 +409,7 @@ impl<'a> Planner<'a> {
                 && let Some(account) = self.accounts_by_id.get(&m.account_id)
             {
                 matched[i] = Matched::EmployeeId(m, account);
-                claimed.insert(account.id);
+                claimed.insert(account.id, i);
             }
         }
         for &i in order {
@@ -417,8 +422,15 @@ impl<'a> Planner<'a> {
             let Some(&account) = self.accounts_by_email.get(email.key()) else {
                 continue;
             };
-            if claimed.contains(&account.id) {
-                continue;
+            if let Some(&j) = claimed.get(&account.id) {
+                // A rehire under a new employee id while HR keeps the old, ended record (often
+                // with another address): the current record gets the account back, and the
+                // old one is ignored.
+                let rehire = matches!(lives[j], Life::Leaver { .. }) && lives[i] == Life::Present;
+                if !rehire {
+                    continue;
+                }
+                matched[j] = Matched::None;
             }
             let membership = self.membership_by_account.get(&account.id).copied();
             // A leaver is matched by email only to a membership this connector manages: accounts
@@ -429,7 +441,7 @@ impl<'a> Planner<'a> {
                 continue;
             }
             matched[i] = Matched::Email(account, membership);
-            claimed.insert(account.id);
+            claimed.insert(account.id, i);
         }
         matched
     }
@@ -510,8 +522,38 @@ impl<'a> Planner<'a> {
             return false;
         };
         *email != account.email
+            && self.owns_profile(account)
             && self.may_update(Field::Email, account.activated_at.is_some(), false)
             && self.requirement_failures(record).is_empty()
+    }
+
+    /// Whether this connector keeps the account's profile (email and names). An account shared
+    /// by several organisations takes them from the connector of its oldest live managed
+    /// membership only, so two HR systems never overwrite each other back and forth.
+    fn owns_profile(&self, account: &Account) -> bool {
+        account
+            .profile_owner
+            .as_ref()
+            .is_none_or(|owner| owner == &self.policy.connector)
+    }
+
+    fn profile_kept_elsewhere(&mut self, record: &HrRecord, account: &Account, email: &Email) {
+        let owner = account
+            .profile_owner
+            .as_ref()
+            .map(|c| c.as_str())
+            .unwrap_or_default();
+        self.push(
+            ChangeKind::Conflict,
+            record,
+            Some(Field::Email.as_str()),
+            Some(account.email.to_string()),
+            Some(email.to_string()),
+            format!(
+                "HR gives another email, but connector `{owner}` keeps this account's profile; the email is not changed (the rest is synced)"
+            ),
+            Action::None,
+        );
     }
 
     fn may_update(&self, field: Field, activated: bool, creating: bool) -> bool {
@@ -599,11 +641,16 @@ impl<'a> Planner<'a> {
             }
             Matched::EmployeeId(membership, account) => {
                 let activated = account.activated_at.is_some();
-                if email != account.email && self.may_update(Field::Email, activated, false) {
+                let mut activation_queued = false;
+                let email_differs = email != account.email;
+                if email_differs && !self.owns_profile(account) {
+                    self.profile_kept_elsewhere(record, account, &email);
+                } else if email_differs && self.may_update(Field::Email, activated, false) {
                     if !email_ok {
                         self.conflict_taken(record, &email);
                         return None;
                     }
+                    activation_queued = !activated && send;
                     self.push(
                         ChangeKind::EmailChange,
                         record,
@@ -626,7 +673,13 @@ impl<'a> Planner<'a> {
                     );
                 }
                 if membership.state == MembershipState::Deactivated {
-                    self.reactivate(record, membership, account, "back in HR as current");
+                    self.reactivate(
+                        record,
+                        membership,
+                        account,
+                        "back in HR as current",
+                        activation_queued,
+                    );
                 }
                 self.membership_updates(record, membership, &fields, activated);
                 self.account_updates(record, account);
@@ -676,7 +729,13 @@ impl<'a> Planner<'a> {
                             );
                         }
                         if m.state == MembershipState::Deactivated {
-                            self.reactivate(record, m, account, "rehired under a new employee id");
+                            self.reactivate(
+                                record,
+                                m,
+                                account,
+                                "rehired under a new employee id",
+                                false,
+                            );
                         }
                         self.membership_updates(record, m, &fields, activated);
                     }
@@ -739,18 +798,22 @@ impl<'a> Planner<'a> {
         membership: &Membership,
         account: &Account,
         why: &str,
+        activation_queued: bool,
     ) {
         let activated = account.activated_at.is_some();
         let (state, notice) = if activated {
             (MembershipState::Active, Notice::None)
-        } else if self.policy.send_invites {
+        } else if self.policy.send_invites && !activation_queued {
             (MembershipState::Invited, Notice::Activation)
         } else {
             (MembershipState::Invited, Notice::None)
         };
-        let reason = match notice {
-            Notice::Activation => {
+        let reason = match (notice, activation_queued) {
+            (Notice::Activation, _) => {
                 format!("{why}; not activated before, so a new activation email is queued")
+            }
+            (_, true) => {
+                format!("{why}; not activated before, the activation email goes to the new address")
             }
             _ => format!("{why}; the same account is reactivated"),
         };
@@ -772,6 +835,9 @@ impl<'a> Planner<'a> {
     }
 
     fn account_updates(&mut self, record: &HrRecord, account: &Account) {
+        if !self.owns_profile(account) {
+            return;
+        }
         let activated = account.activated_at.is_some();
         let wanted = [
             (Field::FirstName, &record.first_name, &account.first_name),
@@ -1105,12 +1171,16 @@ impl<'a> Planner<'a> {
             // Team membership: the person's own team, unless they coach it.
             if team_allowed {
                 // The coach assignment wins, also one made by hand.
-                let coach_by_hand =
-                    |team: &TeamRef| has(&all_coaches, team) && !has(&our_coaches, team);
-                let wanted_member = team_of[i].clone().filter(|k| {
-                    let coached = coach_allowed && wanted_coach.contains(k);
-                    !coached && !coach_by_hand(&team_ref(k))
-                });
+                // After this plan the person coaches a team when HR makes them its coach, when
+                // a coach link made by hand says so, or when the connector's own link stays
+                // because HR may no longer change coaches.
+                let coaches_after = |k: &TeamKey| {
+                    let team = team_ref(k);
+                    let by_hand = has(&all_coaches, &team) && !has(&our_coaches, &team);
+                    let kept = !coach_allowed && has(&our_coaches, &team);
+                    (coach_allowed && wanted_coach.contains(k)) || by_hand || kept
+                };
+                let wanted_member = team_of[i].clone().filter(|k| !coaches_after(k));
                 if let Some(key) = &wanted_member {
                     let team = team_ref(key);
                     if !has(&all_members, &team) {

@@ -182,7 +182,20 @@ impl Dir {
             last_name: None,
             display_name: None,
             activated_at: activated,
+            profile_owner: None,
         });
+        self
+    }
+
+    /// Says which connector keeps the account's profile.
+    fn profile_kept_by(mut self, id: i64, connector: &str) -> Self {
+        let account = self
+            .0
+            .accounts
+            .iter_mut()
+            .find(|a| a.id == AccountId(id))
+            .unwrap();
+        account.profile_owner = ConnectorId::parse(connector);
         self
     }
 
@@ -862,7 +875,7 @@ fn future_start_date_wins_over_inactive_status() {
 }
 
 #[test]
-fn end_date_on_the_as_of_date_makes_a_leaver() {
+fn leaver_is_deactivated_at_the_end_of_the_last_day() {
     let dir = directory()
         .account(1, "one@example.org")
         .member(1, "E1")
@@ -870,14 +883,17 @@ fn end_date_on_the_as_of_date_makes_a_leaver() {
         .member(2, "E2")
         .done();
     let feed = [
-        employee("E1", "one@example.org").ends(today()),
-        employee("E2", "two@example.org").ends(days(1)),
+        employee("E1", "one@example.org").ends(days(-1)),
+        employee("E2", "two@example.org").ends(today()),
     ];
 
-    let plan = run(&feed, &dir, &policy());
+    // At noon on E2's last day only E1, whose last day was yesterday, has left.
+    let noon = run(&feed, &dir, &policy());
+    // At the end of the day (what `--as-of DATE` means) E2 has left too.
+    let end_of_day = plan_at(&feed, &dir, &policy(), instant("2025-06-02T21:59:59Z"));
 
-    let gone = of(&plan, ChangeKind::Deactivate);
-    assert_eq!(gone.len(), 1, "{}", show(&plan));
+    let gone = of(&noon, ChangeKind::Deactivate);
+    assert_eq!(gone.len(), 1, "{}", show(&noon));
     assert!(is_for(gone[0], "E1"));
     assert_eq!(
         gone[0].action,
@@ -885,6 +901,12 @@ fn end_date_on_the_as_of_date_makes_a_leaver() {
             membership: mid(1),
             account: AccountId(1),
         }
+    );
+    assert_eq!(
+        of(&end_of_day, ChangeKind::Deactivate).len(),
+        2,
+        "{}",
+        show(&end_of_day)
     );
 }
 
@@ -894,10 +916,10 @@ fn end_date_is_read_in_the_organisation_time_zone() {
         .account(1, "one@example.org")
         .member(1, "E1")
         .done();
-    let feed = [employee("E1", "one@example.org").ends(date("2025-06-03"))];
+    let feed = [employee("E1", "one@example.org").ends(date("2025-06-02"))];
 
-    // 2025-06-02 22:30 UTC is 2025-06-03 00:30 in Amsterdam: the end date has come.
-    let late = plan_at(&feed, &dir, &policy(), instant("2025-06-02T22:30:00Z"));
+    // 2025-06-02 22:00 UTC is 2025-06-03 00:00 in Amsterdam: the last day has ended.
+    let late = plan_at(&feed, &dir, &policy(), instant("2025-06-02T22:00:00Z"));
     assert_eq!(
         of_for(&late, ChangeKind::Deactivate, "E1").len(),
         1,
@@ -905,7 +927,7 @@ fn end_date_is_read_in_the_organisation_time_zone() {
         show(&late)
     );
 
-    // 2025-06-02 21:30 UTC is 23:30 in Amsterdam, still the day before.
+    // 2025-06-02 21:30 UTC is 23:30 in Amsterdam, still the last day.
     let early = plan_at(&feed, &dir, &policy(), instant("2025-06-02T21:30:00Z"));
     assert!(
         of(&early, ChangeKind::Deactivate).is_empty(),
@@ -913,9 +935,9 @@ fn end_date_is_read_in_the_organisation_time_zone() {
         show(&early)
     );
 
-    // In winter Amsterdam is one hour ahead: 2025-01-14 23:30 UTC is already 15 January.
-    let winter = [employee("E1", "one@example.org").ends(date("2025-01-15"))];
-    let plan = plan_at(&winter, &dir, &policy(), instant("2025-01-14T23:30:00Z"));
+    // In winter Amsterdam is one hour ahead: 2025-01-14 23:00 UTC is already 15 January.
+    let winter = [employee("E1", "one@example.org").ends(date("2025-01-14"))];
+    let plan = plan_at(&winter, &dir, &policy(), instant("2025-01-14T23:00:00Z"));
     assert_eq!(
         of(&plan, ChangeKind::Deactivate).len(),
         1,
@@ -2245,7 +2267,7 @@ fn leavers_by_status_and_date_count_towards_the_threshold() {
     feed[0] = feed[0].clone().status("terminated");
     feed[1] = feed[1].clone().status("inactive");
     feed[2] = feed[2].clone().ends(days(-1));
-    feed[3] = feed[3].clone().ends(today());
+    feed[3] = feed[3].clone().ends(days(-2));
 
     let plan = run(&feed, &dir.done(), &policy());
 
@@ -2529,4 +2551,126 @@ proptest! {
             show(&got)
         );
     }
+}
+
+#[test]
+fn profile_kept_by_another_connector_is_not_overwritten() {
+    let dir = directory()
+        .account(1, "one@example.org")
+        .names(1, "Old", "Name")
+        .member(1, "E1")
+        .profile_kept_by(1, "other_hr")
+        .done();
+    let feed = [employee("E1", "new@example.org")
+        .names("New", "Name")
+        .title("Nurse")];
+
+    let plan = run(&feed, &dir, &policy());
+
+    assert!(
+        of(&plan, ChangeKind::EmailChange).is_empty(),
+        "{}",
+        show(&plan)
+    );
+    assert!(
+        !plan
+            .changes
+            .iter()
+            .any(|c| c.field.as_deref() == Some("first_name")),
+        "{}",
+        show(&plan)
+    );
+    let conflict = of(&plan, ChangeKind::Conflict);
+    assert_eq!(conflict.len(), 1, "{}", show(&plan));
+    assert!(conflict[0].reason.contains("other_hr"));
+    assert_eq!(
+        of(&plan, ChangeKind::Update).len(),
+        1,
+        "the membership's own fields still follow HR: {}",
+        show(&plan)
+    );
+}
+
+#[test]
+fn rehire_under_new_id_is_recognised_when_the_old_record_has_another_email() {
+    let dir = directory()
+        .account(1, "anna@example.org")
+        .membership(1, MembershipState::Deactivated, HR, Some("E1"))
+        .done();
+    // HR replaced the work address of the old, ended record with a private one.
+    let feed = [
+        employee("E1", "anna.private@example.net").ends(days(-400)),
+        employee("E2", "anna@example.org"),
+    ];
+
+    let plan = run(&feed, &dir, &policy());
+
+    assert!(
+        of(&plan, ChangeKind::Conflict).is_empty(),
+        "{}",
+        show(&plan)
+    );
+    assert!(of(&plan, ChangeKind::Invite).is_empty(), "{}", show(&plan));
+    assert_eq!(
+        of(&plan, ChangeKind::Reactivate).len(),
+        1,
+        "{}",
+        show(&plan)
+    );
+}
+
+#[test]
+fn rehire_with_changed_email_before_activation_sends_one_activation() {
+    let dir = directory()
+        .pending_account(1, "anna@example.org")
+        .membership(1, MembershipState::Deactivated, HR, Some("E1"))
+        .done();
+    let feed = [employee("E1", "anna.new@example.org")];
+
+    let plan = run(&feed, &dir, &policy());
+
+    let activations = plan
+        .changes
+        .iter()
+        .filter(|c| match &c.action {
+            Action::EmailChange {
+                resend_activation, ..
+            } => *resend_activation,
+            Action::Reactivate { notice, .. } => *notice == Notice::Activation,
+            _ => false,
+        })
+        .count();
+    assert_eq!(activations, 1, "{}", show(&plan));
+    assert_eq!(of(&plan, ChangeKind::Reactivate).len(), 1);
+}
+
+#[test]
+fn manager_keeping_a_coach_link_by_ownership_is_not_also_member() {
+    let mut policy = policy();
+    policy.ownership.insert(Field::Coach, Ownership::Local);
+    let dir = directory()
+        .account(1, "boss@example.org")
+        .member(1, "E1")
+        .account(2, "staff@example.org")
+        .member(2, "E2")
+        .team(10, "ops", "ops", HR)
+        .coach(1, 10, HR)
+        .in_team(2, 10, HR)
+        .done();
+    let feed = [
+        employee("E1", "boss@example.org").dept("ops"),
+        employee("E2", "staff@example.org")
+            .dept("ops")
+            .manager("E1"),
+    ];
+
+    let plan = run(&feed, &dir, &policy);
+
+    assert!(
+        !of(&plan, ChangeKind::TeamJoin)
+            .iter()
+            .any(|c| is_for(c, "E1")),
+        "{}",
+        show(&plan)
+    );
 }

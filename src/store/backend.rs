@@ -84,6 +84,7 @@ fn account_from(row: &DbRow) -> Result<Account> {
         last_name: get(row, "last_name")?,
         display_name: get(row, "display_name")?,
         activated_at: get(row, "activated_at")?,
+        profile_owner: None,
     })
 }
 
@@ -136,6 +137,32 @@ pub(super) async fn load_directory(
         for row in &rows {
             let a = account_from(row)?;
             accounts.insert(a.id.0, a);
+        }
+    }
+
+    // The connector of each account's oldest live managed membership, in any organisation,
+    // keeps the account's profile.
+    let ids: Vec<i64> = accounts.keys().copied().collect();
+    for chunk in ids.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "SELECT account_id, connector_id FROM memberships WHERE connector_id IS NOT NULL \
+             AND state <> 'deactivated' AND account_id IN (",
+        );
+        let mut list = qb.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        qb.push(") ORDER BY id DESC");
+        let rows = qb
+            .build()
+            .fetch_all(pool)
+            .await
+            .doing("loading who keeps each account's profile")?;
+        for row in &rows {
+            let id: i64 = get(row, "account_id")?;
+            if let Some(account) = accounts.get_mut(&id) {
+                account.profile_owner = connector_of(get(row, "connector_id")?);
+            }
         }
     }
 
