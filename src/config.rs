@@ -41,6 +41,8 @@ pub struct Settings {
 pub struct DatabaseSettings {
     /// `sqlite://data/hrsync.db` or `postgres://user@host/db`; the scheme picks the backend.
     pub url: String,
+    /// The environment variable that holds the PostgreSQL password, so the URL need not.
+    pub password_env: Option<String>,
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
 }
@@ -149,10 +151,21 @@ fn default_teams_from() -> String {
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct StatusMapSettings {
-    #[serde(default)]
-    pub active: Vec<String>,
-    #[serde(default)]
-    pub inactive: Vec<String>,
+    /// Statuses that mean active; left out, the default list (`active`).
+    pub active: Option<Vec<String>>,
+    /// Statuses that mean inactive; left out, the default list (`inactive`, `terminated`).
+    pub inactive: Option<Vec<String>>,
+}
+
+impl StatusMapSettings {
+    /// The map, each list left out taking its default.
+    pub fn to_map(&self) -> StatusMap {
+        let default = StatusMap::default();
+        StatusMap {
+            active: self.active.clone().unwrap_or(default.active),
+            inactive: self.inactive.clone().unwrap_or(default.inactive),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -366,6 +379,14 @@ impl Loaded {
         {
             problems.push(self.problem("database.url", "must start with sqlite: or postgres:"));
         }
+        if let Some(var) = &s.database.password_env
+            && std::env::var_os(var).is_none()
+        {
+            problems.push(self.problem(
+                "database.password_env",
+                format!("the environment variable `{var}` is not set"),
+            ));
+        }
         if s.database.max_connections == 0 {
             problems.push(self.problem("database.max_connections", "must be at least 1"));
         }
@@ -468,7 +489,7 @@ impl Loaded {
                     }
                 }
             }
-            if let Some(map) = &c.status_map {
+            if let Some(map) = c.status_map.as_ref().map(StatusMapSettings::to_map) {
                 for s in &map.active {
                     if map.inactive.iter().any(|i| i.eq_ignore_ascii_case(s)) {
                         problems.push(self.problem(
@@ -527,6 +548,23 @@ impl Loaded {
         problems
     }
 
+    /// The problems of the HR sources themselves, for `hrsync check`: each CSV export is read
+    /// as a sync would read it, so a bad header or row shows before a run fails on it. Kept
+    /// apart from [`Loaded::check`] so one bad export stops only its own connector's runs.
+    pub fn check_sources(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for (id, c) in &self.settings.connectors {
+            if let Some(csv) = &c.csv
+                && csv.path.is_file()
+                && csv.problems().is_empty()
+                && let Err(e) = crate::connectors::csv::read_file(csv)
+            {
+                problems.push(self.problem(format!("connectors.{id}.csv.path"), e.to_string()));
+            }
+        }
+        problems
+    }
+
     /// The organisation by key, parsed. Call after [`Loaded::check`] passed.
     pub fn organisation(&self, slug: &str) -> anyhow::Result<Organisation> {
         let org = self
@@ -563,10 +601,7 @@ impl Loaded {
         policy.send_invites = c.send_invites;
         policy.invite_days_before_start = c.invite_days_before_start;
         if let Some(map) = &c.status_map {
-            policy.status_map = StatusMap {
-                active: map.active.clone(),
-                inactive: map.inactive.clone(),
-            };
+            policy.status_map = map.to_map();
         }
         policy.teams_from = TeamSource::parse(&c.teams_from)
             .ok_or_else(|| anyhow::anyhow!("bad teams_from `{}`", c.teams_from))?;
@@ -598,18 +633,29 @@ impl Loaded {
         Ok(policy)
     }
 
+    /// The database password, read from the environment variable the configuration names.
+    pub fn database_password(&self) -> anyhow::Result<Option<SecretString>> {
+        secret_from_env(
+            "database.password_env",
+            &self.settings.database.password_env,
+        )
+    }
+
     /// The SMTP password, read from the environment variable the configuration names.
     pub fn smtp_password(&self) -> anyhow::Result<Option<SecretString>> {
-        match &self.settings.mail.smtp_password_env {
-            None => Ok(None),
-            Some(var) => std::env::var(var)
-                .map(|v| Some(SecretString::from(v)))
-                .map_err(|_| {
-                    anyhow::anyhow!(
-                        "mail.smtp_password_env: the environment variable `{var}` is not set"
-                    )
-                }),
-        }
+        secret_from_env(
+            "mail.smtp_password_env",
+            &self.settings.mail.smtp_password_env,
+        )
+    }
+}
+
+fn secret_from_env(key: &str, var: &Option<String>) -> anyhow::Result<Option<SecretString>> {
+    match var {
+        None => Ok(None),
+        Some(var) => std::env::var(var)
+            .map(|v| Some(SecretString::from(v)))
+            .map_err(|_| anyhow::anyhow!("{key}: the environment variable `{var}` is not set")),
     }
 }
 

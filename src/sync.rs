@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use lettre::message::Mailbox;
+use tracing::Instrument;
 
 use crate::config::{Loaded, MailTransportKind, Organisation, SourceKind};
 use crate::connectors::csv;
@@ -18,6 +19,8 @@ use crate::store::{ApplyRun, NewRun, OrganisationRow, RunEnd, Store};
 
 /// Stable code of a run whose fetch failed.
 pub const FETCH_FAILED: &str = "HR102";
+/// Stable code of a run that failed after fetching (a database or planning error).
+pub const RUN_FAILED: &str = "HR103";
 
 /// The instant a run plans for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +71,8 @@ impl App {
     pub async fn build(config: Loaded) -> anyhow::Result<App> {
         use anyhow::Context;
         let db = &config.settings.database;
-        let store = Store::connect(&db.url, db.max_connections)
+        let password = config.database_password()?;
+        let store = Store::connect_with_password(&db.url, db.max_connections, password.as_ref())
             .await
             .with_context(|| format!("database.url `{}`", redact_url(&db.url)))?;
         store.migrate().await?;
@@ -187,9 +191,49 @@ impl App {
             })
             .await?;
         let span = tracing::info_span!("run", run_id, connector, mode = %mode);
-        let _guard = span.enter();
-        tracing::info!(as_of = %as_of, "Run started");
+        async {
+            tracing::info!(as_of = %as_of, "Run started");
+            if let Err(error) = self
+                .run_steps(run_id, connector, &org_row, mode, as_of)
+                .await
+            {
+                // Whatever went wrong after the run was recorded, the run says so; anything it
+                // wrote was rolled back with its transaction.
+                let message = format!("{error:#}");
+                tracing::error!(error = %message, "Run failed; nothing was applied");
+                self.store
+                    .end_run(
+                        run_id,
+                        &RunEnd {
+                            status: RunStatus::Failed,
+                            records_fetched: 0,
+                            plan: None,
+                            errors: &[RunError {
+                                code: RUN_FAILED.to_string(),
+                                message,
+                            }],
+                            finished_at: Utc::now(),
+                        },
+                    )
+                    .await?;
+            }
+            anyhow::Ok(())
+        }
+        .instrument(span)
+        .await?;
+        self.outcome(run_id).await
+    }
 
+    /// Fetch, plan, and apply or end the run. An error here leaves the run for
+    /// [`App::run_once`] to record as failed.
+    async fn run_steps(
+        &self,
+        run_id: i64,
+        connector: &str,
+        org_row: &OrganisationRow,
+        mode: RunMode,
+        as_of: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
         let records = match self.fetch(connector).await {
             Ok(records) => records,
             Err(error) => {
@@ -210,10 +254,10 @@ impl App {
                         },
                     )
                     .await?;
-                return self.outcome(run_id).await;
+                return Ok(());
             }
         };
-        let plan = self.plan_for(connector, &org_row, &records, as_of).await?;
+        let plan = self.plan_for(connector, org_row, &records, as_of).await?;
         let fetched = records.len();
         tracing::info!(
             records = fetched,
@@ -258,7 +302,7 @@ impl App {
             (RunMode::Apply, None) => {
                 let run = ApplyRun {
                     run_id,
-                    organisation: &org_row,
+                    organisation: org_row,
                     connector,
                     status: RunStatus::Succeeded,
                     records_fetched: fetched,
@@ -272,7 +316,7 @@ impl App {
                 );
             }
         }
-        self.outcome(run_id).await
+        Ok(())
     }
 
     async fn outcome(&self, run_id: i64) -> anyhow::Result<RunOutcome> {
@@ -314,8 +358,9 @@ impl App {
         let org = self.config.organisation(&settings.organisation)?;
         let org_row = self.organisation_row(&org).await?;
         let records = self.fetch(&connector).await?;
+        // The same instant the held run planned for: only the data may have changed.
         let plan = self
-            .plan_for(&connector, &org_row, &records, Utc::now())
+            .plan_for(&connector, &org_row, &records, s.as_of)
             .await?;
         let differences = compare(&held.changes, &plan.changes);
         if !differences.is_empty() {
@@ -334,7 +379,6 @@ impl App {
             now: Utc::now(),
         };
         self.store.apply_plan(&run, &plan).await?;
-        self.store.mark_approved(run_id, Utc::now()).await?;
         tracing::info!(run_id, connector = %connector, "Held run approved and applied");
         self.outcome(run_id).await
     }
@@ -417,8 +461,10 @@ pub fn compare(stored: &[crate::domain::ChangeLine], planned: &[Change]) -> Vec<
     out
 }
 
-/// A database URL with any password replaced, for messages.
+/// A database URL as it may be shown: without a password in the user part and without the
+/// query string (which may carry `password=`).
 pub fn redact_url(url: &str) -> String {
+    let url = url.split_once('?').map(|(base, _)| base).unwrap_or(url);
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
@@ -428,5 +474,22 @@ pub fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn database_url_is_shown_without_passwords() {
+        assert_eq!(
+            redact_url("postgres://hr:s3cret@db/hr?sslmode=require&password=x"),
+            "postgres://hr:***@db/hr"
+        );
+        assert_eq!(
+            redact_url("sqlite://data/hrsync.db"),
+            "sqlite://data/hrsync.db"
+        );
     }
 }

@@ -216,7 +216,11 @@ fn malformed_export_fails_with_exit_1_and_names_file_and_line() {
     let run = repo.hrsync(&["sync", "--connector", "dekring_hr", "--format", "json"]);
     let users = repo.hrsync(&["users", "--format", "json"]);
 
+    let check = repo.hrsync(&["check"]);
+
     assert_eq!(run.status.code(), Some(1));
+    assert_eq!(check.status.code(), Some(1), "check reads the export too");
+    assert!(String::from_utf8_lossy(&check.stderr).contains("dekring-export.csv line 6"));
     let report = json(&run);
     assert_eq!(report["status"], "failed");
     let message = report["errors"][0]["message"].as_str().unwrap();

@@ -51,7 +51,10 @@ CREATE TABLE mail_outbox (
     attempts         INTEGER NOT NULL DEFAULT 0,
     next_attempt_at  TEXT NOT NULL,
     last_error       TEXT,
-    sent_at          TEXT
+    sent_at          TEXT,
+    -- Set instead of sending when the mail no longer applies (the person left, activated,
+    -- or has another address now); last_error says why.
+    cancelled_at     TEXT
 );
 CREATE INDEX mail_outbox_due ON mail_outbox (sent_at, next_attempt_at);
 

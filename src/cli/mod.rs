@@ -271,7 +271,11 @@ fn only_organisation(config: &Loaded) -> anyhow::Result<String> {
 
 fn check(path: &std::path::Path) -> ExitCode {
     let problems = match config::load(path) {
-        Ok(loaded) => loaded.check(),
+        Ok(loaded) => {
+            let mut problems = loaded.check();
+            problems.extend(loaded.check_sources());
+            problems
+        }
         Err(e) => e.problems,
     };
     if problems.is_empty() {

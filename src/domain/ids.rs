@@ -25,24 +25,39 @@ pub enum EmailError {
 }
 
 impl Email {
-    /// Parses an address: trimmed, exactly one `@`, a non-empty local part, a domain with a dot,
-    /// no white space, at most 254 characters.
+    /// Parses an address: trimmed; a dot-atom local part (letters, digits and
+    /// ``!#$%&'*+-/=?^_`{|}~``, dots between them) of at most 64 characters; a domain of at
+    /// least two dot-separated labels of letters, digits and inner hyphens; at most 254
+    /// characters in all. Letters may be non-ASCII (internationalised addresses). Anything a
+    /// mail server would refuse (`<a@b.nl>`, `mailto:a@b.nl`, `a@b.nl;`) is invalid.
     pub fn parse(raw: &str) -> Result<Email, EmailError> {
         let text = raw.trim();
         if text.is_empty() {
             return Err(EmailError::Missing);
         }
         let invalid = || EmailError::Invalid(text.to_string());
-        if text.len() > 254 || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if text.len() > 254 {
             return Err(invalid());
         }
         let (local, domain) = text.split_once('@').ok_or_else(invalid)?;
-        let domain_ok = domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !domain.contains("..")
-            && !domain.contains('@');
-        if local.is_empty() || !domain_ok {
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local
+                .chars()
+                .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+        let labels: Vec<&str> = domain.split('.').collect();
+        let domain_ok = labels.len() >= 2
+            && labels.iter().all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+            });
+        if !(local_ok && domain_ok) {
             return Err(invalid());
         }
         Ok(Email {
@@ -172,6 +187,18 @@ mod tests {
             );
         }
         assert_eq!(Email::parse("   "), Err(EmailError::Missing));
+    }
+
+    #[test]
+    fn ordinary_and_international_addresses_are_valid() {
+        for raw in [
+            "jan.de-vries+hr@example.org",
+            "o'brien@dekring.example",
+            "zoë@zonnehof.example",
+            "a@xn--bcher-kva.example",
+        ] {
+            assert!(Email::parse(raw).is_ok(), "{raw}");
+        }
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct OutboxWorker<'a> {
 pub struct Drained {
     pub sent: usize,
     pub failed: usize,
+    /// Activation emails that no longer applied when their turn came.
+    pub cancelled: usize,
 }
 
 impl OutboxWorker<'_> {
@@ -52,23 +54,24 @@ impl OutboxWorker<'_> {
             }
             for mail in batch {
                 match self.send_one(&mail, Utc::now()).await? {
-                    Ok(()) => drained.sent += 1,
-                    Err(_) => drained.failed += 1,
+                    Sent::Sent => drained.sent += 1,
+                    Sent::Failed => drained.failed += 1,
+                    Sent::Cancelled => drained.cancelled += 1,
                 }
             }
         }
     }
 
-    /// Sends one claimed mail and records the outcome. The outer error is the store's; the
-    /// inner one is the mail's, already recorded on the row.
-    async fn send_one(
-        &self,
-        mail: &OutboxMail,
-        now: DateTime<Utc>,
-    ) -> Result<Result<(), String>, StoreError> {
+    /// Sends one claimed mail and records the outcome. The error is the store's; the mail's
+    /// own failure is recorded on its row.
+    async fn send_one(&self, mail: &OutboxMail, now: DateTime<Utc>) -> Result<Sent, StoreError> {
         let outcome = self.deliver(mail, now).await;
         match &outcome {
-            Ok(()) => {
+            Ok(Some(reason)) => {
+                tracing::info!(mail_id = mail.id, kind = %mail.kind, %reason, "Mail cancelled");
+                return Ok(Sent::Cancelled);
+            }
+            Ok(None) => {
                 self.store.mark_mail_sent(mail.id, Utc::now()).await?;
                 tracing::info!(mail_id = mail.id, kind = %mail.kind, "Mail sent");
             }
@@ -87,10 +90,19 @@ impl OutboxWorker<'_> {
                 );
             }
         }
-        Ok(outcome)
+        Ok(if outcome.is_ok() {
+            Sent::Sent
+        } else {
+            Sent::Failed
+        })
     }
 
-    async fn deliver(&self, mail: &OutboxMail, now: DateTime<Utc>) -> Result<(), String> {
+    /// Renders and sends the mail; `Ok(Some(reason))` when it no longer applies.
+    async fn deliver(
+        &self,
+        mail: &OutboxMail,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, String> {
         let kind = MailKind::parse(&mail.kind)
             .ok_or_else(|| format!("unknown mail kind `{}`", mail.kind))?;
         let mut content = MailContent {
@@ -107,16 +119,31 @@ impl OutboxWorker<'_> {
         if kind == MailKind::Activation {
             let token = new_token().map_err(|e| e.to_string())?;
             let expires_at = now + chrono::Duration::days(self.token_valid_days.into());
-            self.store
+            if let Some(reason) = self
+                .store
                 .issue_activation_token(mail, &token_hash(&token), now, expires_at)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+            {
+                return Ok(Some(reason));
+            }
             content.link = Some(self.activation_url.replace("{token}", &token));
             content.expires_in_days = Some(self.token_valid_days);
         }
         let message = render(&content, &self.from).map_err(|e| e.to_string())?;
-        self.mailer.send(message).await.map_err(|e| e.to_string())
+        self.mailer
+            .send(message)
+            .await
+            .map(|()| None)
+            .map_err(|e| e.to_string())
     }
+}
+
+/// How sending one mail ended.
+enum Sent {
+    Sent,
+    Failed,
+    Cancelled,
 }
 
 /// Exponential backoff for failed mails: 1, 2, 4, … minutes, at most six hours.

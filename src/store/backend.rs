@@ -360,16 +360,6 @@ pub(super) async fn end_run(pool: &Pool<Db>, run_id: i64, end: &RunEnd<'_>) -> R
     tx.commit().await.doing("committing the run")
 }
 
-pub(super) async fn mark_approved(pool: &Pool<Db>, run_id: i64, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query("UPDATE sync_runs SET status = 'approved', approved_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(run_id)
-        .execute(pool)
-        .await
-        .doing("marking the held run approved")?;
-    Ok(())
-}
-
 /// An email the applier queues; recipients of account mails are read after every account
 /// write, so an activation goes to the address the account has at the end of the run.
 struct Queued {
@@ -451,6 +441,23 @@ pub(super) async fn apply_plan(
     let mut queued: Vec<Queued> = Vec::new();
     let org = organisation.id;
     let actions = || plan.changes.iter().map(|c| &c.action);
+    if status == RunStatus::Approved {
+        // Only one approval applies a held run, even when two admins approve at once.
+        let taken = sqlx::query(
+            "UPDATE sync_runs SET approved_at = $1 WHERE id = $2 AND status = 'held' \
+             AND approved_at IS NULL",
+        )
+        .bind(now)
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await
+        .doing("approving the held run")?;
+        if taken.rows_affected() != 1 {
+            return Err(StoreError::NotFound(format!(
+                "run {run_id} is no longer held; it was approved or replaced meanwhile"
+            )));
+        }
+    }
 
     // Phase 1, accounts: email changes (through a temporary key, so that people who swap
     // addresses never collide), field updates, then new accounts.
@@ -509,8 +516,9 @@ pub(super) async fn apply_plan(
     }
     set_column(&mut tx, "accounts", "email", &new_emails, Some(now)).await?;
     set_column(&mut tx, "accounts", "email_norm", &new_keys, Some(now)).await?;
-    // Links sent to an old address stop working, whether or not a new one is sent.
-    revoke_tokens(&mut tx, &moving, org, now).await?;
+    // Links sent to an old address stop working, in every organisation, whether or not a
+    // new one is sent.
+    revoke_tokens(&mut tx, &moving, None, now).await?;
 
     let mut account_fields: BTreeMap<&'static str, Vec<(i64, Option<&str>)>> = BTreeMap::new();
     let mut membership_fields: BTreeMap<&'static str, Vec<(i64, Option<&str>)>> = BTreeMap::new();
@@ -994,18 +1002,21 @@ fn queue_notice(queued: &mut Vec<Queued>, account: i64, notice: Notice) {
     });
 }
 
+/// Revokes the unused activation links of the accounts, in one organisation or in all.
 async fn revoke_tokens(
     tx: &mut Tx<'_>,
     accounts: &[i64],
-    org: i64,
+    org: impl Into<Option<i64>>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let org = org.into();
     for chunk in accounts.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new("UPDATE activation_tokens SET revoked_at = ");
-        qb.push_bind(now)
-            .push(" WHERE organisation_id = ")
-            .push_bind(org)
-            .push(" AND used_at IS NULL AND revoked_at IS NULL AND account_id IN (");
+        qb.push_bind(now).push(" WHERE");
+        if let Some(org) = org {
+            qb.push(" organisation_id = ").push_bind(org).push(" AND");
+        }
+        qb.push(" used_at IS NULL AND revoked_at IS NULL AND account_id IN (");
         let mut list = qb.separated(", ");
         for id in chunk {
             list.push_bind(*id);
@@ -1221,7 +1232,7 @@ pub(super) async fn claim_due_mail(
     };
     let rows = sqlx::query(&format!(
         "UPDATE mail_outbox SET next_attempt_at = $1 WHERE id IN (\
-         SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= $2 \
+         SELECT id FROM mail_outbox WHERE sent_at IS NULL AND cancelled_at IS NULL AND next_attempt_at <= $2 \
          ORDER BY id LIMIT $3{lock}) RETURNING id"
     ))
     .bind(lease_until)
@@ -1274,11 +1285,54 @@ pub(super) async fn issue_activation_token(
     token_hash: &str,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let account = mail
         .account_id
         .ok_or_else(|| corrupt(format!("activation email {} has no account", mail.id)))?;
     let mut tx = pool.begin().await.doing("starting a transaction")?;
+    // The mail was queued earlier: it still applies only while the person is invited, has
+    // not activated, and still has the address it goes to.
+    let row = sqlx::query(
+        "SELECT a.email_norm, a.activated_at, m.state FROM accounts a \
+         LEFT JOIN memberships m ON m.account_id = a.id AND m.organisation_id = $2 \
+         WHERE a.id = $1",
+    )
+    .bind(account)
+    .bind(mail.organisation_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .doing("checking an activation email still applies")?;
+    let why_not = match &row {
+        None => Some("the account no longer exists".to_string()),
+        Some(row) => {
+            let email: String = get(row, "email_norm")?;
+            let activated: Option<DateTime<Utc>> = get(row, "activated_at")?;
+            let state: Option<String> = get(row, "state")?;
+            if activated.is_some() {
+                Some("the account was activated meanwhile".to_string())
+            } else if state.as_deref() != Some("invited") {
+                Some(format!(
+                    "the membership is {} now, not invited",
+                    state.as_deref().unwrap_or("gone")
+                ))
+            } else if email != mail.recipient.to_lowercase() {
+                Some("the account has another email address now".to_string())
+            } else {
+                None
+            }
+        }
+    };
+    if let Some(reason) = why_not {
+        sqlx::query("UPDATE mail_outbox SET cancelled_at = $1, last_error = $2 WHERE id = $3")
+            .bind(now)
+            .bind(format!("cancelled: {reason}"))
+            .bind(mail.id)
+            .execute(&mut *tx)
+            .await
+            .doing("cancelling an activation email")?;
+        tx.commit().await.doing("committing a cancelled email")?;
+        return Ok(Some(reason));
+    }
     revoke_tokens(&mut tx, &[account], mail.organisation_id, now).await?;
     sqlx::query(
         "INSERT INTO activation_tokens (account_id, organisation_id, token_hash, email, \
@@ -1293,7 +1347,8 @@ pub(super) async fn issue_activation_token(
     .execute(&mut *tx)
     .await
     .doing("storing an activation token")?;
-    tx.commit().await.doing("committing an activation token")
+    tx.commit().await.doing("committing an activation token")?;
+    Ok(None)
 }
 
 pub(super) async fn mark_mail_sent(pool: &Pool<Db>, id: i64, now: DateTime<Utc>) -> Result<()> {
@@ -1331,8 +1386,8 @@ pub(super) async fn mark_mail_failed(
 pub(super) async fn outbox_stats(pool: &Pool<Db>) -> Result<OutboxStats> {
     let row = sqlx::query(
         "SELECT \
-         COALESCE(SUM(CASE WHEN sent_at IS NULL THEN 1 ELSE 0 END), 0) AS pending, \
-         COALESCE(SUM(CASE WHEN sent_at IS NULL AND last_error IS NOT NULL THEN 1 ELSE 0 END), 0) AS failing, \
+         COALESCE(SUM(CASE WHEN sent_at IS NULL AND cancelled_at IS NULL THEN 1 ELSE 0 END), 0) AS pending, \
+         COALESCE(SUM(CASE WHEN sent_at IS NULL AND cancelled_at IS NULL AND last_error IS NOT NULL THEN 1 ELSE 0 END), 0) AS failing, \
          COALESCE(SUM(CASE WHEN sent_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS sent \
          FROM mail_outbox",
     )
@@ -1552,7 +1607,7 @@ pub(super) async fn activate(
 ) -> Result<TokenState> {
     let mut tx = pool.begin().await.doing("starting a transaction")?;
     let (state, ids) = read_token(&mut *tx, token_hash, now).await?;
-    let (TokenState::Valid { .. }, Some((account, org))) = (&state, ids) else {
+    let (TokenState::Valid { .. }, Some((account, _))) = (&state, ids) else {
         return Ok(state);
     };
     // Single use: only the update that finds the token unused wins.
@@ -1576,11 +1631,10 @@ pub(super) async fn activate(
         .doing("activating the account")?;
     sqlx::query(
         "UPDATE memberships SET state = 'active', updated_at = $1 \
-         WHERE account_id = $2 AND organisation_id = $3 AND state = 'invited'",
+         WHERE account_id = $2 AND state = 'invited'",
     )
     .bind(now)
     .bind(account)
-    .bind(org)
     .execute(&mut *tx)
     .await
     .doing("activating the membership")?;

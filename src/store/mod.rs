@@ -4,8 +4,8 @@
 //! written once, in `backend.rs`, and compiled twice, once per backend (`mod sqlite` and
 //! `mod postgres` below include the same file with a different `Db` type), so both backends
 //! run the very same SQL with native types (timestamps are `TIMESTAMPTZ` on PostgreSQL and
-//! RFC 3339 text on SQLite) and no dynamic dispatch. Where the dialects differ (row locks,
-//! advisory locks) the code branches on the backend's `POSTGRES` constant.
+//! RFC 3339 text on SQLite) and no dynamic dispatch. Where the dialects differ (row locks
+//! when claiming mail) the code branches on the backend's `POSTGRES` constant.
 //!
 //! Nothing here loops a query over records: the directory loads in a handful of queries and
 //! the applier writes in batched multi-row statements, inside one transaction per run.
@@ -16,7 +16,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use crate::domain::{Directory, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger};
@@ -39,15 +40,16 @@ mod postgres {
 /// Errors of the store. Each names what it was doing.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    // Each message carries its cause itself (no `#[source]`), so printing an error chain
+    // does not repeat it.
     #[error("cannot open the database: {0}")]
-    Connect(#[source] sqlx::Error),
+    Connect(sqlx::Error),
     #[error("cannot migrate the database: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("database error while {doing}: {source}")]
+    Migrate(sqlx::migrate::MigrateError),
+    #[error("database error while {doing}: {cause}")]
     Query {
         doing: &'static str,
-        #[source]
-        source: sqlx::Error,
+        cause: sqlx::Error,
     },
     #[error("the database holds a value it cannot read: {0}")]
     Corrupt(String),
@@ -64,7 +66,7 @@ pub(crate) trait Doing<T> {
 
 impl<T> Doing<T> for std::result::Result<T, sqlx::Error> {
     fn doing(self, doing: &'static str) -> Result<T> {
-        self.map_err(|source| StoreError::Query { doing, source })
+        self.map_err(|cause| StoreError::Query { doing, cause })
     }
 }
 
@@ -187,6 +189,15 @@ pub struct UserRow {
 impl Store {
     /// Opens the database the URL names; a SQLite file and its folder are created if missing.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        Store::connect_with_password(url, max_connections, None).await
+    }
+
+    /// [`Store::connect`], with a PostgreSQL password kept apart from the URL.
+    pub async fn connect_with_password(
+        url: &str,
+        max_connections: u32,
+        password: Option<&SecretString>,
+    ) -> Result<Store> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(StoreError::Connect)?
@@ -209,10 +220,14 @@ impl Store {
                 backend: Backend::Sqlite(pool),
             })
         } else {
+            let mut options = PgConnectOptions::from_str(url).map_err(StoreError::Connect)?;
+            if let Some(password) = password {
+                options = options.password(password.expose_secret());
+            }
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
+                .connect_with(options)
                 .await
                 .map_err(StoreError::Connect)?;
             Ok(Store {
@@ -232,8 +247,14 @@ impl Store {
     /// Brings the schema up to date with the migrations under `migrations/`.
     pub async fn migrate(&self) -> Result<()> {
         match &self.backend {
-            Backend::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
-            Backend::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+            Backend::Sqlite(pool) => sqlx::migrate!("migrations/sqlite")
+                .run(pool)
+                .await
+                .map_err(StoreError::Migrate)?,
+            Backend::Postgres(pool) => sqlx::migrate!("migrations/postgres")
+                .run(pool)
+                .await
+                .map_err(StoreError::Migrate)?,
         }
         Ok(())
     }
@@ -285,11 +306,6 @@ impl Store {
         dispatch!(self.apply_plan(run, plan))
     }
 
-    /// Marks an earlier held run as approved, once its plan was applied by a new run.
-    pub async fn mark_approved(&self, run_id: i64, now: DateTime<Utc>) -> Result<()> {
-        dispatch!(self.mark_approved(run_id, now))
-    }
-
     /// The newest runs first.
     pub async fn list_runs(&self, limit: i64) -> Result<Vec<RunSummary>> {
         dispatch!(self.list_runs(limit))
@@ -312,14 +328,16 @@ impl Store {
     }
 
     /// Issues an activation token for an outbox mail: earlier unused tokens of the account in
-    /// that organisation are revoked, and only the token's hash is stored.
+    /// that organisation are revoked, and only the token's hash is stored. When the mail no
+    /// longer applies (the person left, activated, or has another address) it is cancelled
+    /// instead, and the reason is returned.
     pub async fn issue_activation_token(
         &self,
         mail: &OutboxMail,
         token_hash: &str,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         dispatch!(self.issue_activation_token(mail, token_hash, now, expires_at))
     }
 

@@ -47,6 +47,10 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         sync_runs::failed_mail_stays_queued_with_its_error_and_is_retried,
         sync_runs::users_can_be_filtered_by_status_and_text,
         sync_runs::moving_department_leaves_team_unassigns_coach_and_revokes_role,
+        sync_runs::two_organisations_do_not_overwrite_a_shared_profile_back_and_forth,
+        sync_runs::queued_activation_is_cancelled_when_the_person_leaves_first,
+        sync_runs::failure_after_fetch_is_recorded_and_applies_nothing,
+        sync_runs::activating_once_activates_every_invited_membership,
     ]
 }
 

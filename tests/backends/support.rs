@@ -60,6 +60,8 @@ pub struct TestEnv {
     pub connector_extra: String,
     /// The mail transport's TOML; file by default.
     pub mail_toml: String,
+    /// TOML appended to the configuration, e.g. a second connector.
+    pub extra_toml: String,
 }
 
 /// The CSV header of the test feed, in the documented default layout.
@@ -97,6 +99,7 @@ impl TestEnv {
             database,
             connector_extra: String::new(),
             mail_toml,
+            extra_toml: String::new(),
         })
     }
 
@@ -116,13 +119,37 @@ impl TestEnv {
 
     /// Writes the HR export: one CSV line per person after the header.
     pub fn write_feed(&self, rows: &[&str]) {
+        self.write_feed_to(&self.feed_path(), rows);
+    }
+
+    /// Writes an HR export to another file, for a second connector.
+    pub fn write_feed_to(&self, path: &Path, rows: &[&str]) {
         let mut text = String::from(HEADER);
         text.push('\n');
         for r in rows {
             text.push_str(r);
             text.push('\n');
         }
-        std::fs::write(self.feed_path(), text).expect("writing the feed");
+        std::fs::write(path, text).expect("writing the feed");
+    }
+
+    /// Runs another connector once, applying, as of the end of `date`.
+    pub async fn sync_connector(
+        &self,
+        app: &App,
+        connector: &str,
+        date: &str,
+    ) -> anyhow::Result<RunReport> {
+        let date: NaiveDate = date.parse()?;
+        Ok(app
+            .run_once(
+                connector,
+                RunMode::Apply,
+                Trigger::Command,
+                AsOf::EndOfDay(date),
+            )
+            .await?
+            .report)
     }
 
     /// Writes the configuration and builds the app on it.
@@ -176,11 +203,14 @@ require = ["big_number"]
 [connectors.hr.csv]
 path = "{feed}"
 attributes = ["big_number"]
+
+{extra_toml}
 "#,
             db = self.database_url,
             mail = self.mail_toml,
             extra = self.connector_extra,
             feed = self.feed_path().display(),
+            extra_toml = self.extra_toml,
         )
     }
 

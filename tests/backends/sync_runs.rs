@@ -711,3 +711,150 @@ pub async fn moving_department_leaves_team_unassigns_coach_and_revokes_role(
     assert_eq!(actionable(&again), Vec::<String>::new());
     Ok(())
 }
+
+pub async fn two_organisations_do_not_overwrite_a_shared_profile_back_and_forth(
+    mut env: TestEnv,
+) -> anyhow::Result<()> {
+    // Anna works for both organisations; the second HR system knows her by another name and
+    // a private address.
+    let second = env.dir.path().join("second.csv");
+    env.extra_toml = format!(
+        "[connectors.other_hr]\norganisation = \"other\"\nkind = \"csv\"\n\n[connectors.other_hr.csv]\npath = \"{}\"\nattributes = [\"big_number\"]\n",
+        second.display()
+    );
+    env.write_feed(&BASE);
+    env.write_feed_to(
+        &second,
+        &["O1,anna@zorg.example,Annie,Aalbers-Smit,KIDS,Kids,,Helper,2020-01-01,,active,"],
+    );
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    env.sync_connector(&app, "other_hr", TODAY).await?;
+    env.write_feed_to(
+        &second,
+        &["O1,anna.private@mail.example,Annie,Aalbers-Smit,KIDS,Kids,,Helper,2020-01-01,,active,"],
+    );
+
+    let other = env.sync_connector(&app, "other_hr", TODAY).await?;
+    let ours = env.sync(&app, TODAY).await?;
+    let other_again = env.sync_connector(&app, "other_hr", TODAY).await?;
+
+    assert_eq!(count(&other, "email_change"), 0, "{:#?}", other.changes);
+    assert_eq!(
+        count(&other, "conflict"),
+        1,
+        "the other HR system's address is reported"
+    );
+    assert_eq!(
+        actionable(&ours),
+        Vec::<String>::new(),
+        "the first connector keeps the profile"
+    );
+    assert_eq!(actionable(&other_again), Vec::<String>::new());
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM accounts WHERE email_norm = 'anna@zorg.example' AND first_name = 'Anna'").await?,
+        1
+    );
+    Ok(())
+}
+
+pub async fn queued_activation_is_cancelled_when_the_person_leaves_first(
+    mut env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: the mail server is down when Bert is invited, and Bert leaves before it is back.
+    let down = SmtpSink::failing_transiently().await;
+    env.mail_toml = format!("transport = \"smtp\"\nsmtp_url = \"{}\"\n", down.url());
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    app.drain_outbox().await?;
+    let gone: Vec<&str> = BASE
+        .iter()
+        .copied()
+        .filter(|r| !r.starts_with("E2,"))
+        .collect();
+    env.write_feed(&gone);
+    env.sync(&app, TODAY).await?;
+    let up = SmtpSink::start().await;
+    env.mail_toml = format!("transport = \"smtp\"\nsmtp_url = \"{}\"\n", up.url());
+    let app = env.app().await?;
+    env.sql("UPDATE mail_outbox SET next_attempt_at = '2000-01-01T00:00:00Z'")
+        .await?;
+
+    let drained = app.drain_outbox().await?;
+
+    assert_eq!((drained.sent, drained.cancelled), (2, 1), "{drained:?}");
+    let mails = up.wait_for(2, std::time::Duration::from_secs(10)).await;
+    assert!(
+        mails_to(&mails, "bert@zorg.example").is_empty(),
+        "no link for a leaver"
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM activation_tokens t JOIN accounts a ON a.id = t.account_id WHERE a.email_norm = 'bert@zorg.example' AND t.revoked_at IS NULL AND t.used_at IS NULL").await?,
+        0
+    );
+    Ok(())
+}
+
+pub async fn failure_after_fetch_is_recorded_and_applies_nothing(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    // Arrange a database fault half-way through applying: the table for team joins is gone.
+    env.sql("DROP TABLE team_members").await?;
+    let mut joined: Vec<&str> = BASE.to_vec();
+    joined.push("E9,new@zorg.example,New,Person,CARE,Care,E1,Helper,2020-01-01,,active,");
+    env.write_feed(&joined);
+
+    let report = env.sync(&app, TODAY).await?;
+
+    assert_eq!(report.summary.status, RunStatus::Failed);
+    assert_eq!(report.errors[0].code, "HR103", "{:?}", report.errors);
+    assert!(report.summary.finished_at.is_some());
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM accounts").await?,
+        3,
+        "the new account was rolled back"
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM mail_outbox").await?,
+        3,
+        "no email queued"
+    );
+    Ok(())
+}
+
+pub async fn activating_once_activates_every_invited_membership(
+    mut env: TestEnv,
+) -> anyhow::Result<()> {
+    let second = env.dir.path().join("second.csv");
+    env.extra_toml = format!(
+        "[connectors.other_hr]\norganisation = \"other\"\nkind = \"csv\"\n\n[connectors.other_hr.csv]\npath = \"{}\"\nattributes = [\"big_number\"]\n",
+        second.display()
+    );
+    env.write_feed(&BASE);
+    env.write_feed_to(
+        &second,
+        &["O1,anna@zorg.example,Anna,Aalbers,KIDS,Kids,,Helper,2020-01-01,,active,"],
+    );
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    env.sync_connector(&app, "other_hr", TODAY).await?;
+    app.drain_outbox().await?;
+    let link = mails_to(&eml_files(&env.outbox_dir()), "anna@zorg.example")
+        .iter()
+        .find_map(|m| token_in(m))
+        .expect("a link");
+
+    let state = app.store.activate(&token_hash(&link), Utc::now()).await?;
+
+    assert!(matches!(state, TokenState::Valid { .. }));
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM memberships m JOIN accounts a ON a.id = m.account_id WHERE a.email_norm = 'anna@zorg.example' AND m.state = 'active'").await?,
+        2,
+        "both organisations' memberships are active"
+    );
+    Ok(())
+}
