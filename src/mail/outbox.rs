@@ -54,9 +54,9 @@ impl OutboxWorker<'_> {
             }
             for mail in batch {
                 match self.send_one(&mail, Utc::now()).await? {
-                    Sent::Sent => drained.sent += 1,
-                    Sent::Failed => drained.failed += 1,
-                    Sent::Cancelled => drained.cancelled += 1,
+                    Outcome::Sent => drained.sent += 1,
+                    Outcome::Failed => drained.failed += 1,
+                    Outcome::Cancelled => drained.cancelled += 1,
                 }
             }
         }
@@ -64,12 +64,12 @@ impl OutboxWorker<'_> {
 
     /// Sends one claimed mail and records the outcome. The error is the store's; the mail's
     /// own failure is recorded on its row.
-    async fn send_one(&self, mail: &OutboxMail, now: DateTime<Utc>) -> Result<Sent, StoreError> {
+    async fn send_one(&self, mail: &OutboxMail, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
         let outcome = self.deliver(mail, now).await;
         match &outcome {
             Ok(Some(reason)) => {
                 tracing::info!(mail_id = mail.id, kind = %mail.kind, %reason, "Mail cancelled");
-                return Ok(Sent::Cancelled);
+                return Ok(Outcome::Cancelled);
             }
             Ok(None) => {
                 self.store.mark_mail_sent(mail.id, Utc::now()).await?;
@@ -91,9 +91,9 @@ impl OutboxWorker<'_> {
             }
         }
         Ok(if outcome.is_ok() {
-            Sent::Sent
+            Outcome::Sent
         } else {
-            Sent::Failed
+            Outcome::Failed
         })
     }
 
@@ -140,7 +140,7 @@ impl OutboxWorker<'_> {
 }
 
 /// How sending one mail ended.
-enum Sent {
+enum Outcome {
     Sent,
     Failed,
     Cancelled,
