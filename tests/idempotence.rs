@@ -286,17 +286,17 @@ async fn run_case(steps: Vec<Step>, settings: Settings) -> Result<(), TestCaseEr
             "planning again after apply gave actionable changes: {actionable:#?}"
         );
         let users = store.list_users(&Default::default()).await.expect("users");
-        let mut by_email: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+        let mut by_email: BTreeMap<String, std::collections::BTreeSet<i64>> = BTreeMap::new();
         for u in &users {
             by_email
                 .entry(u.email.to_lowercase())
                 .or_default()
-                .insert(u.email.clone());
+                .insert(u.account_id);
         }
-        for (email, spellings) in by_email {
+        for (email, accounts) in by_email {
             prop_assert!(
-                spellings.len() == 1,
-                "{email} has several accounts: {spellings:?}"
+                accounts.len() == 1,
+                "{email} has several accounts: {accounts:?}"
             );
         }
     }

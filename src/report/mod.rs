@@ -180,6 +180,16 @@ pub fn text(report: &RunReport) -> String {
     out
 }
 
+/// A cell as it may go into a CSV file that people open in a spreadsheet: a value from HR
+/// that starts like a formula (`=`, `+`, `-`, `@`) is prefixed with `'` so it stays text.
+fn cell(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}").into()
+    } else {
+        value.into()
+    }
+}
+
 /// The report's changes as CSV, one line per change.
 pub fn csv(report: &RunReport) -> anyhow::Result<String> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
@@ -198,12 +208,12 @@ pub fn csv(report: &RunReport) -> anyhow::Result<String> {
         w.write_record([
             id.as_str(),
             &c.kind,
-            c.employee_id.as_deref().unwrap_or(""),
-            c.email.as_deref().unwrap_or(""),
+            &cell(c.employee_id.as_deref().unwrap_or("")),
+            &cell(c.email.as_deref().unwrap_or("")),
             c.field.as_deref().unwrap_or(""),
-            c.old.as_deref().unwrap_or(""),
-            c.new.as_deref().unwrap_or(""),
-            &c.reason,
+            &cell(c.old.as_deref().unwrap_or("")),
+            &cell(c.new.as_deref().unwrap_or("")),
+            &cell(&c.reason),
         ])?;
     }
     Ok(String::from_utf8(w.into_inner()?)?)
@@ -296,14 +306,14 @@ pub fn users_csv(users: &[UserRow]) -> anyhow::Result<String> {
     for u in users {
         w.write_record([
             u.organisation.as_str(),
-            &u.email,
-            u.display_name.as_deref().unwrap_or(""),
-            u.employee_id.as_deref().unwrap_or(""),
+            &cell(&u.email),
+            &cell(u.display_name.as_deref().unwrap_or("")),
+            &cell(u.employee_id.as_deref().unwrap_or("")),
             &u.status,
             u.connector.as_deref().unwrap_or(""),
-            u.job_title.as_deref().unwrap_or(""),
-            &u.teams.join("; "),
-            &u.roles.join("; "),
+            &cell(u.job_title.as_deref().unwrap_or("")),
+            &cell(&u.teams.join("; ")),
+            &cell(&u.roles.join("; ")),
             &time(u.created_at),
             &u.activated_at.map(time).unwrap_or_default(),
         ])?;
@@ -333,4 +343,16 @@ pub fn users_table(users: &[UserRow]) -> String {
     }
     let _ = writeln!(out, "{} account(s)", users.len());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn formula_like_values_stay_text_in_csv() {
+        assert_eq!(cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(cell("Zoë Janssen"), "Zoë Janssen");
+    }
 }

@@ -1528,6 +1528,7 @@ pub(super) async fn list_users(pool: &Pool<Db>, filter: &UserFilter) -> Result<V
         .map(|row| {
             let key = (get(row, "account_id")?, get(row, "organisation_id")?);
             Ok(UserRow {
+                account_id: key.0,
                 organisation: get(row, "slug")?,
                 email: get(row, "email")?,
                 display_name: get(row, "display_name")?,

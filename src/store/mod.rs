@@ -173,6 +173,7 @@ pub struct UserFilter {
 /// One line of the account list: an account's membership of one organisation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UserRow {
+    pub account_id: i64,
     pub organisation: String,
     pub email: String,
     pub display_name: Option<String>,
