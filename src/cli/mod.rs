@@ -180,10 +180,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let code = runs(&app, connector.as_deref(), as_of, format, RunMode::Apply).await?;
             let drained = app.drain_outbox().await?;
-            eprintln!(
-                "Mail: {} sent, {} failed (failed mail stays queued and is retried on the next sync).",
-                drained.sent, drained.failed
-            );
+            eprintln!("{}", mail_summary(&drained));
             code
         }
         Command::Runs { limit } => {
@@ -207,7 +204,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let outcome = app.approve(run_id).await?;
             out!("{}", report::text(&outcome.report));
             let drained = app.drain_outbox().await?;
-            eprintln!("Mail: {} sent, {} failed.", drained.sent, drained.failed);
+            eprintln!("{}", mail_summary(&drained));
             ExitCode::Success
         }
         Command::Users {
@@ -244,15 +241,29 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await?;
             let drained = app.drain_outbox().await?;
             outln!(
-                "A new activation email for {email} in {org} was queued; the earlier link no longer works. Mail: {} sent, {} failed.",
-                drained.sent,
-                drained.failed
+                "A new activation email for {email} in {org} was queued; the earlier link no longer works."
             );
+            eprintln!("{}", mail_summary(&drained));
             ExitCode::Success
         }
     };
     app.store.close().await;
     Ok(code)
+}
+
+fn mail_summary(d: &crate::mail::outbox::Drained) -> String {
+    let mut line = format!("Mail: {} sent, {} failed", d.sent, d.failed);
+    if d.cancelled > 0 {
+        line.push_str(&format!(
+            ", {} cancelled (no longer applicable)",
+            d.cancelled
+        ));
+    }
+    if d.failed > 0 {
+        line.push_str("; failed mail stays queued and is retried on the next sync");
+    }
+    line.push('.');
+    line
 }
 
 fn only_organisation(config: &Loaded) -> anyhow::Result<String> {
