@@ -120,6 +120,7 @@ pub(super) async fn load_directory(
         .filter(|e| !known.contains(e))
         .collect();
     drop(known);
+    let mut by_email_only: Vec<i64> = Vec::new();
     for chunk in emails.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new(format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.email_norm IN ("
@@ -136,14 +137,25 @@ pub(super) async fn load_directory(
             .doing("loading accounts by email")?;
         for row in &rows {
             let a = account_from(row)?;
+            by_email_only.push(a.id.0);
             accounts.insert(a.id.0, a);
         }
     }
 
     // The connector of each account's oldest live managed membership, in any organisation,
-    // keeps the account's profile.
-    let ids: Vec<i64> = accounts.keys().copied().collect();
-    for chunk in ids.chunks(CHUNK) {
+    // keeps the account's profile: one query for the organisation's members, and batches for
+    // the few accounts loaded by email only.
+    let mut owners: Vec<DbRow> = sqlx::query(
+        "SELECT o.account_id, o.connector_id FROM memberships m \
+         JOIN memberships o ON o.account_id = m.account_id \
+         WHERE m.organisation_id = $1 AND o.connector_id IS NOT NULL \
+         AND o.state <> 'deactivated' ORDER BY o.id DESC",
+    )
+    .bind(organisation_id)
+    .fetch_all(pool)
+    .await
+    .doing("loading who keeps each account's profile")?;
+    for chunk in by_email_only.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new(
             "SELECT account_id, connector_id FROM memberships WHERE connector_id IS NOT NULL \
              AND state <> 'deactivated' AND account_id IN (",
@@ -153,18 +165,21 @@ pub(super) async fn load_directory(
             list.push_bind(*id);
         }
         qb.push(") ORDER BY id DESC");
-        let rows = qb
-            .build()
-            .fetch_all(pool)
-            .await
-            .doing("loading who keeps each account's profile")?;
-        for row in &rows {
-            let id: i64 = get(row, "account_id")?;
-            if let Some(account) = accounts.get_mut(&id) {
-                account.profile_owner = connector_of(get(row, "connector_id")?);
-            }
+        owners.extend(
+            qb.build()
+                .fetch_all(pool)
+                .await
+                .doing("loading who keeps each account's profile")?,
+        );
+    }
+    // Rows come newest first, so the oldest membership's connector is written last.
+    for row in &owners {
+        let id: i64 = get(row, "account_id")?;
+        if let Some(account) = accounts.get_mut(&id) {
+            account.profile_owner = connector_of(get(row, "connector_id")?);
         }
     }
+    drop(owners);
 
     let rows = sqlx::query(
         "SELECT id, account_id, state, connector_id, employee_id, job_title, location, \
