@@ -42,6 +42,24 @@ pub const HOLD_EMPTY_FEED: &str = "HR101";
 pub const HOLD_MASS_DEACTIVATION: &str = "HR201";
 
 /// Plans the changes that bring the directory in line with the records.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use hrsync::domain::{Directory, Email, EmployeeId, HrRecord};
+/// use hrsync::planner::{ChangeKind, Policy, plan};
+///
+/// let policy = Policy::new("hr".parse().unwrap(), chrono_tz::Europe::Amsterdam);
+/// let anna = HrRecord::new(
+///     EmployeeId::parse("E1").unwrap(),
+///     Email::parse("anna@example.org"),
+/// );
+/// let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
+///
+/// let plan = plan(&[anna], &Directory::default(), &policy, now);
+///
+/// assert_eq!(plan.count(ChangeKind::Invite), 1);
+/// assert!(plan.hold.is_none());
+/// ```
 pub fn plan(
     records: &[HrRecord],
     directory: &Directory,
