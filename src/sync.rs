@@ -201,21 +201,7 @@ impl App {
                 // wrote was rolled back with its transaction.
                 let message = format!("{error:#}");
                 tracing::error!(error = %message, "Run failed; nothing was applied");
-                self.store
-                    .end_run(
-                        run_id,
-                        &RunEnd {
-                            status: RunStatus::Failed,
-                            records_fetched: 0,
-                            plan: None,
-                            errors: &[RunError {
-                                code: RUN_FAILED.to_string(),
-                                message,
-                            }],
-                            finished_at: Utc::now(),
-                        },
-                    )
-                    .await?;
+                self.fail_run(run_id, RUN_FAILED, message).await?;
             }
             anyhow::Ok(())
         }
@@ -239,21 +225,7 @@ impl App {
             Err(error) => {
                 let message = format!("{error:#}");
                 tracing::error!(error = %message, "Fetch failed; nothing is planned or applied");
-                self.store
-                    .end_run(
-                        run_id,
-                        &RunEnd {
-                            status: RunStatus::Failed,
-                            records_fetched: 0,
-                            plan: None,
-                            errors: &[RunError {
-                                code: FETCH_FAILED.to_string(),
-                                message,
-                            }],
-                            finished_at: Utc::now(),
-                        },
-                    )
-                    .await?;
+                self.fail_run(run_id, FETCH_FAILED, message).await?;
                 return Ok(());
             }
         };
@@ -317,6 +289,21 @@ impl App {
             }
         }
         Ok(())
+    }
+
+    /// Ends a run as failed, with the stable code and message its report shows.
+    async fn fail_run(&self, run_id: i64, code: &str, message: String) -> anyhow::Result<()> {
+        let end = RunEnd {
+            status: RunStatus::Failed,
+            records_fetched: 0,
+            plan: None,
+            errors: &[RunError {
+                code: code.to_string(),
+                message,
+            }],
+            finished_at: Utc::now(),
+        };
+        Ok(self.store.end_run(run_id, &end).await?)
     }
 
     async fn outcome(&self, run_id: i64) -> anyhow::Result<RunOutcome> {

@@ -133,6 +133,18 @@ impl TestEnv {
         std::fs::write(path, text).expect("writing the feed");
     }
 
+    /// Configures a second CSV connector for another organisation and returns the path of
+    /// its export.
+    pub fn add_second_connector(&mut self, id: &str, organisation: &str) -> PathBuf {
+        let path = self.dir.path().join(format!("{id}.csv"));
+        self.extra_toml = format!(
+            "[connectors.{id}]\norganisation = \"{organisation}\"\nkind = \"csv\"\n\n\
+             [connectors.{id}.csv]\npath = \"{}\"\nattributes = [\"big_number\"]\n",
+            path.display()
+        );
+        path
+    }
+
     /// Runs another connector once, applying, as of the end of `date`.
     pub async fn sync_connector(
         &self,

@@ -717,11 +717,7 @@ pub async fn two_organisations_do_not_overwrite_a_shared_profile_back_and_forth(
 ) -> anyhow::Result<()> {
     // Anna works for both organisations; the second HR system knows her by another name and
     // a private address.
-    let second = env.dir.path().join("second.csv");
-    env.extra_toml = format!(
-        "[connectors.other_hr]\norganisation = \"other\"\nkind = \"csv\"\n\n[connectors.other_hr.csv]\npath = \"{}\"\nattributes = [\"big_number\"]\n",
-        second.display()
-    );
+    let second = env.add_second_connector("other_hr", "other");
     env.write_feed(&BASE);
     env.write_feed_to(
         &second,
@@ -829,11 +825,7 @@ pub async fn failure_after_fetch_is_recorded_and_applies_nothing(
 pub async fn activating_once_activates_every_invited_membership(
     mut env: TestEnv,
 ) -> anyhow::Result<()> {
-    let second = env.dir.path().join("second.csv");
-    env.extra_toml = format!(
-        "[connectors.other_hr]\norganisation = \"other\"\nkind = \"csv\"\n\n[connectors.other_hr.csv]\npath = \"{}\"\nattributes = [\"big_number\"]\n",
-        second.display()
-    );
+    let second = env.add_second_connector("other_hr", "other");
     env.write_feed(&BASE);
     env.write_feed_to(
         &second,
