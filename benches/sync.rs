@@ -513,6 +513,7 @@ impl Bench {
             connector: CONNECTOR,
             status: RunStatus::Succeeded,
             records_fetched: records.len(),
+            missing_email: 0,
             now: Utc::now(),
         };
         self.store.apply_plan(&run, &plan).await?;

@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use crate::connectors::csv::CsvSettings;
 use crate::domain::ConnectorId;
+use crate::planner::health::HealthLimits;
 use crate::planner::{
     FeedKind, Field, Ownership, Policy, Requirement, RoleRule, StatusMap, TeamSource, Thresholds,
 };
@@ -137,6 +138,35 @@ pub struct ConnectorSettings {
     pub roles: Vec<RoleRuleSettings>,
     #[serde(default)]
     pub thresholds: ThresholdSettings,
+    #[serde(default)]
+    pub feed_health: FeedHealthSettings,
+}
+
+/// The feed-health gate's limits, compared with the connector's last good feed.
+#[derive(Clone, Debug, Deserialize)]
+pub struct FeedHealthSettings {
+    /// Held when the record count drops by more than this share.
+    #[serde(default = "default_max_drop")]
+    pub max_drop: f64,
+    /// Held when the share of records without a usable email rises by more than this.
+    #[serde(default = "default_missing_rise")]
+    pub max_missing_email_rise: f64,
+}
+
+fn default_max_drop() -> f64 {
+    HealthLimits::default().max_drop
+}
+fn default_missing_rise() -> f64 {
+    HealthLimits::default().max_missing_email_rise
+}
+
+impl Default for FeedHealthSettings {
+    fn default() -> Self {
+        FeedHealthSettings {
+            max_drop: default_max_drop(),
+            max_missing_email_rise: default_missing_rise(),
+        }
+    }
 }
 
 fn default_feed() -> FeedSetting {
@@ -537,6 +567,17 @@ impl Loaded {
                     }
                 }
             }
+            for (key, value) in [
+                ("feed_health.max_drop", c.feed_health.max_drop),
+                (
+                    "feed_health.max_missing_email_rise",
+                    c.feed_health.max_missing_email_rise,
+                ),
+            ] {
+                if !(0.0..=1.0).contains(&value) {
+                    problems.push(self.problem(at(key), "must be between 0 and 1"));
+                }
+            }
             let t = &c.thresholds;
             if !(0.0..=1.0).contains(&t.max_deactivation_ratio) {
                 problems.push(self.problem(
@@ -625,6 +666,10 @@ impl Loaded {
                     .collect(),
             })
             .collect();
+        policy.health = HealthLimits {
+            max_drop: c.feed_health.max_drop,
+            max_missing_email_rise: c.feed_health.max_missing_email_rise,
+        };
         policy.thresholds = Thresholds {
             max_deactivations: c.thresholds.max_deactivations,
             max_deactivation_ratio: c.thresholds.max_deactivation_ratio,

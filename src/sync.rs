@@ -14,6 +14,7 @@ use crate::connectors::csv;
 use crate::domain::{HrRecord, RunError, RunMode, RunReport, RunStatus, Trigger};
 use crate::mail::Mailer;
 use crate::mail::outbox::{Drained, OutboxWorker};
+use crate::planner::health::{self, FeedStats};
 use crate::planner::{self, Change, Plan};
 use crate::store::{ApplyRun, NewRun, OrganisationRow, RunEnd, Store};
 
@@ -229,8 +230,21 @@ impl App {
                 return Ok(());
             }
         };
-        let plan = self.plan_for(connector, org_row, &records, as_of).await?;
+        let mut plan = self.plan_for(connector, org_row, &records, as_of).await?;
         let fetched = records.len();
+        // The feed-health gate: a feed far from the last good one is held, whatever the plan.
+        let stats = FeedStats::of(&records);
+        let limits = self.config.policy(connector)?.health;
+        let previous = self.store.connector_state(connector).await?;
+        let empty = plan
+            .hold
+            .as_ref()
+            .is_some_and(|h| h.code == planner::HOLD_EMPTY_FEED);
+        if let Some(hold) = health::check(previous, stats, &limits)
+            && !empty
+        {
+            plan.hold = Some(hold);
+        }
         tracing::info!(
             records = fetched,
             changes = plan.actionable().count(),
@@ -278,6 +292,7 @@ impl App {
                     connector,
                     status: RunStatus::Succeeded,
                     records_fetched: fetched,
+                    missing_email: stats.missing_email,
                     now: Utc::now(),
                 };
                 let applied = self.store.apply_plan(&run, &plan).await?;
@@ -363,6 +378,7 @@ impl App {
             connector: &connector,
             status: RunStatus::Approved,
             records_fetched: records.len(),
+            missing_email: FeedStats::of(&records).missing_email,
             now: Utc::now(),
         };
         self.store.apply_plan(&run, &plan).await?;

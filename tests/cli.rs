@@ -194,7 +194,11 @@ fn mass_deactivation_exits_with_3_and_approve_applies_it() {
     let after = repo.hrsync(&["plan", "--connector", "zonnehof_hr", "--format", "json"]);
 
     assert_eq!(held.status.code(), Some(3), "a held run exits with 3");
-    assert_eq!(json(&held)["errors"][0]["code"], "HR201");
+    assert_eq!(
+        json(&held)["errors"][0]["code"],
+        "HR202",
+        "an export that lost a third of its people is held by the feed-health gate"
+    );
     assert_eq!(
         approved.status.code(),
         Some(0),

@@ -245,6 +245,7 @@ async fn run_case(steps: Vec<Step>, settings: Settings) -> Result<(), TestCaseEr
                 connector,
                 status: hrsync::domain::RunStatus::Succeeded,
                 records_fetched: records.len(),
+                missing_email: 0,
                 now,
             };
             store

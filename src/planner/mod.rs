@@ -15,6 +15,7 @@
 //! 7. **deactivations** of leavers, and in a full feed of managed people no longer in it;
 //! 8. **safety**: hold an empty feed, or more deactivations than the thresholds allow.
 
+pub mod health;
 mod plan;
 mod policy;
 

@@ -312,6 +312,8 @@ pub struct Policy {
     pub ownership: BTreeMap<Field, Ownership>,
     pub roles: Vec<RoleRule>,
     pub thresholds: Thresholds,
+    /// The feed-health gate's limits.
+    pub health: super::health::HealthLimits,
 }
 
 impl Policy {
@@ -328,6 +330,7 @@ impl Policy {
             ownership: BTreeMap::new(),
             roles: Vec::new(),
             thresholds: Thresholds::default(),
+            health: super::health::HealthLimits::default(),
         }
     }
 

@@ -450,6 +450,7 @@ pub(super) async fn apply_plan(
         connector,
         status,
         records_fetched,
+        missing_email,
         now,
     } = *run;
     let mut tx = pool.begin().await.doing("starting the apply transaction")?;
@@ -891,14 +892,18 @@ pub(super) async fn apply_plan(
     insert_changes(&mut tx, run_id, &plan.changes).await?;
     finish(&mut tx, run_id, status, records_fetched, &[], now).await?;
     sqlx::query(
-        "INSERT INTO connector_state (connector_id, last_good_run_id, last_good_records, updated_at) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (connector_id) DO UPDATE SET \
+        "INSERT INTO connector_state (connector_id, last_good_run_id, last_good_records, \
+         last_good_missing_email, updated_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (connector_id) DO UPDATE SET \
          last_good_run_id = excluded.last_good_run_id, \
-         last_good_records = excluded.last_good_records, updated_at = excluded.updated_at",
+         last_good_records = excluded.last_good_records, \
+         last_good_missing_email = excluded.last_good_missing_email, \
+         updated_at = excluded.updated_at",
     )
     .bind(connector)
     .bind(run_id)
     .bind(records_fetched as i64)
+    .bind(missing_email as i64)
     .bind(now)
     .execute(&mut *tx)
     .await
@@ -1560,16 +1565,27 @@ pub(super) async fn list_users(pool: &Pool<Db>, filter: &UserFilter) -> Result<V
         .collect()
 }
 
-pub(super) async fn connector_state(pool: &Pool<Db>, connector: &str) -> Result<Option<i64>> {
-    let row = sqlx::query("SELECT last_good_records FROM connector_state WHERE connector_id = $1")
-        .bind(connector)
-        .fetch_optional(pool)
-        .await
-        .doing("reading the connector's state")?;
-    match row {
-        Some(row) => get(&row, "last_good_records"),
-        None => Ok(None),
-    }
+pub(super) async fn connector_state(
+    pool: &Pool<Db>,
+    connector: &str,
+) -> Result<Option<crate::planner::health::FeedStats>> {
+    let row = sqlx::query(
+        "SELECT last_good_records, last_good_missing_email FROM connector_state \
+         WHERE connector_id = $1",
+    )
+    .bind(connector)
+    .fetch_optional(pool)
+    .await
+    .doing("reading the connector's state")?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let records: Option<i64> = get(&row, "last_good_records")?;
+    let missing: Option<i64> = get(&row, "last_good_missing_email")?;
+    Ok(records.map(|records| crate::planner::health::FeedStats {
+        records: usize::try_from(records).unwrap_or(0),
+        missing_email: usize::try_from(missing.unwrap_or(0)).unwrap_or(0),
+    }))
 }
 
 async fn read_token(

@@ -22,6 +22,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use crate::domain::{Directory, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger};
 use crate::planner::Plan;
+use crate::planner::health::FeedStats;
 
 mod sqlite {
     //! The store's statements compiled for SQLite.
@@ -128,6 +129,8 @@ pub struct ApplyRun<'a> {
     /// `succeeded`, or `approved` when an admin approved the held run.
     pub status: RunStatus,
     pub records_fetched: usize,
+    /// How many fetched records had no usable email, kept for the feed-health gate.
+    pub missing_email: usize,
     pub now: DateTime<Utc>,
 }
 
@@ -375,8 +378,8 @@ impl Store {
         dispatch!(self.list_users(filter))
     }
 
-    /// The record count of the connector's last good feed, for the feed-health gate.
-    pub async fn connector_state(&self, connector: &str) -> Result<Option<i64>> {
+    /// The connector's last applied feed, for the feed-health gate.
+    pub async fn connector_state(&self, connector: &str) -> Result<Option<FeedStats>> {
         dispatch!(self.connector_state(connector))
     }
 

@@ -51,6 +51,8 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         sync_runs::queued_activation_is_cancelled_when_the_person_leaves_first,
         sync_runs::failure_after_fetch_is_recorded_and_applies_nothing,
         sync_runs::activating_once_activates_every_invited_membership,
+        sync_runs::feed_shrinking_by_half_is_held_by_the_health_gate,
+        sync_runs::feed_losing_its_email_column_is_held_by_the_health_gate,
     ]
 }
 

@@ -329,7 +329,9 @@ fn staff(n: usize) -> Vec<String> {
         .collect()
 }
 
-pub async fn mass_deactivation_is_held_until_approved(env: TestEnv) -> anyhow::Result<()> {
+pub async fn mass_deactivation_is_held_until_approved(mut env: TestEnv) -> anyhow::Result<()> {
+    // The feed-health gate would hold a feed that halves first; here the threshold is tested.
+    env.connector_extra = "feed_health.max_drop = 1.0".to_string();
     let all = staff(10);
     env.write_feed(&rows(&all));
     let app = env.app().await?;
@@ -848,5 +850,64 @@ pub async fn activating_once_activates_every_invited_membership(
         2,
         "both organisations' memberships are active"
     );
+    Ok(())
+}
+
+pub async fn feed_shrinking_by_half_is_held_by_the_health_gate(env: TestEnv) -> anyhow::Result<()> {
+    let all = staff(40);
+    env.write_feed(&rows(&all));
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    env.write_feed(&rows(&all[..20]));
+
+    let held = env.sync(&app, TODAY).await?;
+
+    assert_eq!(held.summary.status, RunStatus::Held);
+    assert_eq!(held.errors[0].code, "HR202", "{:?}", held.errors);
+    assert!(
+        held.errors[0].message.contains("50.0% fewer"),
+        "{}",
+        held.errors[0].message
+    );
+    assert_eq!(
+        count(&held, "deactivate"),
+        20,
+        "the held run lists what it would do"
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM memberships WHERE state = 'deactivated'")
+            .await?,
+        0,
+        "nothing applied"
+    );
+    Ok(())
+}
+
+pub async fn feed_losing_its_email_column_is_held_by_the_health_gate(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    let all = staff(20);
+    env.write_feed(&rows(&all));
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    let blanked: Vec<String> = all
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if i % 2 == 0 {
+                let mut fields: Vec<&str> = r.split(',').collect();
+                fields[1] = "";
+                fields.join(",")
+            } else {
+                r.clone()
+            }
+        })
+        .collect();
+    env.write_feed(&rows(&blanked));
+
+    let held = env.sync(&app, TODAY).await?;
+
+    assert_eq!(held.summary.status, RunStatus::Held);
+    assert_eq!(held.errors[0].code, "HR203", "{:?}", held.errors);
     Ok(())
 }
