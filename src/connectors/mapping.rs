@@ -1,0 +1,561 @@
+//! Field mapping for declarative connectors: how one JSON object from an HR system's API
+//! becomes an [`HrRecord`].
+//!
+//! A connector definition names, for each record field, where its value is (a [`JsonPath`],
+//! with fallbacks) and how to read it (trim, lower-case, sentinels read as empty, booleans,
+//! a static value map, date formats). Everything here is pure: definitions are parsed and
+//! checked when they are loaded, so a bad path or date format is a configuration error, and a
+//! record that cannot be read is an error naming the record and the field.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::domain::{Department, Email, EmailError, EmployeeId, HrRecord, TeamKey, non_empty};
+
+/// A path into a JSON value: `work.reportsTo.id`, `emails[type=work].value`, `items[0]`,
+/// `"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User".employeeNumber`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JsonPath {
+    text: String,
+    steps: Vec<Step>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    /// An object member.
+    Key(String),
+    /// An array element by position.
+    Index(usize),
+    /// The first array element that is an object whose `key` member equals `value`
+    /// (compared as text, so `[primary=true]` matches a JSON `true`).
+    Where { key: String, value: String },
+}
+
+impl JsonPath {
+    /// Parses a path; an empty path selects the value itself.
+    pub fn parse(text: &str) -> Result<JsonPath, String> {
+        let mut steps = Vec::new();
+        let chars: Vec<char> = text.trim().chars().collect();
+        let mut i = 0;
+        let bad = |why: &str| format!("bad path `{text}`: {why}");
+        while i < chars.len() {
+            match chars[i] {
+                '.' if !steps.is_empty() => i += 1,
+                '"' => {
+                    let end = chars[i + 1..]
+                        .iter()
+                        .position(|&c| c == '"')
+                        .ok_or_else(|| bad("a quote is not closed"))?;
+                    steps.push(Step::Key(chars[i + 1..i + 1 + end].iter().collect()));
+                    i += end + 2;
+                }
+                '[' => {
+                    let end = chars[i + 1..]
+                        .iter()
+                        .position(|&c| c == ']')
+                        .ok_or_else(|| bad("a `[` is not closed"))?;
+                    let inner: String = chars[i + 1..i + 1 + end].iter().collect();
+                    let inner = inner.trim();
+                    if let Some((key, value)) = inner.split_once('=') {
+                        let key = key.trim();
+                        if key.is_empty() {
+                            return Err(bad("`[=…]` needs a key"));
+                        }
+                        steps.push(Step::Where {
+                            key: key.to_string(),
+                            value: value.trim().trim_matches('"').to_string(),
+                        });
+                    } else {
+                        let n = inner
+                            .parse()
+                            .map_err(|_| bad("`[…]` holds a position or key=value"))?;
+                        steps.push(Step::Index(n));
+                    }
+                    i += end + 2;
+                }
+                _ => {
+                    let start = i;
+                    while i < chars.len() && !matches!(chars[i], '.' | '[' | '"') {
+                        i += 1;
+                    }
+                    let key: String = chars[start..i].iter().collect();
+                    if key.trim().is_empty() {
+                        return Err(bad("an empty name"));
+                    }
+                    steps.push(Step::Key(key.trim().to_string()));
+                }
+            }
+        }
+        Ok(JsonPath {
+            text: text.trim().to_string(),
+            steps,
+        })
+    }
+
+    /// The value at the path, if there is one (JSON `null` counts as none).
+    pub fn select<'v>(&self, value: &'v Value) -> Option<&'v Value> {
+        let mut here = value;
+        for step in &self.steps {
+            here = match step {
+                Step::Key(key) => here.get(key)?,
+                Step::Index(n) => here.get(*n)?,
+                Step::Where { key, value } => here.as_array()?.iter().find(|item| {
+                    item.get(key)
+                        .and_then(scalar_text)
+                        .is_some_and(|v| v == *value)
+                })?,
+            };
+        }
+        (!here.is_null()).then_some(here)
+    }
+}
+
+impl fmt::Display for JsonPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        JsonPath::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The text of a JSON scalar: strings as they are, numbers and booleans written out.
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// How one record field is read.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    /// Where the value is.
+    pub path: Option<JsonPath>,
+    /// Where else to look, in order, when `path` gives nothing.
+    #[serde(default)]
+    pub fallbacks: Vec<JsonPath>,
+    /// A fixed value, used when no path gives one.
+    pub value: Option<String>,
+    /// Lower-case the value.
+    #[serde(default)]
+    pub lower: bool,
+    /// Values read as empty, e.g. `["0000-00-00", "-"]`.
+    #[serde(default)]
+    pub empty: Vec<String>,
+    /// Read `1`/`0`, `t`/`f`, `true`/`false`, `yes`/`no` (and JSON booleans) as `true`/`false`.
+    #[serde(default)]
+    pub boolean: bool,
+    /// A static value map (status codes, department codes); applied after the steps above.
+    #[serde(default)]
+    pub map: BTreeMap<String, String>,
+    /// What a value missing from `map` becomes; without it, it stays as it is.
+    pub map_default: Option<String>,
+    /// For dates: formats tried in order. chrono `strftime` formats, or `rfc3339` (a
+    /// timestamp read as the date in its own offset) or `odata` (`/Date(ms)/`, read in UTC).
+    #[serde(default)]
+    pub formats: Vec<String>,
+}
+
+impl FieldSpec {
+    /// Problems that can be found without data: unusable date formats.
+    pub fn problems(&self) -> Vec<String> {
+        self.formats
+            .iter()
+            .filter(|f| !matches!(f.as_str(), "rfc3339" | "odata"))
+            .filter(|f| {
+                let probe = NaiveDate::from_ymd_opt(2024, 12, 31).unwrap_or_default();
+                let written = probe.format(f).to_string();
+                NaiveDate::parse_from_str(&written, f).ok() != Some(probe)
+            })
+            .map(|f| format!("`{f}` cannot read a full date"))
+            .collect()
+    }
+
+    /// The field's text from one record, after every reading step.
+    pub fn text(&self, item: &Value) -> Option<String> {
+        let raw = self
+            .path
+            .iter()
+            .chain(&self.fallbacks)
+            .filter_map(|p| p.select(item).and_then(scalar_text))
+            .find_map(|t| non_empty(&t).filter(|t| !self.empty.iter().any(|e| e == t)))
+            .or_else(|| self.value.clone())?;
+        let mut text = if self.lower { raw.to_lowercase() } else { raw };
+        if self.boolean {
+            text = match text.to_lowercase().as_str() {
+                "1" | "t" | "true" | "y" | "yes" => "true".to_string(),
+                "0" | "f" | "false" | "n" | "no" => "false".to_string(),
+                _ => text,
+            };
+        }
+        if !self.map.is_empty() {
+            text = match self.map.get(&text) {
+                Some(mapped) => mapped.clone(),
+                None => self.map_default.clone().unwrap_or(text),
+            };
+        }
+        non_empty(&text)
+    }
+
+    /// The field as a date; `Err` names the value and the formats tried.
+    pub fn date(&self, item: &Value) -> Result<Option<NaiveDate>, String> {
+        let Some(text) = self.text(item) else {
+            return Ok(None);
+        };
+        let formats: Vec<&str> = if self.formats.is_empty() {
+            vec!["%Y-%m-%d", "rfc3339"]
+        } else {
+            self.formats.iter().map(String::as_str).collect()
+        };
+        formats
+            .iter()
+            .find_map(|f| parse_date(&text, f))
+            .map(Some)
+            .ok_or_else(|| {
+                format!(
+                    "`{text}` is not a date in any of the formats {}",
+                    formats.join(", ")
+                )
+            })
+    }
+}
+
+fn parse_date(text: &str, format: &str) -> Option<NaiveDate> {
+    match format {
+        "rfc3339" => DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|t| t.date_naive()),
+        "odata" => {
+            // `/Date(1700000000000)/` or `/Date(1700000000000+0000)/`: milliseconds since the
+            // epoch; the offset, where given, is informational.
+            let inner = text.strip_prefix("/Date(")?.strip_suffix(")/")?;
+            let digits_end = inner
+                .char_indices()
+                .find(|&(i, c)| i > 0 && (c == '+' || c == '-'))
+                .map(|(i, _)| i)
+                .unwrap_or(inner.len());
+            let ms: i64 = inner[..digits_end].parse().ok()?;
+            DateTime::from_timestamp_millis(ms).map(|t| t.date_naive())
+        }
+        _ => NaiveDate::parse_from_str(text, format).ok(),
+    }
+}
+
+/// How every record field is read; absent fields stay empty.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FieldMap {
+    pub employee_id: FieldSpec,
+    pub email: FieldSpec,
+    #[serde(default)]
+    pub first_name: FieldSpec,
+    #[serde(default)]
+    pub last_name: FieldSpec,
+    #[serde(default)]
+    pub display_name: FieldSpec,
+    #[serde(default)]
+    pub department_code: FieldSpec,
+    #[serde(default)]
+    pub department: FieldSpec,
+    #[serde(default)]
+    pub location: FieldSpec,
+    #[serde(default)]
+    pub manager_id: FieldSpec,
+    #[serde(default)]
+    pub job_title: FieldSpec,
+    #[serde(default)]
+    pub employment_type: FieldSpec,
+    #[serde(default)]
+    pub start_date: FieldSpec,
+    #[serde(default)]
+    pub end_date: FieldSpec,
+    #[serde(default)]
+    pub status: FieldSpec,
+    /// Extra attributes by name, e.g. `big_number`.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, FieldSpec>,
+}
+
+/// A record that could not be read, with where it was.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}, record {index}: {field}: {message}")]
+pub struct MappingError {
+    /// What the record came from, e.g. `bamboohr page 2`.
+    pub source_name: String,
+    /// The record's position in its page, from 1.
+    pub index: usize,
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldMap {
+    /// Every problem of the mapping that can be found without data, as (field, message).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (name, spec) in self.named() {
+            for p in spec.problems() {
+                out.push((name.to_string(), p));
+            }
+        }
+        if self.employee_id.path.is_none() && self.employee_id.value.is_none() {
+            out.push(("employee_id".to_string(), "needs a path".to_string()));
+        }
+        out
+    }
+
+    fn named(&self) -> Vec<(String, &FieldSpec)> {
+        let mut all = vec![
+            ("employee_id".to_string(), &self.employee_id),
+            ("email".to_string(), &self.email),
+            ("first_name".to_string(), &self.first_name),
+            ("last_name".to_string(), &self.last_name),
+            ("display_name".to_string(), &self.display_name),
+            ("department_code".to_string(), &self.department_code),
+            ("department".to_string(), &self.department),
+            ("location".to_string(), &self.location),
+            ("manager_id".to_string(), &self.manager_id),
+            ("job_title".to_string(), &self.job_title),
+            ("employment_type".to_string(), &self.employment_type),
+            ("start_date".to_string(), &self.start_date),
+            ("end_date".to_string(), &self.end_date),
+            ("status".to_string(), &self.status),
+        ];
+        for (name, spec) in &self.attributes {
+            all.push((format!("attributes.{name}"), spec));
+        }
+        all
+    }
+
+    /// Reads one record. A record without an employee id, or with a date that cannot be
+    /// read, is an error; a missing or unusable email is kept in the record for the planner
+    /// to quarantine.
+    pub fn record(
+        &self,
+        item: &Value,
+        source_name: &str,
+        index: usize,
+    ) -> Result<HrRecord, MappingError> {
+        let fail = |field: &str, message: String| MappingError {
+            source_name: source_name.to_string(),
+            index,
+            field: field.to_string(),
+            message,
+        };
+        let employee_id = self
+            .employee_id
+            .text(item)
+            .and_then(|t| EmployeeId::parse(&t))
+            .ok_or_else(|| fail("employee_id", "no employee id".to_string()))?;
+        let email = match self.email.text(item) {
+            Some(text) => Email::parse(&text),
+            None => Err(EmailError::Missing),
+        };
+        let mut r = HrRecord::new(employee_id, email);
+        r.first_name = self.first_name.text(item);
+        r.last_name = self.last_name.text(item);
+        r.display_name = self.display_name.text(item);
+        let code = self.department_code.text(item);
+        let name = self.department.text(item);
+        r.department = code
+            .clone()
+            .or_else(|| name.clone())
+            .and_then(|k| TeamKey::parse(&k))
+            .map(|key| Department {
+                name: name.or(code).unwrap_or_else(|| key.to_string()),
+                key,
+            });
+        r.location = self.location.text(item);
+        r.manager_id = self
+            .manager_id
+            .text(item)
+            .and_then(|t| EmployeeId::parse(&t));
+        r.job_title = self.job_title.text(item);
+        r.employment_type = self.employment_type.text(item);
+        r.start_date = self
+            .start_date
+            .date(item)
+            .map_err(|m| fail("start_date", m))?;
+        r.end_date = self.end_date.date(item).map_err(|m| fail("end_date", m))?;
+        r.status = self.status.text(item);
+        for (name, spec) in &self.attributes {
+            if let Some(value) = spec.text(item) {
+                r.attributes.insert(name.clone(), value);
+            }
+        }
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn path(text: &str) -> JsonPath {
+        JsonPath::parse(text).unwrap()
+    }
+
+    /// A field spec from JSON text, shaped as a definition file gives it.
+    fn spec(json_text: &str) -> FieldSpec {
+        serde_json::from_str(json_text).unwrap()
+    }
+
+    #[test]
+    fn paths_reach_into_objects_arrays_and_quoted_names() {
+        let v = json!({
+            "work": {"reportsTo": {"id": "M001"}},
+            "emails": [{"type": "home", "value": "x@home.example"}, {"type": "work", "value": "zoe@acme.example", "primary": true}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"employeeNumber": "E002"},
+            "list": [10, 20]
+        });
+
+        assert_eq!(path("work.reportsTo.id").select(&v), Some(&json!("M001")));
+        assert_eq!(
+            path("emails[type=work].value").select(&v),
+            Some(&json!("zoe@acme.example"))
+        );
+        assert_eq!(
+            path("emails[primary=true].value").select(&v),
+            Some(&json!("zoe@acme.example"))
+        );
+        assert_eq!(path("list[1]").select(&v), Some(&json!(20)));
+        assert_eq!(
+            path("\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\".employeeNumber")
+                .select(&v),
+            Some(&json!("E002"))
+        );
+        assert_eq!(path("work.missing").select(&v), None);
+    }
+
+    #[test]
+    fn bad_paths_are_refused_when_the_definition_is_loaded() {
+        assert!(JsonPath::parse("a[").is_err());
+        assert!(JsonPath::parse("a[x]").is_err());
+        assert!(JsonPath::parse("\"open").is_err());
+    }
+
+    #[test]
+    fn fallbacks_sentinels_and_constants_apply_in_order() {
+        let s = spec(
+            r#"{"path": "end", "fallbacks": ["termination"], "empty": ["0000-00-00"], "value": "none"}"#,
+        );
+
+        assert_eq!(
+            s.text(&json!({"end": "0000-00-00", "termination": "2026-06-30"}))
+                .as_deref(),
+            Some("2026-06-30")
+        );
+        assert_eq!(
+            s.text(&json!({"end": "0000-00-00"})).as_deref(),
+            Some("none")
+        );
+        assert_eq!(
+            s.text(&json!({"end": "  2026-01-01 "})).as_deref(),
+            Some("2026-01-01")
+        );
+    }
+
+    #[test]
+    fn booleans_and_value_maps_normalise_statuses() {
+        let s = spec(
+            r#"{"path": "active", "boolean": true, "map": {"true": "active", "false": "inactive"}}"#,
+        );
+
+        for (raw, want) in [
+            (json!(true), "active"),
+            (json!("0"), "inactive"),
+            (json!("t"), "active"),
+            (json!("f"), "inactive"),
+        ] {
+            assert_eq!(s.text(&json!({"active": raw})).as_deref(), Some(want));
+        }
+    }
+
+    #[test]
+    fn dates_are_read_in_listed_formats_including_odata_and_offsets() {
+        let s = spec(r#"{"path": "d", "formats": ["odata", "rfc3339", "%d/%m/%Y"]}"#);
+
+        assert_eq!(
+            s.date(&json!({"d": "/Date(1782777600000)/"})),
+            Ok(NaiveDate::from_ymd_opt(2026, 6, 30))
+        );
+        assert_eq!(
+            s.date(&json!({"d": "/Date(1782777600000+0000)/"})),
+            Ok(NaiveDate::from_ymd_opt(2026, 6, 30))
+        );
+        assert_eq!(
+            s.date(&json!({"d": "2026-06-30T23:30:00+02:00"})),
+            Ok(NaiveDate::from_ymd_opt(2026, 6, 30))
+        );
+        assert_eq!(
+            s.date(&json!({"d": "30/06/2026"})),
+            Ok(NaiveDate::from_ymd_opt(2026, 6, 30))
+        );
+        assert!(
+            s.date(&json!({"d": "June 30"}))
+                .unwrap_err()
+                .contains("June 30")
+        );
+        assert_eq!(s.date(&json!({})), Ok(None));
+    }
+
+    #[test]
+    fn unusable_date_format_is_a_definition_problem() {
+        let s = spec(r#"{"path": "d", "formats": ["%Y-%m"]}"#);
+
+        assert_eq!(s.problems().len(), 1);
+    }
+
+    #[test]
+    fn record_is_read_with_errors_naming_record_and_field() {
+        let map: FieldMap = serde_json::from_value(json!({
+            "employee_id": {"path": "id"},
+            "email": {"path": "mail", "lower": true},
+            "first_name": {"path": "name.first"},
+            "department_code": {"path": "dept.code"},
+            "department": {"path": "dept.name"},
+            "manager_id": {"path": "manager"},
+            "start_date": {"path": "start"},
+            "attributes": {"big_number": {"path": "big"}}
+        }))
+        .unwrap();
+
+        let ok = map
+            .record(&json!({"id": 7, "mail": "Zoe@Acme.example", "name": {"first": "Zoë"}, "dept": {"code": "WVN", "name": "Wijkverpleging Noord"}, "manager": "M001", "start": "2017-02-01", "big": "12345678901"}), "test page 1", 1)
+            .unwrap();
+        let no_email = map
+            .record(&json!({"id": "E006", "mail": null}), "test page 1", 2)
+            .unwrap();
+        let bad = map.record(&json!({"id": "E9", "start": "soon"}), "test page 2", 3);
+        let no_id = map.record(&json!({"mail": "a@b.nl"}), "test page 2", 4);
+
+        assert_eq!(ok.employee_id.as_str(), "7");
+        assert_eq!(ok.email.as_ref().unwrap().as_str(), "zoe@acme.example");
+        assert_eq!(ok.first_name.as_deref(), Some("Zoë"));
+        assert_eq!(ok.department.as_ref().unwrap().key.as_str(), "WVN");
+        assert_eq!(ok.department.as_ref().unwrap().name, "Wijkverpleging Noord");
+        assert_eq!(ok.manager_id.as_ref().unwrap().as_str(), "M001");
+        assert_eq!(
+            ok.attributes.get("big_number").map(String::as_str),
+            Some("12345678901")
+        );
+        assert_eq!(no_email.email, Err(EmailError::Missing));
+        assert_eq!(
+            bad.unwrap_err().to_string(),
+            "test page 2, record 3: start_date: `soon` is not a date in any of the formats %Y-%m-%d, rfc3339"
+        );
+        assert_eq!(no_id.unwrap_err().field, "employee_id");
+    }
+}
