@@ -1,8 +1,9 @@
 //! Source kinds: each turns one HR system's data into normalised records, all or nothing.
 //!
-//! `csv` reads HR export files. `mapping` is the field mapping of declarative connector
-//! definitions: how a JSON object from an HR system's API becomes a record; the HTTP engine
-//! that fetches those objects builds on it.
+//! `csv` reads HR export files. `http` runs a declarative connector definition from
+//! `connectors/` (auth, request, paging, records) against an HR system's API, and `mapping`
+//! is how such a definition reads each field of a JSON record.
 
 pub mod csv;
+pub mod http;
 pub mod mapping;
