@@ -104,6 +104,48 @@ fn default_locale() -> String {
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     Csv,
+    Http,
+}
+
+/// Settings of the `http` source kind: which definition, and this instance's values for it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// The definition: a name (`scim` is `connectors/scim.toml`) or a path to a `.toml` file.
+    pub definition: String,
+    /// Values of the definition's variables, e.g. `subdomain`.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    /// For each of the definition's secrets, the environment variable that holds it.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+}
+
+impl HttpSettings {
+    /// Where the definition file is.
+    pub fn definition_path(&self) -> PathBuf {
+        if self.definition.ends_with(".toml") {
+            PathBuf::from(&self.definition)
+        } else {
+            Path::new("connectors").join(format!("{}.toml", self.definition))
+        }
+    }
+
+    /// The instance's secrets, read from their environment variables.
+    pub fn read_secrets(&self) -> anyhow::Result<BTreeMap<String, SecretString>> {
+        self.secrets
+            .iter()
+            .map(|(name, var)| {
+                std::env::var(var)
+                    .map(|v| (name.clone(), SecretString::from(v)))
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "secret `{name}`: the environment variable `{var}` is not set"
+                        )
+                    })
+            })
+            .collect()
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -120,6 +162,8 @@ pub struct ConnectorSettings {
     pub kind: SourceKind,
     /// Settings of the `csv` source kind.
     pub csv: Option<CsvSettings>,
+    /// Settings of the `http` source kind.
+    pub http: Option<HttpSettings>,
     #[serde(default = "default_feed")]
     pub feed: FeedSetting,
     #[serde(default = "default_true")]
@@ -503,11 +547,11 @@ impl Loaded {
                     format!("no organisation `{}` under [organisations]", c.organisation),
                 ));
             }
-            match (c.kind, &c.csv) {
-                (SourceKind::Csv, None) => {
+            match (c.kind, &c.csv, &c.http) {
+                (SourceKind::Csv, None, _) => {
                     problems.push(self.problem(at("csv"), "a csv connector needs a [csv] table"))
                 }
-                (SourceKind::Csv, Some(csv)) => {
+                (SourceKind::Csv, Some(csv), _) => {
                     for (key, message) in csv.problems() {
                         problems.push(self.problem(at(&format!("csv.{key}")), message));
                     }
@@ -516,6 +560,46 @@ impl Loaded {
                             at("csv.path"),
                             format!("`{}` is not a readable file", csv.path.display()),
                         ));
+                    }
+                }
+                (SourceKind::Http, _, None) => problems
+                    .push(self.problem(at("http"), "an http connector needs an [http] table")),
+                (SourceKind::Http, _, Some(http)) => {
+                    match crate::connectors::http::Definition::load(&http.definition_path()) {
+                        Err(e) => problems.push(self.problem(at("http.definition"), e)),
+                        Ok(def) => {
+                            for v in def
+                                .variables
+                                .iter()
+                                .filter(|v| !http.variables.contains_key(*v))
+                            {
+                                problems.push(self.problem(
+                                    at(&format!("http.variables.{v}")),
+                                    format!("the definition `{}` needs this variable", def.name),
+                                ));
+                            }
+                            for s in def
+                                .secrets
+                                .iter()
+                                .filter(|s| !http.secrets.contains_key(*s))
+                            {
+                                problems.push(self.problem(
+                                    at(&format!("http.secrets.{s}")),
+                                    format!(
+                                        "the definition `{}` needs this secret: name the environment variable that holds it",
+                                        def.name
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    for (name, var) in &http.secrets {
+                        if std::env::var_os(var).is_none() {
+                            problems.push(self.problem(
+                                at(&format!("http.secrets.{name}")),
+                                format!("the environment variable `{var}` is not set"),
+                            ));
+                        }
                     }
                 }
             }

@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 use crate::config::{Loaded, MailTransportKind, Organisation, SourceKind};
 use crate::connectors::csv;
+use crate::connectors::http::{Definition, HttpSource};
 use crate::domain::{HrRecord, RunError, RunMode, RunReport, RunStatus, Trigger};
 use crate::mail::Mailer;
 use crate::mail::outbox::{Drained, OutboxWorker};
@@ -142,6 +143,16 @@ impl App {
                 let records =
                     tokio::task::spawn_blocking(move || csv::read_file(&csv_settings)).await??;
                 Ok(records)
+            }
+            SourceKind::Http => {
+                let http = settings.http.as_ref().ok_or_else(|| {
+                    anyhow::anyhow!("connector `{connector}` has no [http] table")
+                })?;
+                let definition = Definition::load(&http.definition_path())
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let source =
+                    HttpSource::new(definition, http.variables.clone(), http.read_secrets()?)?;
+                Ok(source.fetch().await?)
             }
         }
     }

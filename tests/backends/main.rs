@@ -53,10 +53,16 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         sync_runs::activating_once_activates_every_invited_membership,
         sync_runs::feed_shrinking_by_half_is_held_by_the_health_gate,
         sync_runs::feed_losing_its_email_column_is_held_by_the_health_gate,
+        sync_runs::http_connector_syncs_a_scim_server,
     ]
 }
 
+/// The environment variable that holds the test SCIM server's token.
+pub const SCIM_TOKEN_VAR: &str = "HRSYNC_TEST_SCIM_TOKEN";
+
 fn main() {
+    // SAFETY: set once, before any other thread of this process exists.
+    unsafe { std::env::set_var(SCIM_TOKEN_VAR, "scim-token") };
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let postgres = std::env::var("HRSYNC_TEST_POSTGRES_URL")
         .ok()

@@ -911,3 +911,60 @@ pub async fn feed_losing_its_email_column_is_held_by_the_health_gate(
     assert_eq!(held.errors[0].code, "HR203", "{:?}", held.errors);
     Ok(())
 }
+
+pub async fn http_connector_syncs_a_scim_server(mut env: TestEnv) -> anyhow::Result<()> {
+    // Arrange: a SCIM server serving the fixture's three pages.
+    let server = wiremock::MockServer::start().await;
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scim");
+    for (start, page) in [
+        ("1", "page-1.json"),
+        ("4", "page-2.json"),
+        ("7", "page-3.json"),
+    ] {
+        let body: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fixtures.join(page))?)?;
+        wiremock::Mock::given(wiremock::matchers::query_param("startIndex", start))
+            .and(wiremock::matchers::header(
+                "authorization",
+                "Bearer scim-token",
+            ))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(body))
+            .mount(&server)
+            .await;
+    }
+    let definition = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors/scim.toml");
+    env.extra_toml = format!(
+        "[connectors.scim_hr]\norganisation = \"other\"\nkind = \"http\"\n\n\
+         [connectors.scim_hr.http]\ndefinition = \"{}\"\n\
+         variables = {{ base_url = \"{}/scim/v2\" }}\nsecrets = {{ token = \"{}\" }}\n",
+        definition.display(),
+        server.uri(),
+        crate::SCIM_TOKEN_VAR
+    );
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+
+    let report = env.sync_connector(&app, "scim_hr", TODAY).await?;
+    let again = env.sync_connector(&app, "scim_hr", TODAY).await?;
+
+    assert_eq!(
+        report.summary.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        report.errors
+    );
+    assert_eq!(report.summary.records_fetched, 7);
+    assert_eq!(
+        count(&report, "quarantine"),
+        1,
+        "Lars has no email: {:#?}",
+        report.changes
+    );
+    assert!(count(&report, "invite") >= 4, "{:#?}", report.changes);
+    assert!(
+        count(&report, "coach_assign") >= 1,
+        "managers resolved from SCIM ids"
+    );
+    assert_eq!(actionable(&again), Vec::<String>::new());
+    Ok(())
+}
