@@ -170,3 +170,45 @@ fn missing_file_is_a_clear_error() {
     assert!(found[0].to_string().contains("no/such/hrsync.toml"));
     assert!(found[0].message.contains("does not exist"));
 }
+
+#[test]
+fn http_connector_without_its_variables_and_secrets_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{VALID}\n[connectors.acme_scim]\norganisation = \"acme\"\nkind = \"http\"\n\n[connectors.acme_scim.http]\ndefinition = \"{}/connectors/scim.toml\"\nsecrets = {{ token = \"HRSYNC_TEST_UNSET_SCIM_TOKEN\" }}\n",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let path = write(dir.path(), &text);
+
+    let found = problems(&path, &[]);
+
+    let keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
+    assert!(
+        keys.contains(&"connectors.acme_scim.http.variables.base_url"),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"connectors.acme_scim.http.secrets.token"),
+        "{keys:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.message.contains("HRSYNC_TEST_UNSET_SCIM_TOKEN"))
+    );
+}
+
+#[test]
+fn http_connector_naming_a_missing_definition_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{VALID}\n[connectors.acme_x]\norganisation = \"acme\"\nkind = \"http\"\n\n[connectors.acme_x.http]\ndefinition = \"no-such-system\"\n"
+    );
+    let path = write(dir.path(), &text);
+
+    let found = problems(&path, &[]);
+
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].key, "connectors.acme_x.http.definition");
+    assert!(found[0].message.contains("connectors/no-such-system.toml"));
+}
