@@ -33,6 +33,9 @@ pub struct Definition {
     /// Variables every instance must set, e.g. `subdomain`.
     #[serde(default)]
     pub variables: Vec<String>,
+    /// Values of variables an instance may leave out, e.g. `base_url` of a cloud service.
+    #[serde(default)]
+    pub defaults: BTreeMap<String, String>,
     /// Secrets every instance must name an environment variable for, e.g. `api_key`.
     #[serde(default)]
     pub secrets: Vec<String>,
@@ -322,6 +325,7 @@ impl HttpSource {
                 None => self
                     .variables
                     .get(name)
+                    .or_else(|| self.definition.defaults.get(name))
                     .cloned()
                     .ok_or_else(|| format!("no variable `{name}`"))?,
             };
