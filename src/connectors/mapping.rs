@@ -175,9 +175,14 @@ impl FieldSpec {
             .iter()
             .filter(|f| !matches!(f.as_str(), "rfc3339" | "odata"))
             .filter(|f| {
-                let probe = NaiveDate::from_ymd_opt(2024, 12, 31).unwrap_or_default();
-                let written = probe.format(f).to_string();
-                NaiveDate::parse_from_str(&written, f).ok() != Some(probe)
+                // Written from a timestamp with an offset, so formats with `%z` can be probed.
+                use std::fmt::Write as _;
+                let Ok(probe) = DateTime::parse_from_rfc3339("2024-12-31T00:00:00+01:00") else {
+                    return true;
+                };
+                let mut written = String::new();
+                write!(written, "{}", probe.format(f)).is_err()
+                    || NaiveDate::parse_from_str(&written, f).ok() != Some(probe.date_naive())
             })
             .map(|f| format!("`{f}` cannot read a full date"))
             .collect()
@@ -514,8 +519,14 @@ mod tests {
     #[test]
     fn unusable_date_format_is_a_definition_problem() {
         let s = spec(r#"{"path": "d", "formats": ["%Y-%m"]}"#);
+        let with_offset = spec(r#"{"path": "d", "formats": ["%Y-%m-%d%:z"]}"#);
 
         assert_eq!(s.problems().len(), 1);
+        assert_eq!(with_offset.problems(), Vec::<String>::new());
+        assert_eq!(
+            with_offset.date(&serde_json::json!({"d": "2015-09-01-07:00"})),
+            Ok(NaiveDate::from_ymd_opt(2015, 9, 1))
+        );
     }
 
     #[test]
