@@ -137,6 +137,28 @@ fn scalar_text(value: &Value) -> Option<String> {
     }
 }
 
+/// Which part of a `Name (CODE)` text a field takes.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    CodeInParentheses,
+    NameBeforeParentheses,
+}
+
+impl Part {
+    fn take(self, text: &str) -> String {
+        let split = text
+            .trim_end()
+            .strip_suffix(')')
+            .and_then(|t| t.rfind('(').map(|open| (&t[..open], &t[open + 1..])));
+        match (self, split) {
+            (Part::CodeInParentheses, Some((_, code))) => code.trim().to_string(),
+            (Part::NameBeforeParentheses, Some((name, _))) => name.trim().to_string(),
+            (_, None) => text.to_string(),
+        }
+    }
+}
+
 /// How one record field is read.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -157,6 +179,10 @@ pub struct FieldSpec {
     /// Read `1`/`0`, `t`/`f`, `true`/`false`, `yes`/`no` (and JSON booleans) as `true`/`false`.
     #[serde(default)]
     pub boolean: bool,
+    /// Take part of a text such as `Wijkverpleging Noord (WVN)`: `code_in_parentheses` gives
+    /// `WVN`, `name_before_parentheses` gives `Wijkverpleging Noord`. A text without
+    /// parentheses is taken whole.
+    pub part: Option<Part>,
     /// A static value map (status codes, department codes); applied after the steps above.
     #[serde(default)]
     pub map: BTreeMap<String, String>,
@@ -198,6 +224,9 @@ impl FieldSpec {
             .find_map(|t| non_empty(&t).filter(|t| !self.empty.iter().any(|e| e == t)))
             .or_else(|| self.value.clone())?;
         let mut text = if self.lower { raw.to_lowercase() } else { raw };
+        if let Some(part) = self.part {
+            text = part.take(&text);
+        }
         if self.boolean {
             text = match text.to_lowercase().as_str() {
                 "1" | "t" | "true" | "y" | "yes" => "true".to_string(),
@@ -470,6 +499,17 @@ mod tests {
             s.text(&json!({"end": "  2026-01-01 "})).as_deref(),
             Some("2026-01-01")
         );
+    }
+
+    #[test]
+    fn name_and_code_are_taken_apart() {
+        let code = spec(r#"{"path": "d", "part": "code_in_parentheses"}"#);
+        let name = spec(r#"{"path": "d", "part": "name_before_parentheses"}"#);
+        let v = json!({"d": "Wijkverpleging Noord (WVN)"});
+
+        assert_eq!(code.text(&v).as_deref(), Some("WVN"));
+        assert_eq!(name.text(&v).as_deref(), Some("Wijkverpleging Noord"));
+        assert_eq!(code.text(&json!({"d": "ICT"})).as_deref(), Some("ICT"));
     }
 
     #[test]
