@@ -170,6 +170,10 @@ pub struct FieldSpec {
     pub fallbacks: Vec<JsonPath>,
     /// A fixed value, used when no path gives one.
     pub value: Option<String>,
+    /// Paths whose texts are joined with a space, empty ones left out, when `path` and the
+    /// fallbacks give nothing: a Dutch surname prefix and surname, `de` + `Vries`.
+    #[serde(default)]
+    pub join: Vec<JsonPath>,
     /// Lower-case the value.
     #[serde(default)]
     pub lower: bool,
@@ -222,6 +226,15 @@ impl FieldSpec {
             .chain(&self.fallbacks)
             .filter_map(|p| p.select(item).and_then(scalar_text))
             .find_map(|t| non_empty(&t).filter(|t| !self.empty.iter().any(|e| e == t)))
+            .or_else(|| {
+                let parts: Vec<String> = self
+                    .join
+                    .iter()
+                    .filter_map(|p| p.select(item).and_then(scalar_text))
+                    .filter_map(|t| non_empty(&t))
+                    .collect();
+                (!parts.is_empty()).then(|| parts.join(" "))
+            })
             .or_else(|| self.value.clone())?;
         let mut text = if self.lower { raw.to_lowercase() } else { raw };
         if let Some(part) = self.part {
@@ -498,6 +511,22 @@ mod tests {
         assert_eq!(
             s.text(&json!({"end": "  2026-01-01 "})).as_deref(),
             Some("2026-01-01")
+        );
+    }
+
+    #[test]
+    fn joined_paths_skip_empty_parts() {
+        let s = spec(r#"{"join": ["prefix", "surname"]}"#);
+
+        assert_eq!(
+            s.text(&json!({"prefix": "de", "surname": "Vries"}))
+                .as_deref(),
+            Some("de Vries")
+        );
+        assert_eq!(
+            s.text(&json!({"prefix": null, "surname": "Janssen"}))
+                .as_deref(),
+            Some("Janssen")
         );
     }
 
