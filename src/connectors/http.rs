@@ -72,6 +72,37 @@ pub enum Auth {
         name: String,
         value: String,
     },
+    /// A token from a token endpoint (OAuth2 client credentials, or a vendor's own such as
+    /// Personio's `/auth`), cached until it expires, then sent in a header.
+    Token {
+        url: String,
+        #[serde(default = "post")]
+        method: Method,
+        /// A JSON body, e.g. `{ client_id = "{secret:client_id}", … }`.
+        body: Option<Value>,
+        /// A form body, e.g. OAuth2's `grant_type = "client_credentials"`.
+        #[serde(default)]
+        form: BTreeMap<String, String>,
+        /// Where the token is in the answer: `access_token`, `data.token`.
+        token_path: JsonPath,
+        /// Where its lifetime in seconds is, if the answer says.
+        expires_in_path: Option<JsonPath>,
+        #[serde(default = "authorization")]
+        header: String,
+        /// The header's value; `{token}` is the token.
+        #[serde(default = "bearer_token")]
+        value: String,
+    },
+}
+
+fn post() -> Method {
+    Method::Post
+}
+fn authorization() -> String {
+    "Authorization".to_string()
+}
+fn bearer_token() -> String {
+    "Bearer {token}".to_string()
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -270,6 +301,8 @@ pub struct HttpSource {
     secrets: BTreeMap<String, SecretString>,
     client: reqwest::Client,
     last_request: Mutex<Option<Instant>>,
+    /// The token of `Auth::Token`, and when it stops being good.
+    token: Mutex<Option<(SecretString, Option<Instant>)>>,
 }
 
 impl HttpSource {
@@ -303,6 +336,7 @@ impl HttpSource {
             secrets,
             client,
             last_request: Mutex::new(None),
+            token: Mutex::new(None),
         })
     }
 
@@ -567,6 +601,16 @@ impl HttpSource {
             Auth::Header { name, value } => {
                 request.header(name.as_str(), self.render(value).map_err(setup)?)
             }
+            Auth::Token { header, value, .. } => {
+                let token = self.token(page).await?;
+                // `{token}` is not a variable: render the text around it, then put it in.
+                let parts = value
+                    .split("{token}")
+                    .map(|part| self.render(part))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(setup)?;
+                request.header(header.as_str(), parts.join(token.expose_secret()))
+            }
         };
         let shown = shown_url(url);
         let transport = |message: String| FetchError::Transport {
@@ -632,6 +676,105 @@ impl HttpSource {
                 false,
             )
         })
+    }
+
+    /// The cached token, or a new one from the token endpoint. Its answer is never shown in
+    /// an error: it may hold the token.
+    async fn token(&self, page: u32) -> Result<SecretString, Attempt> {
+        let Auth::Token {
+            url,
+            method,
+            body,
+            form,
+            token_path,
+            expires_in_path,
+            ..
+        } = &self.definition.auth
+        else {
+            unreachable!("only called for token auth");
+        };
+        let mut cached = self.token.lock().await;
+        if let Some((token, until)) = cached.as_ref()
+            && until.is_none_or(|until| Instant::now() < until)
+        {
+            return Ok(token.clone());
+        }
+        let name = &self.definition.name;
+        let fail = |message: String, retryable: bool| Attempt {
+            error: FetchError::Response {
+                system: name.clone(),
+                page,
+                message,
+            },
+            retryable,
+            retry_after: None,
+        };
+        let url = self.render(url).map_err(|m| fail(m, false))?;
+        let mut request = match method {
+            Method::Get => self.client.get(&url),
+            Method::Post => self.client.post(&url),
+        }
+        .header("Accept", "application/json");
+        if let Some(body) = body {
+            request = request.header("Content-Type", "application/json").body(
+                self.render_json(body)
+                    .map_err(|m| fail(m, false))?
+                    .to_string(),
+            );
+        }
+        if !form.is_empty() {
+            let form: Vec<(String, String)> = form
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), self.render(v)?)))
+                .collect::<Result<_, String>>()
+                .map_err(|m| fail(m, false))?;
+            request = request.form(&form);
+        }
+        let shown = shown_url(&url);
+        let response = request.send().await.map_err(|e| {
+            fail(
+                format!("the token request to {shown} failed: {}", without_url(&e)),
+                true,
+            )
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            let retryable = status.as_u16() == 429 || status.is_server_error();
+            return Err(fail(
+                format!("the token request to {shown} answered {}", status.as_u16()),
+                retryable,
+            ));
+        }
+        let bytes = response.bytes().await.map_err(|e| {
+            fail(
+                format!(
+                    "the token answer from {shown} broke off: {}",
+                    without_url(&e)
+                ),
+                true,
+            )
+        })?;
+        let answer: Value = serde_json::from_slice(&bytes)
+            .map_err(|_| fail(format!("the token answer from {shown} is not JSON"), false))?;
+        let token = token_path
+            .select(&answer)
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                fail(
+                    format!("no token at `{token_path}` in the answer from {shown}"),
+                    false,
+                )
+            })?;
+        // Renewed a minute before it runs out.
+        let until = expires_in_path
+            .as_ref()
+            .and_then(|p| p.select(&answer))
+            .and_then(Value::as_u64)
+            .map(|seconds| Instant::now() + Duration::from_secs(seconds.saturating_sub(60)));
+        let token = SecretString::from(token.to_string());
+        *cached = Some((token.clone(), until));
+        Ok(token)
     }
 
     /// Waits so that requests keep to `limits.requests_per_minute`.
