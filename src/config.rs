@@ -375,7 +375,7 @@ pub fn load_with_env(
         .map_err(|e| file_problem(e.to_string()))?;
 
     let origin_of = |key: &str| -> String {
-        let var = format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_uppercase());
+        let var = env_var_for(key);
         if env.keys().any(|k| k.eq_ignore_ascii_case(&var)) {
             format!("environment {var}")
         } else {
@@ -416,6 +416,12 @@ pub fn load_with_env(
     }
 }
 
+/// The environment variable that overrides a dotted key: `database.url` is
+/// `HRSYNC__DATABASE__URL`.
+fn env_var_for(key: &str) -> String {
+    format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_uppercase())
+}
+
 /// An organisation with its settings parsed.
 #[derive(Clone, Debug)]
 pub struct Organisation {
@@ -428,7 +434,7 @@ pub struct Organisation {
 impl Loaded {
     fn problem(&self, key: impl Into<String>, message: impl Into<String>) -> Problem {
         let key = key.into();
-        let var = format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_uppercase());
+        let var = env_var_for(&key);
         let origin = if std::env::var_os(&var).is_some() {
             format!("environment {var}")
         } else {

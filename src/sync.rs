@@ -5,18 +5,20 @@
 //! run that fails at the first step leaves a report saying why. A fetch that fails or ends
 //! early plans nothing and so deactivates nobody.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use lettre::message::Mailbox;
 use tracing::Instrument;
 
-use crate::config::{Loaded, MailTransportKind, Organisation, SourceKind};
+use crate::config::{ConnectorSettings, Loaded, MailTransportKind, Organisation, SourceKind};
 use crate::connectors::csv;
 use crate::connectors::http::{Definition, HttpSource};
 use crate::domain::{HrRecord, RunError, RunMode, RunReport, RunStatus, Trigger};
 use crate::mail::Mailer;
 use crate::mail::outbox::{Drained, OutboxWorker};
 use crate::planner::health::{self, FeedStats};
-use crate::planner::{self, Change, Plan};
+use crate::planner::{self, Change, Plan, Policy};
 use crate::store::{ApplyRun, NewRun, OrganisationRow, RunEnd, Store};
 
 /// Stable code of a run whose fetch failed.
@@ -126,14 +128,17 @@ impl App {
             .await?)
     }
 
-    /// Fetches the connector's records. All or nothing.
-    pub async fn fetch(&self, connector: &str) -> anyhow::Result<Vec<HrRecord>> {
-        let settings = self
-            .config
+    fn connector_settings(&self, connector: &str) -> anyhow::Result<&ConnectorSettings> {
+        self.config
             .settings
             .connectors
             .get(connector)
-            .ok_or_else(|| anyhow::anyhow!("no connector `{connector}`"))?;
+            .ok_or_else(|| anyhow::anyhow!("connector `{connector}` is not configured"))
+    }
+
+    /// Fetches the connector's records. All or nothing.
+    pub async fn fetch(&self, connector: &str) -> anyhow::Result<Vec<HrRecord>> {
+        let settings = self.connector_settings(connector)?;
         match settings.kind {
             SourceKind::Csv => {
                 let csv_settings = settings
@@ -160,18 +165,17 @@ impl App {
     /// Plans against the current directory, without writing anything.
     async fn plan_for(
         &self,
-        connector: &str,
+        policy: &Policy,
         org_row: &OrganisationRow,
         records: &[HrRecord],
         as_of: DateTime<Utc>,
     ) -> anyhow::Result<Plan> {
-        let policy = self.config.policy(connector)?;
         let emails: Vec<String> = records
             .iter()
             .filter_map(|r| r.email.as_ref().ok().map(|e| e.key().to_string()))
             .collect();
         let directory = self.store.load_directory(org_row.id, &emails).await?;
-        Ok(planner::plan(records, &directory, &policy, as_of))
+        Ok(planner::plan(records, &directory, policy, as_of))
     }
 
     /// Runs one connector once: a dry run (`RunMode::Plan`) or a real one.
@@ -182,12 +186,7 @@ impl App {
         trigger: Trigger,
         as_of: AsOf,
     ) -> anyhow::Result<RunOutcome> {
-        let settings = self
-            .config
-            .settings
-            .connectors
-            .get(connector)
-            .ok_or_else(|| anyhow::anyhow!("no connector `{connector}`"))?;
+        let settings = self.connector_settings(connector)?;
         let org = self.config.organisation(&settings.organisation)?;
         let org_row = self.organisation_row(&org).await?;
         let as_of = as_of.instant(&org);
@@ -241,11 +240,12 @@ impl App {
                 return Ok(());
             }
         };
-        let mut plan = self.plan_for(connector, org_row, &records, as_of).await?;
+        let policy = self.config.policy(connector)?;
+        let mut plan = self.plan_for(&policy, org_row, &records, as_of).await?;
         let fetched = records.len();
         // The feed-health gate: a feed far from the last good one is held, whatever the plan.
         let stats = FeedStats::of(&records);
-        let limits = self.config.policy(connector)?.health;
+        let limits = policy.health;
         let previous = self.store.connector_state(connector).await?;
         let empty = plan
             .hold
@@ -362,18 +362,18 @@ impl App {
             );
         }
         let connector = s.connector.clone();
-        let settings = self
-            .config
-            .settings
-            .connectors
-            .get(&connector)
-            .ok_or_else(|| anyhow::anyhow!("connector `{connector}` is no longer configured"))?;
+        let settings = self.connector_settings(&connector)?;
         let org = self.config.organisation(&settings.organisation)?;
         let org_row = self.organisation_row(&org).await?;
         let records = self.fetch(&connector).await?;
         // The same instant the held run planned for: only the data may have changed.
         let plan = self
-            .plan_for(&connector, &org_row, &records, s.as_of)
+            .plan_for(
+                &self.config.policy(&connector)?,
+                &org_row,
+                &records,
+                s.as_of,
+            )
             .await?;
         let differences = compare(&held.changes, &plan.changes);
         if !differences.is_empty() {
@@ -426,34 +426,30 @@ pub fn compare(stored: &[crate::domain::ChangeLine], planned: &[Change]) -> Vec<
         Option<String>,
         Option<String>,
     );
-    let mut a: Vec<Key> = stored
-        .iter()
-        .map(|c| {
-            (
-                c.kind.clone(),
-                c.employee_id.clone(),
-                c.email.clone(),
-                c.field.clone(),
-                c.old.clone(),
-                c.new.clone(),
-            )
-        })
-        .collect();
-    let mut b: Vec<Key> = planned
-        .iter()
-        .map(|c| {
-            (
-                c.kind.as_str().to_string(),
-                c.employee_id.as_ref().map(|e| e.to_string()),
-                c.email.clone(),
-                c.field.clone(),
-                c.old.clone(),
-                c.new.clone(),
-            )
-        })
-        .collect();
-    a.sort();
-    b.sort();
+    // Each side counted as a multiset, so a held run of any size compares in n log n.
+    let mut counts: BTreeMap<Key, i64> = BTreeMap::new();
+    for c in stored {
+        let key = (
+            c.kind.clone(),
+            c.employee_id.clone(),
+            c.email.clone(),
+            c.field.clone(),
+            c.old.clone(),
+            c.new.clone(),
+        );
+        *counts.entry(key).or_default() += 1;
+    }
+    for c in planned {
+        let key = (
+            c.kind.as_str().to_string(),
+            c.employee_id.as_ref().map(|e| e.to_string()),
+            c.email.clone(),
+            c.field.clone(),
+            c.old.clone(),
+            c.new.clone(),
+        );
+        *counts.entry(key).or_default() -= 1;
+    }
     let describe = |k: &Key| {
         format!(
             "{} {}",
@@ -461,18 +457,15 @@ pub fn compare(stored: &[crate::domain::ChangeLine], planned: &[Change]) -> Vec<
             k.1.as_deref().or(k.2.as_deref()).unwrap_or("(team)")
         )
     };
-    let mut out = Vec::new();
-    for k in &a {
-        if !b.contains(k) {
-            out.push(format!("{} is no longer planned", describe(k)));
-        }
-    }
-    for k in &b {
-        if !a.contains(k) {
-            out.push(format!("{} is new", describe(k)));
-        }
-    }
-    out
+    let gone = counts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, _)| format!("{} is no longer planned", describe(k)));
+    let new = counts
+        .iter()
+        .filter(|(_, n)| **n < 0)
+        .map(|(k, _)| format!("{} is new", describe(k)));
+    gone.chain(new).collect()
 }
 
 /// A database URL as it may be shown: without a password in the user part and without the

@@ -26,6 +26,17 @@ type Tx<'c> = Transaction<'c, Db>;
 /// Rows per multi-row statement: well under both backends' limits on bound parameters.
 const CHUNK: usize = 500;
 
+/// Binds every value as a comma-separated list, for `IN (…)`.
+fn push_binds<'a, T>(qb: &mut QueryBuilder<'a, Db>, values: impl IntoIterator<Item = T>)
+where
+    T: 'a + sqlx::Encode<'a, Db> + sqlx::Type<Db>,
+{
+    let mut list = qb.separated(", ");
+    for value in values {
+        list.push_bind(value);
+    }
+}
+
 fn corrupt(what: impl Into<String>) -> StoreError {
     StoreError::Corrupt(what.into())
 }
@@ -125,10 +136,7 @@ pub(super) async fn load_directory(
         let mut qb = QueryBuilder::<Db>::new(format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.email_norm IN ("
         ));
-        let mut list = qb.separated(", ");
-        for e in chunk {
-            list.push_bind(*e);
-        }
+        push_binds(&mut qb, chunk.iter().copied());
         qb.push(")");
         let rows = qb
             .build()
@@ -160,10 +168,7 @@ pub(super) async fn load_directory(
             "SELECT account_id, connector_id FROM memberships WHERE connector_id IS NOT NULL \
              AND state <> 'deactivated' AND account_id IN (",
         );
-        let mut list = qb.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
+        push_binds(&mut qb, chunk.iter().copied());
         qb.push(") ORDER BY id DESC");
         owners.extend(
             qb.build()
@@ -520,10 +525,7 @@ pub(super) async fn apply_plan(
         let mut qb = QueryBuilder::<Db>::new(
             "UPDATE accounts SET email_norm = '#moving-' || CAST(id AS TEXT) WHERE id IN (",
         );
-        let mut list = qb.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
+        push_binds(&mut qb, chunk.iter().copied());
         qb.push(")");
         qb.build()
             .execute(&mut *tx)
@@ -697,10 +699,7 @@ pub(super) async fn apply_plan(
                 .push(", deactivated_at = NULL, updated_at = ")
                 .push_bind(now)
                 .push(" WHERE id IN (");
-            let mut list = qb.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
+            push_binds(&mut qb, chunk.iter().copied());
             qb.push(")");
             qb.build()
                 .execute(&mut *tx)
@@ -868,10 +867,7 @@ pub(super) async fn apply_plan(
             .push(", updated_at = ")
             .push_bind(now)
             .push(" WHERE id IN (");
-        let mut list = qb.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
+        push_binds(&mut qb, chunk.iter().copied());
         qb.push(")");
         qb.build()
             .execute(&mut *tx)
@@ -938,10 +934,7 @@ async fn set_column(
             qb.push(", updated_at = ").push_bind(at);
         }
         qb.push(" WHERE id IN (");
-        let mut list = qb.separated(", ");
-        for (id, _) in chunk {
-            list.push_bind(*id);
-        }
+        push_binds(&mut qb, chunk.iter().map(|(id, _)| *id));
         qb.push(")");
         qb.build()
             .execute(&mut **tx)
@@ -1037,10 +1030,7 @@ async fn revoke_tokens(
             qb.push(" organisation_id = ").push_bind(org).push(" AND");
         }
         qb.push(" used_at IS NULL AND revoked_at IS NULL AND account_id IN (");
-        let mut list = qb.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
+        push_binds(&mut qb, chunk.iter().copied());
         qb.push(")");
         qb.build()
             .execute(&mut **tx)
@@ -1064,10 +1054,7 @@ async fn queue_mails(
     for chunk in ids.chunks(CHUNK) {
         let mut qb =
             QueryBuilder::<Db>::new("SELECT id, email, display_name FROM accounts WHERE id IN (");
-        let mut list = qb.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
+        push_binds(&mut qb, chunk.iter().copied());
         qb.push(")");
         for row in qb
             .build()
@@ -1143,10 +1130,7 @@ async fn add_counts(pool: &Pool<Db>, runs: &mut [RunSummary]) -> Result<()> {
         let mut qb = QueryBuilder::<Db>::new(
             "SELECT run_id, kind, COUNT(*) AS n FROM sync_changes WHERE run_id IN (",
         );
-        let mut list = qb.separated(", ");
-        for r in chunk.iter() {
-            list.push_bind(r.id);
-        }
+        push_binds(&mut qb, chunk.iter().map(|r| r.id));
         qb.push(") GROUP BY run_id, kind");
         let rows = qb.build().fetch_all(pool).await.doing("counting changes")?;
         let mut by_run: HashMap<i64, Vec<(String, i64)>> = HashMap::new();
@@ -1270,10 +1254,7 @@ pub(super) async fn claim_due_mail(
          m.kind, m.recipient, m.recipient_name, m.old_email, m.new_email, m.attempts \
          FROM mail_outbox m JOIN organisations o ON o.id = m.organisation_id WHERE m.id IN (",
     );
-    let mut list = qb.separated(", ");
-    for id in &ids {
-        list.push_bind(*id);
-    }
+    push_binds(&mut qb, ids.iter().copied());
     qb.push(") ORDER BY m.id");
     let rows = qb
         .build()
@@ -1526,10 +1507,7 @@ pub(super) async fn list_users(pool: &Pool<Db>, filter: &UserFilter) -> Result<V
             ),
         ] {
             let mut qb = QueryBuilder::<Db>::new(sql);
-            let mut list = qb.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
+            push_binds(&mut qb, chunk.iter().copied());
             qb.push(") ORDER BY 3");
             for row in qb
                 .build()
