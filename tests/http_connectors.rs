@@ -86,6 +86,7 @@ async fn scim_definition_reads_every_page_and_resolves_managers() {
 
 const OFFSET_DEFINITION: &str = r#"
 name = "Test HR"
+variables = ["base"]
 secrets = ["api_key"]
 
 [auth]

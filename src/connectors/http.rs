@@ -4,22 +4,28 @@
 //! to request, how the system pages, where the list of people is in a response, and how each
 //! field is read ([`FieldMap`]). Values in the request may use the connector instance's
 //! variables (`{subdomain}`) and secrets (`{secret:api_key}`); secrets come from environment
-//! variables and never appear in errors or logs. A fetch is all or nothing: every page is read
-//! (retrying timeouts, connection errors, 429 and 5xx with exponential backoff and jitter, and
-//! honouring `Retry-After`), or the fetch fails and the run deactivates nobody.
+//! variables and never appear in errors, logs or raw dumps. Lookup tables (department names by
+//! id) come from other endpoints of the same system. A fetch is all or nothing: every page is
+//! read (retrying timeouts, connection errors, 429 and 5xx with exponential backoff and jitter,
+//! and honouring `Retry-After`; pages whose number is known up front are read a few at a time),
+//! or the fetch fails and the run deactivates nobody. An incremental fetch asks only for what
+//! changed since a watermark; merging it with what is already known is the caller's work.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures_util::{StreamExt, TryStreamExt};
+use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::mapping::{FieldMap, JsonPath, MappingError};
+use super::mapping::{FieldMap, JsonPath, Lookups, MappingError, placeholders};
 use crate::domain::HrRecord;
 
 /// A connector definition, as written in `connectors/<system>.toml`.
@@ -45,12 +51,64 @@ pub struct Definition {
     pub pagination: Pagination,
     pub records: RecordsSpec,
     pub fields: FieldMap,
+    /// Lookup tables fetched from other endpoints before the people, by name; a field uses
+    /// one with `lookup = "<name>"`.
+    #[serde(default)]
+    pub lookups: BTreeMap<String, LookupSpec>,
+    /// How to ask for only the people changed since a moment, where the system can.
+    pub incremental: Option<IncrementalSpec>,
     /// When the manager field holds the system's own id of the manager (SCIM `id`, Personio
     /// and HiBob ids) rather than the employee id: the attribute that holds each person's own
     /// system id. After every page is read, managers are looked up through it.
     pub manager_by_attribute: Option<String>,
     #[serde(default)]
     pub limits: Limits,
+}
+
+/// A lookup table from another endpoint: each record gives a key and the value it stands for.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupSpec {
+    pub request: RequestSpec,
+    #[serde(default)]
+    pub pagination: Pagination,
+    #[serde(default)]
+    pub records: RecordsSpec,
+    /// Where each record's key is, e.g. `id`.
+    pub key: JsonPath,
+    /// Where the value it stands for is, e.g. `name`.
+    pub value: JsonPath,
+}
+
+/// How an incremental fetch differs from a full one: query parameters (replacing those of the
+/// request with the same name) and body members that use `{since}`, the watermark.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncrementalSpec {
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// Merged into the request's JSON body.
+    pub body: Option<Value>,
+    /// How `{since}` is written: `rfc3339` (`2026-11-23T08:00:00Z`), `unix` (seconds),
+    /// `unix_ms`, or a chrono format applied to the UTC time.
+    #[serde(default = "rfc3339")]
+    pub format: String,
+}
+
+fn rfc3339() -> String {
+    "rfc3339".to_string()
+}
+
+impl IncrementalSpec {
+    /// The watermark as the system wants it.
+    pub fn format_since(&self, since: DateTime<Utc>) -> String {
+        match self.format.as_str() {
+            "rfc3339" => since.to_rfc3339_opts(SecondsFormat::Secs, true),
+            "unix" => since.timestamp().to_string(),
+            "unix_ms" => since.timestamp_millis().to_string(),
+            f => since.format(f).to_string(),
+        }
+    }
 }
 
 /// How requests authenticate. Every text may use `{variable}` and `{secret:name}`.
@@ -135,22 +193,37 @@ pub enum Pagination {
     /// One response holds everybody.
     #[default]
     None,
-    /// `offset`/`limit` query parameters; a page with fewer records than `limit` is the last.
+    /// `offset`/`limit` query parameters; a page with fewer records than `limit` is the last,
+    /// or, with `total_path`, the page that brings the count to the total the system gives.
     Offset {
         offset_param: String,
         limit_param: String,
         limit: u32,
+        total_path: Option<JsonPath>,
     },
-    /// A page number and size; a page with fewer records than `size` is the last.
+    /// A page number and size; a page with fewer records than `size` is the last, or, with
+    /// `total_path`, the page that brings the count to the total the system gives.
     Page {
         page_param: String,
         size_param: Option<String>,
         size: u32,
         #[serde(default = "one")]
         first: u32,
+        total_path: Option<JsonPath>,
     },
-    /// The next page's full URL is in the response body at `path`; none means the last page.
+    /// A cursor from the response body at `path`, sent back as `cursor_param`; no cursor (or
+    /// `more_path` saying `false`) means the last page.
+    Cursor {
+        cursor_param: String,
+        path: JsonPath,
+        size_param: Option<String>,
+        size: Option<u32>,
+        more_path: Option<JsonPath>,
+    },
+    /// The next page's URL is in the response body at `path`; none means the last page.
     NextLink { path: JsonPath },
+    /// The next page's URL is in the `Link` header (`<…>; rel="next"`); none means the last.
+    LinkHeader,
     /// SCIM 2.0: `startIndex` and `count`, until `totalResults` records were read.
     Scim {
         #[serde(default = "scim_count")]
@@ -182,6 +255,15 @@ fn root() -> JsonPath {
     JsonPath::parse("").unwrap_or_else(|_| unreachable!("the empty path parses"))
 }
 
+impl Default for RecordsSpec {
+    fn default() -> Self {
+        RecordsSpec {
+            path: root(),
+            missing_is_empty: false,
+        }
+    }
+}
+
 /// Limits that keep a fetch bounded and polite.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -200,6 +282,14 @@ pub struct Limits {
     /// The first retry's delay; it doubles, with jitter, up to 60 seconds.
     #[serde(default = "default_retry_ms")]
     pub retry_after_ms: u64,
+    /// At most this many requests at once, where the pages are known up front (a total in
+    /// the first page) and for lookup tables.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+fn default_concurrency() -> usize {
+    4
 }
 
 fn default_timeout() -> u64 {
@@ -227,6 +317,7 @@ impl Default for Limits {
             max_response_bytes: default_max_bytes(),
             retries: default_retries(),
             retry_after_ms: default_retry_ms(),
+            concurrency: default_concurrency(),
         }
     }
 }
@@ -239,15 +330,77 @@ impl Definition {
         Definition::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// Parses a definition and checks its field map.
+    /// Parses a definition and checks its field map, its lookups and its variables.
     pub fn parse(text: &str) -> Result<Definition, String> {
         let definition: Definition = toml::from_str(text).map_err(|e| e.to_string())?;
-        let problems: Vec<String> = definition
+        let mut problems: Vec<String> = definition
             .fields
             .problems()
             .into_iter()
             .map(|(field, message)| format!("fields.{field}: {message}"))
             .collect();
+        for (field, lookup) in definition.fields.lookups() {
+            if !definition.lookups.contains_key(&lookup) {
+                problems.push(format!(
+                    "fields.{field}: there is no [lookups.{lookup}] for `lookup = \"{lookup}\"`"
+                ));
+            }
+        }
+        let known = |name: &str| {
+            definition.variables.iter().any(|v| v == name) || definition.defaults.contains_key(name)
+        };
+        for (field, name) in definition.fields.placeholders() {
+            if !known(&name) {
+                problems.push(format!(
+                    "fields.{field}: `{{{name}}}` is not a variable of the definition (list it in `variables` or `defaults`)"
+                ));
+            }
+        }
+        let mut templates: Vec<(String, String)> = Vec::new();
+        let mut request_templates = |at: &str, r: &RequestSpec| {
+            templates.push((format!("{at}.url"), r.url.clone()));
+            for (k, v) in r.query.iter().chain(&r.headers) {
+                templates.push((format!("{at}.{k}"), v.clone()));
+            }
+            if let Some(body) = &r.body {
+                templates.push((format!("{at}.body"), body.to_string()));
+            }
+        };
+        request_templates("request", &definition.request);
+        for (name, lookup) in &definition.lookups {
+            request_templates(&format!("lookups.{name}.request"), &lookup.request);
+        }
+        for (at, text) in &templates {
+            for name in placeholders(text) {
+                if !known(&name) && name != "since" {
+                    problems.push(format!(
+                        "{at}: `{{{name}}}` is not a variable of the definition (list it in `variables` or `defaults`)"
+                    ));
+                }
+            }
+        }
+        if let Some(inc) = &definition.incremental {
+            let mut texts: Vec<String> = inc.query.values().cloned().collect();
+            if let Some(body) = &inc.body {
+                texts.push(body.to_string());
+            }
+            if !texts.iter().any(|t| t.contains("{since}")) {
+                problems.push(
+                    "incremental: no query parameter or body member uses `{since}`".to_string(),
+                );
+            }
+            if inc.body.is_some()
+                && !matches!(definition.request.body, None | Some(Value::Object(_)))
+            {
+                problems.push(
+                    "incremental.body: the request's body is not an object to merge it into"
+                        .to_string(),
+                );
+            }
+        }
+        if definition.limits.concurrency == 0 {
+            problems.push("limits.concurrency: must be at least 1".to_string());
+        }
         if problems.is_empty() {
             Ok(definition)
         } else {
@@ -261,29 +414,55 @@ impl Definition {
 pub enum FetchError {
     #[error("{system}: {message}")]
     Setup { system: String, message: String },
-    #[error("{system}, page {page}: {url} answered {status}: {body}")]
+    #[error("{system}, {what} page {page}: {url} answered {status}: {body}")]
     Status {
         system: String,
+        what: String,
         page: u32,
         url: String,
         status: u16,
         body: String,
     },
-    #[error("{system}, page {page}: {url}: {message}")]
+    #[error("{system}, {what} page {page}: {url}: {message}")]
     Transport {
         system: String,
+        what: String,
         page: u32,
         url: String,
         message: String,
     },
-    #[error("{system}, page {page}: {message}")]
+    #[error("{system}, {what} page {page}: {message}")]
     Response {
         system: String,
+        what: String,
         page: u32,
         message: String,
     },
     #[error("{0}")]
     Record(#[from] MappingError),
+}
+
+/// What a fetch is asked to do beyond reading every person.
+#[derive(Clone, Debug, Default)]
+pub struct FetchOptions {
+    /// Ask only for the people changed since this moment (the definition's `[incremental]`).
+    pub since: Option<DateTime<Utc>>,
+    /// Read only the first page of people (lookup tables are still read whole).
+    pub first_page_only: bool,
+    /// Write every page as received, with credentials redacted, to this directory.
+    pub raw_dir: Option<PathBuf>,
+}
+
+/// What a fetch read.
+#[derive(Clone, Debug)]
+pub struct Fetched {
+    pub records: Vec<HrRecord>,
+    /// Pages of people read.
+    pub pages: u32,
+    /// The number of people the system says there are, where its first page says.
+    pub total: Option<u64>,
+    /// Whether only the people changed since a watermark were asked for.
+    pub incremental: bool,
 }
 
 /// One failed attempt at a request, and whether trying again may help.
@@ -294,16 +473,74 @@ struct Attempt {
     retry_after: Option<Duration>,
 }
 
+/// One endpoint being read: the people, or a lookup table.
+struct Endpoint<'a> {
+    /// `people` or `lookup departments`, for messages and raw dump file names.
+    what: String,
+    request: &'a RequestSpec,
+    pagination: &'a Pagination,
+    records: &'a RecordsSpec,
+    /// Replaces the request's query parameters of the same name.
+    extra_query: BTreeMap<String, String>,
+    /// Merged into the request's body.
+    extra_body: Option<Value>,
+    /// Values of `{since}` and the like, beside the instance's variables.
+    extra_vars: BTreeMap<String, String>,
+    first_page_only: bool,
+}
+
+/// One page as received.
+struct PageOut {
+    body: Value,
+    /// The `rel="next"` URL of the `Link` header, if any.
+    link_next: Option<String>,
+}
+
+/// Where the next page is.
+enum Next {
+    Done,
+    /// A page addressed by its number and the records before it (offset, page number or
+    /// SCIM startIndex).
+    At {
+        number: u32,
+        offset: u64,
+    },
+    Cursor(String),
+    Url(String),
+}
+
 /// A definition bound to one connector instance's variables and secrets.
 pub struct HttpSource {
     definition: Definition,
+    /// The definition's fields with the instance's variables in their paths.
+    fields: FieldMap,
     variables: BTreeMap<String, String>,
     secrets: BTreeMap<String, SecretString>,
     client: reqwest::Client,
     last_request: Mutex<Option<Instant>>,
     /// The token of `Auth::Token`, and when it stops being good.
     token: Mutex<Option<(SecretString, Option<Instant>)>>,
+    /// Every token received, so that raw dumps and error texts can redact it.
+    seen_tokens: std::sync::Mutex<Vec<SecretString>>,
 }
+
+/// Header names whose values are credentials, whatever they hold.
+const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "api-key",
+    "apikey",
+    "x-auth-token",
+    "x-access-token",
+];
+
+/// Parts of query parameter names that mark a credential.
+const CREDENTIAL_PARAMS: &[&str] = &["key", "token", "secret", "password", "signature", "sig"];
+
+const REDACTED: &str = "[redacted]";
 
 impl HttpSource {
     pub fn new(
@@ -325,23 +562,38 @@ impl HttpSource {
                 return Err(setup(format!("the secret `{s}` is not set")));
             }
         }
+        let fields = definition
+            .fields
+            .bind(&|name: &str| {
+                variables
+                    .get(name)
+                    .or_else(|| definition.defaults.get(name))
+                    .cloned()
+            })
+            .map_err(setup)?;
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(definition.limits.timeout_seconds))
             .user_agent(concat!("hrsync/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| setup(format!("cannot build the HTTP client: {e}")))?;
         Ok(HttpSource {
+            fields,
             definition,
             variables,
             secrets,
             client,
             last_request: Mutex::new(None),
             token: Mutex::new(None),
+            seen_tokens: std::sync::Mutex::new(Vec::new()),
         })
     }
 
-    /// Fills `{variable}` and `{secret:name}` in a text.
-    fn render(&self, template: &str) -> Result<String, String> {
+    pub fn definition(&self) -> &Definition {
+        &self.definition
+    }
+
+    /// Fills `{variable}`, `{secret:name}` and the `extra` values in a text.
+    fn render(&self, template: &str, extra: &BTreeMap<String, String>) -> Result<String, String> {
         let mut out = String::new();
         let mut rest = template;
         while let Some(open) = rest.find('{') {
@@ -356,9 +608,9 @@ impl HttpSource {
                     .get(secret)
                     .map(|s| s.expose_secret().to_string())
                     .ok_or_else(|| format!("no secret `{secret}`"))?,
-                None => self
-                    .variables
+                None => extra
                     .get(name)
+                    .or_else(|| self.variables.get(name))
                     .or_else(|| self.definition.defaults.get(name))
                     .cloned()
                     .ok_or_else(|| format!("no variable `{name}`"))?,
@@ -370,134 +622,497 @@ impl HttpSource {
         Ok(out)
     }
 
-    fn render_json(&self, value: &Value) -> Result<Value, String> {
+    fn render_json(
+        &self,
+        value: &Value,
+        extra: &BTreeMap<String, String>,
+    ) -> Result<Value, String> {
         Ok(match value {
-            Value::String(s) => Value::String(self.render(s)?),
+            Value::String(s) => Value::String(self.render(s, extra)?),
             Value::Array(items) => Value::Array(
                 items
                     .iter()
-                    .map(|v| self.render_json(v))
+                    .map(|v| self.render_json(v, extra))
                     .collect::<Result<_, _>>()?,
             ),
             Value::Object(map) => Value::Object(
                 map.iter()
-                    .map(|(k, v)| Ok((k.clone(), self.render_json(v)?)))
+                    .map(|(k, v)| Ok((k.clone(), self.render_json(v, extra)?)))
                     .collect::<Result<_, String>>()?,
             ),
             other => other.clone(),
         })
     }
 
+    /// Every secret value and token received, longest first, for redaction.
+    fn secret_values(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .secrets
+            .values()
+            .map(|s| s.expose_secret().to_string())
+            .collect();
+        if let Ok(tokens) = self.seen_tokens.lock() {
+            all.extend(tokens.iter().map(|t| t.expose_secret().to_string()));
+        }
+        all.retain(|s| !s.is_empty());
+        all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        all
+    }
+
+    /// A text with every secret value and token replaced by `[redacted]`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in self.secret_values() {
+            out = out.replace(&secret, REDACTED);
+        }
+        out
+    }
+
     /// Every record of every page, or the first error.
     pub async fn fetch(&self) -> Result<Vec<HrRecord>, FetchError> {
+        Ok(self.fetch_with(&FetchOptions::default()).await?.records)
+    }
+
+    /// Reads the lookup tables, then the people, as `options` asks.
+    pub async fn fetch_with(&self, options: &FetchOptions) -> Result<Fetched, FetchError> {
+        let def = &self.definition;
+        if let Some(dir) = &options.raw_dir {
+            std::fs::create_dir_all(dir).map_err(|e| FetchError::Setup {
+                system: def.name.clone(),
+                message: format!("cannot create `{}`: {e}", dir.display()),
+            })?;
+        }
+        let lookups = self.lookups(options).await?;
+        let mut endpoint = Endpoint {
+            what: "people".to_string(),
+            request: &def.request,
+            pagination: &def.pagination,
+            records: &def.records,
+            extra_query: BTreeMap::new(),
+            extra_body: None,
+            extra_vars: BTreeMap::new(),
+            first_page_only: options.first_page_only,
+        };
+        let incremental = match (options.since, &def.incremental) {
+            (Some(since), Some(inc)) => {
+                endpoint
+                    .extra_vars
+                    .insert("since".to_string(), inc.format_since(since));
+                endpoint.extra_query = inc.query.clone();
+                endpoint.extra_body = inc.body.clone();
+                true
+            }
+            (Some(_), None) => {
+                return Err(FetchError::Setup {
+                    system: def.name.clone(),
+                    message: "the definition has no [incremental] table, so it cannot fetch only what changed"
+                        .to_string(),
+                });
+            }
+            (None, _) => false,
+        };
+        let mut records = Vec::new();
+        let fields = &self.fields;
+        let (pages, total) = self
+            .walk(&endpoint, options, |page, items| {
+                let source_name = format!("{} page {page}", def.name);
+                for (i, item) in items.iter().enumerate() {
+                    records.push(fields.record(item, &source_name, i + 1, &lookups)?);
+                }
+                Ok(())
+            })
+            .await?;
+        self.resolve_managers(&mut records);
+        Ok(Fetched {
+            records,
+            pages,
+            total,
+            incremental,
+        })
+    }
+
+    /// Every lookup table of the definition, read a few at a time.
+    async fn lookups(&self, options: &FetchOptions) -> Result<Lookups, FetchError> {
+        let def = &self.definition;
+        futures_util::stream::iter(
+            def.lookups
+                .iter()
+                .map(|(name, spec)| self.lookup(name, spec, options)),
+        )
+        .buffer_unordered(def.limits.concurrency.max(1))
+        .try_collect()
+        .await
+    }
+
+    /// One lookup table: each record's key and the value it stands for.
+    async fn lookup(
+        &self,
+        name: &str,
+        spec: &LookupSpec,
+        options: &FetchOptions,
+    ) -> Result<(String, BTreeMap<String, String>), FetchError> {
+        let endpoint = Endpoint {
+            what: format!("lookup {name}"),
+            request: &spec.request,
+            pagination: &spec.pagination,
+            records: &spec.records,
+            extra_query: BTreeMap::new(),
+            extra_body: None,
+            extra_vars: BTreeMap::new(),
+            first_page_only: false,
+        };
+        let mut table = BTreeMap::new();
+        self.walk(&endpoint, options, |_, items| {
+            for item in items {
+                let text = |p: &JsonPath| p.select(item).and_then(scalar_text);
+                if let (Some(k), Some(v)) = (text(&spec.key), text(&spec.value)) {
+                    table.insert(k, v);
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        Ok((name.to_string(), table))
+    }
+
+    /// Reads every page of one endpoint (or the first, if asked), handing each page's records
+    /// to `on_page` in page order. Returns the pages read and the total the system gave.
+    async fn walk(
+        &self,
+        ep: &Endpoint<'_>,
+        options: &FetchOptions,
+        mut on_page: impl FnMut(u32, &[Value]) -> Result<(), FetchError>,
+    ) -> Result<(u32, Option<u64>), FetchError> {
         let def = &self.definition;
         let system = def.name.clone();
-        let setup = |message: String| FetchError::Setup {
+        let respond = |page: u32, message: String| FetchError::Response {
             system: system.clone(),
+            what: ep.what.clone(),
+            page,
             message,
         };
-        let base_url = self.render(&def.request.url).map_err(setup)?;
-        let mut records = Vec::new();
-        let mut page: u32 = 1;
-        let mut next_url: Option<String> = None;
+        let base_url = self
+            .render(&ep.request.url, &ep.extra_vars)
+            .map_err(|m| self.setup(m))?;
+        let mut seen_links: std::collections::HashSet<String> = Default::default();
+        let mut read: u64 = 0;
+        let mut total: Option<u64> = None;
+        let mut next = Next::At {
+            number: 1,
+            offset: 0,
+        };
+        let mut page: u32 = 0;
         loop {
+            page += 1;
             if page > def.limits.max_pages {
-                return Err(FetchError::Response {
-                    system,
+                return Err(respond(
                     page,
-                    message: format!(
+                    format!(
                         "more than {} pages; raise limits.max_pages if this is right",
                         def.limits.max_pages
                     ),
-                });
+                ));
             }
-            let url = next_url.clone().unwrap_or_else(|| base_url.clone());
-            let mut query: Vec<(String, String)> = Vec::new();
-            if next_url.is_none() {
-                for (k, v) in &def.request.query {
-                    query.push((k.clone(), self.render(v).map_err(setup)?));
-                }
-                let done = records.len() as u64;
-                match &def.pagination {
-                    Pagination::None | Pagination::NextLink { .. } => {}
-                    Pagination::Offset {
-                        offset_param,
-                        limit_param,
-                        limit,
-                    } => {
-                        query.push((offset_param.clone(), done.to_string()));
-                        query.push((limit_param.clone(), limit.to_string()));
-                    }
-                    Pagination::Page {
-                        page_param,
-                        size_param,
-                        size,
-                        first,
-                    } => {
-                        query.push((page_param.clone(), (first + page - 1).to_string()));
-                        if let Some(p) = size_param {
-                            query.push((p.clone(), size.to_string()));
-                        }
-                    }
-                    Pagination::Scim { count } => {
-                        query.push(("startIndex".to_string(), (done + 1).to_string()));
-                        query.push(("count".to_string(), count.to_string()));
-                    }
-                }
-            }
-            let body = self.get_page(&url, &query, page).await?;
-            let items = match def.records.path.select(&body) {
-                Some(Value::Array(items)) => items.as_slice(),
-                None if def.records.missing_is_empty => &[],
-                _ => {
-                    return Err(FetchError::Response {
-                        system,
+            let (url, query) = self.address(ep, &base_url, &next, page)?;
+            let out = self.get_page(ep, &url, &query, page, options).await?;
+            let items = self.items(ep, &out.body, page)?;
+            if page == 1 {
+                total = self.total(ep.pagination, &out.body);
+                if matches!(ep.pagination, Pagination::Scim { .. }) && total.is_none() {
+                    return Err(respond(
                         page,
-                        message: format!(
-                            "no list of people at `{}` in the response",
-                            def.records.path
+                        "a SCIM ListResponse without totalResults".to_string(),
+                    ));
+                }
+            }
+            read += items.len() as u64;
+            on_page(page, items)?;
+            if ep.first_page_only {
+                return Ok((page, total));
+            }
+            next = self.next(ep, &out, &url, page, items.len(), read, total)?;
+            if let Next::Url(link) | Next::Cursor(link) = &next
+                && !seen_links.insert(link.clone())
+            {
+                return Err(respond(
+                    page,
+                    "the system sent the same next page twice; it would never end".to_string(),
+                ));
+            }
+            // Pages known up front (a total, and a full first page) are read a few at a time.
+            if page == 1
+                && let (Next::At { .. }, Some(size), Some(total)) =
+                    (&next, page_size(ep.pagination), total)
+                && read == u64::from(size)
+            {
+                let last =
+                    u32::try_from(total.div_ceil(u64::from(size.max(1)))).unwrap_or(u32::MAX);
+                if last > def.limits.max_pages {
+                    return Err(respond(
+                        page,
+                        format!(
+                            "{total} records need {last} pages, more than limits.max_pages ({})",
+                            def.limits.max_pages
                         ),
-                    });
+                    ));
                 }
-            };
-            let source_name = format!("{} page {page}", def.name);
-            for (i, item) in items.iter().enumerate() {
-                records.push(def.fields.record(item, &source_name, i + 1)?);
-            }
-            let more = match &def.pagination {
-                Pagination::None => false,
-                Pagination::Offset { limit, .. } => {
-                    items.len() as u32 >= *limit && !items.is_empty()
+                let base_url = &base_url;
+                let mut pages = futures_util::stream::iter(2..=last)
+                    .map(|p| async move {
+                        let at = Next::At {
+                            number: p,
+                            offset: u64::from(p - 1) * u64::from(size),
+                        };
+                        let (url, query) = self.address(ep, base_url, &at, p)?;
+                        let out = self.get_page(ep, &url, &query, p, options).await?;
+                        Ok::<_, FetchError>((p, out))
+                    })
+                    .buffered(def.limits.concurrency.max(1));
+                let mut last_len = size as usize;
+                while let Some((p, out)) = pages.try_next().await? {
+                    let items = self.items(ep, &out.body, p)?;
+                    read += items.len() as u64;
+                    last_len = items.len();
+                    on_page(p, items)?;
+                    page = p;
                 }
-                Pagination::Page { size, .. } => items.len() as u32 >= *size && !items.is_empty(),
-                Pagination::NextLink { path } => {
-                    next_url = path
-                        .select(&body)
-                        .and_then(Value::as_str)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string);
-                    next_url.is_some()
-                }
-                Pagination::Scim { .. } => {
-                    let total = body.get("totalResults").and_then(Value::as_u64);
-                    match total {
-                        Some(total) => !items.is_empty() && (records.len() as u64) < total,
-                        None => {
-                            return Err(FetchError::Response {
-                                system,
-                                page,
-                                message: "a SCIM ListResponse without totalResults".to_string(),
-                            });
-                        }
+                // A last page that came back full may mean people were added meanwhile.
+                next = if last > 1 && last_len >= size as usize {
+                    Next::At {
+                        number: last + 1,
+                        offset: read,
                     }
-                }
-            };
-            if !more {
-                self.resolve_managers(&mut records);
-                return Ok(records);
+                } else {
+                    Next::Done
+                };
             }
-            page += 1;
+            if let Next::Done = next {
+                return Ok((page, total));
+            }
         }
+    }
+
+    fn setup(&self, message: String) -> FetchError {
+        FetchError::Setup {
+            system: self.definition.name.clone(),
+            message,
+        }
+    }
+
+    /// The URL and query of a page.
+    fn address(
+        &self,
+        ep: &Endpoint<'_>,
+        base_url: &str,
+        next: &Next,
+        page: u32,
+    ) -> Result<(String, Vec<(String, String)>), FetchError> {
+        if let Next::Url(url) = next {
+            return Ok((url.clone(), Vec::new()));
+        }
+        let mut query: Vec<(String, String)> = Vec::new();
+        for (k, v) in &ep.request.query {
+            if !ep.extra_query.contains_key(k) {
+                query.push((
+                    k.clone(),
+                    self.render(v, &ep.extra_vars).map_err(|m| self.setup(m))?,
+                ));
+            }
+        }
+        for (k, v) in &ep.extra_query {
+            query.push((
+                k.clone(),
+                self.render(v, &ep.extra_vars).map_err(|m| self.setup(m))?,
+            ));
+        }
+        let (number, offset) = match next {
+            Next::At { number, offset } => (*number, *offset),
+            _ => (page, 0),
+        };
+        match ep.pagination {
+            Pagination::None | Pagination::NextLink { .. } | Pagination::LinkHeader => {}
+            Pagination::Offset {
+                offset_param,
+                limit_param,
+                limit,
+                ..
+            } => {
+                query.push((offset_param.clone(), offset.to_string()));
+                query.push((limit_param.clone(), limit.to_string()));
+            }
+            Pagination::Page {
+                page_param,
+                size_param,
+                size,
+                first,
+                ..
+            } => {
+                query.push((page_param.clone(), (first + number - 1).to_string()));
+                if let Some(p) = size_param {
+                    query.push((p.clone(), size.to_string()));
+                }
+            }
+            Pagination::Cursor {
+                cursor_param,
+                size_param,
+                size,
+                ..
+            } => {
+                if let Next::Cursor(cursor) = next {
+                    query.push((cursor_param.clone(), cursor.clone()));
+                }
+                if let (Some(p), Some(size)) = (size_param, size) {
+                    query.push((p.clone(), size.to_string()));
+                }
+            }
+            Pagination::Scim { count } => {
+                query.push(("startIndex".to_string(), (offset + 1).to_string()));
+                query.push(("count".to_string(), count.to_string()));
+            }
+        }
+        Ok((base_url.to_string(), query))
+    }
+
+    /// The records of a page.
+    fn items<'v>(
+        &self,
+        ep: &Endpoint<'_>,
+        body: &'v Value,
+        page: u32,
+    ) -> Result<&'v [Value], FetchError> {
+        match ep.records.path.select(body) {
+            Some(Value::Array(items)) => Ok(items.as_slice()),
+            None if ep.records.missing_is_empty => Ok(&[]),
+            _ => Err(FetchError::Response {
+                system: self.definition.name.clone(),
+                what: ep.what.clone(),
+                page,
+                message: format!(
+                    "no list of records at `{}` in the response",
+                    ep.records.path
+                ),
+            }),
+        }
+    }
+
+    /// The number of records the system says there are, where the first page says.
+    fn total(&self, pagination: &Pagination, body: &Value) -> Option<u64> {
+        let path = match pagination {
+            Pagination::Scim { .. } => return body.get("totalResults").and_then(Value::as_u64),
+            Pagination::Offset { total_path, .. } | Pagination::Page { total_path, .. } => {
+                total_path.as_ref()?
+            }
+            _ => return None,
+        };
+        path.select(body).and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        })
+    }
+
+    /// Where the page after this one is, or `Done`.
+    #[allow(clippy::too_many_arguments)]
+    fn next(
+        &self,
+        ep: &Endpoint<'_>,
+        out: &PageOut,
+        url: &str,
+        page: u32,
+        len: usize,
+        read: u64,
+        total: Option<u64>,
+    ) -> Result<Next, FetchError> {
+        let more = |full: bool| {
+            let more = match total {
+                Some(total) => len > 0 && read < total,
+                None => len > 0 && full,
+            };
+            if more {
+                Next::At {
+                    number: page + 1,
+                    offset: read,
+                }
+            } else {
+                Next::Done
+            }
+        };
+        Ok(match ep.pagination {
+            Pagination::None => Next::Done,
+            Pagination::Offset { limit, .. } => more(len as u64 >= u64::from(*limit)),
+            Pagination::Page { size, .. } => more(len as u64 >= u64::from(*size)),
+            Pagination::Scim { .. } => {
+                let total = out.body.get("totalResults").and_then(Value::as_u64);
+                if len > 0 && total.is_some_and(|t| read < t) {
+                    Next::At {
+                        number: page + 1,
+                        offset: read,
+                    }
+                } else {
+                    Next::Done
+                }
+            }
+            Pagination::Cursor {
+                path, more_path, ..
+            } => {
+                let cursor = path
+                    .select(&out.body)
+                    .and_then(scalar_text)
+                    .filter(|c| !c.trim().is_empty());
+                let more = more_path.as_ref().is_none_or(|p| {
+                    p.select(&out.body)
+                        .and_then(scalar_text)
+                        .is_some_and(|v| matches!(v.to_lowercase().as_str(), "true" | "1"))
+                });
+                match cursor {
+                    Some(c) if more => Next::Cursor(c),
+                    _ => Next::Done,
+                }
+            }
+            Pagination::NextLink { path } => {
+                match path
+                    .select(&out.body)
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.trim().is_empty())
+                {
+                    Some(link) => Next::Url(self.follow(ep, url, link, page)?),
+                    None => Next::Done,
+                }
+            }
+            Pagination::LinkHeader => match &out.link_next {
+                Some(link) => Next::Url(self.follow(ep, url, link, page)?),
+                None => Next::Done,
+            },
+        })
+    }
+
+    /// A next link made absolute against the page it came from. It must stay on the same
+    /// scheme, host and port: credentials are not sent anywhere else.
+    fn follow(
+        &self,
+        ep: &Endpoint<'_>,
+        from: &str,
+        link: &str,
+        page: u32,
+    ) -> Result<String, FetchError> {
+        let fail = |message: String| FetchError::Response {
+            system: self.definition.name.clone(),
+            what: ep.what.clone(),
+            page,
+            message,
+        };
+        let base =
+            Url::parse(from).map_err(|e| fail(format!("bad URL {}: {e}", shown_url(from))))?;
+        let next = base
+            .join(link.trim())
+            .map_err(|e| fail(format!("bad next link {}: {e}", shown_url(link))))?;
+        if next.origin() != base.origin() {
+            return Err(fail(format!(
+                "the next link {} leaves {}; credentials are only sent to the system's own address",
+                shown_url(next.as_str()),
+                base.origin().ascii_serialization()
+            )));
+        }
+        Ok(next.to_string())
     }
 
     /// Replaces system ids in the manager field with the managers' employee ids, where the
@@ -526,23 +1141,25 @@ impl HttpSource {
     /// One page, retried on timeouts, connection errors, 429 and 5xx.
     async fn get_page(
         &self,
+        ep: &Endpoint<'_>,
         url: &str,
         query: &[(String, String)],
         page: u32,
-    ) -> Result<Value, FetchError> {
+        options: &FetchOptions,
+    ) -> Result<PageOut, FetchError> {
         let limits = &self.definition.limits;
         let backoff = ExponentialBuilder::default()
             .with_jitter()
             .with_min_delay(Duration::from_millis(limits.retry_after_ms))
             .with_max_delay(Duration::from_secs(60))
             .with_max_times(limits.retries);
-        let attempt = || self.try_page(url, query, page);
+        let attempt = || self.try_page(ep, url, query, page, options);
         attempt
             .retry(backoff)
             .when(|a: &Attempt| a.retryable)
             .adjust(|a: &Attempt, planned| planned.map(|d| a.retry_after.unwrap_or(d)))
             .notify(|a: &Attempt, delay| {
-                tracing::warn!(page, delay_ms = delay.as_millis() as u64, error = %a.error, "Request failed; retrying");
+                tracing::warn!(page, what = %ep.what, delay_ms = delay.as_millis() as u64, error = %a.error, "Request failed; retrying");
             })
             .await
             .map_err(|a| a.error)
@@ -550,32 +1167,27 @@ impl HttpSource {
 
     async fn try_page(
         &self,
+        ep: &Endpoint<'_>,
         url: &str,
         query: &[(String, String)],
         page: u32,
-    ) -> Result<Value, Attempt> {
+        options: &FetchOptions,
+    ) -> Result<PageOut, Attempt> {
         let def = &self.definition;
         let fail = |error: FetchError, retryable: bool| Attempt {
             error,
             retryable,
             retry_after: None,
         };
-        let setup = |message: String| {
-            fail(
-                FetchError::Setup {
-                    system: def.name.clone(),
-                    message,
-                },
-                false,
-            )
-        };
+        let setup = |message: String| fail(self.setup(message), false);
+        let vars = &ep.extra_vars;
         self.pace().await;
-        let mut request = match def.request.method {
+        let mut request = match ep.request.method {
             Method::Get => self.client.get(url),
             Method::Post => self.client.post(url),
         }
         .query(query);
-        if !def
+        if !ep
             .request
             .headers
             .keys()
@@ -583,47 +1195,64 @@ impl HttpSource {
         {
             request = request.header("Accept", "application/json");
         }
-        for (name, value) in &def.request.headers {
-            request = request.header(name.as_str(), self.render(value).map_err(setup)?);
+        for (name, value) in &ep.request.headers {
+            request = request.header(name.as_str(), self.render(value, vars).map_err(setup)?);
         }
-        if let Some(body) = &def.request.body {
+        let body = match (&ep.request.body, &ep.extra_body) {
+            (None, None) => None,
+            (Some(b), None) | (None, Some(b)) => Some(b.clone()),
+            (Some(b), Some(extra)) => Some(merged(b, extra)),
+        };
+        if let Some(body) = body {
             request = request
                 .header("Content-Type", "application/json")
-                .body(self.render_json(body).map_err(setup)?.to_string());
+                .body(self.render_json(&body, vars).map_err(setup)?.to_string());
         }
+        let mut credential_header: Option<&str> = None;
         request = match &def.auth {
             Auth::None => request,
             Auth::Basic { username, password } => request.basic_auth(
-                self.render(username).map_err(setup)?,
-                Some(self.render(password).map_err(setup)?),
+                self.render(username, vars).map_err(setup)?,
+                Some(self.render(password, vars).map_err(setup)?),
             ),
-            Auth::Bearer { token } => request.bearer_auth(self.render(token).map_err(setup)?),
+            Auth::Bearer { token } => request.bearer_auth(self.render(token, vars).map_err(setup)?),
             Auth::Header { name, value } => {
-                request.header(name.as_str(), self.render(value).map_err(setup)?)
+                credential_header = Some(name);
+                request.header(name.as_str(), self.render(value, vars).map_err(setup)?)
             }
             Auth::Token { header, value, .. } => {
-                let token = self.token(page).await?;
+                let token = self.token(ep, page).await?;
+                credential_header = Some(header);
                 // `{token}` is not a variable: render the text around it, then put it in.
                 let parts = value
                     .split("{token}")
-                    .map(|part| self.render(part))
+                    .map(|part| self.render(part, vars))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(setup)?;
                 request.header(header.as_str(), parts.join(token.expose_secret()))
             }
         };
+        let request = request
+            .build()
+            .map_err(|e| setup(format!("cannot build the request: {}", without_url(&e))))?;
         let shown = shown_url(url);
+        let dump_head = options
+            .raw_dir
+            .as_ref()
+            .map(|_| self.describe_request(&request, credential_header));
         let transport = |message: String| FetchError::Transport {
             system: def.name.clone(),
+            what: ep.what.clone(),
             page,
             url: shown.clone(),
             message,
         };
-        let mut response = request.send().await.map_err(|e| {
+        let mut response = self.client.execute(request).await.map_err(|e| {
             let retryable = e.is_timeout() || e.is_connect() || e.is_request();
             fail(transport(without_url(&e)), retryable)
         })?;
         let status = response.status();
+        let headers = response.headers().clone();
         let mut bytes: Vec<u8> = Vec::new();
         while let Some(chunk) = response
             .chunk()
@@ -635,6 +1264,7 @@ impl HttpSource {
                 return Err(fail(
                     FetchError::Response {
                         system: def.name.clone(),
+                        what: ep.what.clone(),
                         page,
                         message: format!(
                             "the response is larger than {} bytes (limits.max_response_bytes)",
@@ -646,17 +1276,21 @@ impl HttpSource {
             }
         }
         if !status.is_success() {
-            let retry_after = response
-                .headers()
+            let retry_after = headers
                 .get("Retry-After")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
             let retryable = status.as_u16() == 429 || status.is_server_error();
-            let body: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
+            let body: String = self
+                .redact(&String::from_utf8_lossy(&bytes))
+                .chars()
+                .take(200)
+                .collect();
             return Err(Attempt {
                 error: FetchError::Status {
                     system: def.name.clone(),
+                    what: ep.what.clone(),
                     page,
                     url: shown,
                     status: status.as_u16(),
@@ -666,21 +1300,107 @@ impl HttpSource {
                 retry_after,
             });
         }
-        serde_json::from_slice(&bytes).map_err(|e| {
+        let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
             fail(
                 FetchError::Response {
                     system: def.name.clone(),
+                    what: ep.what.clone(),
                     page,
                     message: format!("the response is not JSON: {e}"),
                 },
                 false,
             )
-        })
+        })?;
+        if let (Some(dir), Some(head)) = (&options.raw_dir, dump_head) {
+            self.dump(dir, ep, page, head, status.as_u16(), &headers, &bytes)
+                .map_err(|e| fail(e, false))?;
+        }
+        let link_next = headers
+            .get_all(reqwest::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(link_next);
+        Ok(PageOut { body, link_next })
+    }
+
+    /// The request line and headers of a request, credentials redacted.
+    fn describe_request(&self, request: &reqwest::Request, credential: Option<&str>) -> String {
+        let mut url = request.url().clone();
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let lower = k.to_lowercase();
+                let hidden =
+                    CREDENTIAL_PARAMS.iter().any(|p| lower.contains(p)) || self.redact(&v) != v;
+                (
+                    k.into_owned(),
+                    if hidden {
+                        REDACTED.to_string()
+                    } else {
+                        v.into_owned()
+                    },
+                )
+            })
+            .collect();
+        if pairs.is_empty() {
+            url.set_query(None);
+        } else {
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        let mut out = format!("{} {}\n", request.method(), url);
+        out.push_str(&self.describe_headers(request.headers(), credential));
+        out
+    }
+
+    fn describe_headers(
+        &self,
+        headers: &reqwest::header::HeaderMap,
+        credential: Option<&str>,
+    ) -> String {
+        let mut out = String::new();
+        for (name, value) in headers {
+            let text = value.to_str().unwrap_or("(not text)");
+            let hidden = value.is_sensitive()
+                || CREDENTIAL_HEADERS.contains(&name.as_str())
+                || credential.is_some_and(|c| c.eq_ignore_ascii_case(name.as_str()))
+                || self.redact(text) != text;
+            let shown = if hidden { REDACTED } else { text };
+            out.push_str(&format!("{name}: {shown}\n"));
+        }
+        out
+    }
+
+    /// Writes a page as received (`<what>-0001.json`) and its exchange (`<what>-0001.http`),
+    /// with every credential redacted.
+    #[allow(clippy::too_many_arguments)]
+    fn dump(
+        &self,
+        dir: &Path,
+        ep: &Endpoint<'_>,
+        page: u32,
+        head: String,
+        status: u16,
+        headers: &reqwest::header::HeaderMap,
+        bytes: &[u8],
+    ) -> Result<(), FetchError> {
+        let stem = format!("{}-{page:04}", ep.what.replace(' ', "-"));
+        let exchange = format!(
+            "{head}\nHTTP {status}\n{}",
+            self.describe_headers(headers, None)
+        );
+        let body = self.redact(&String::from_utf8_lossy(bytes));
+        let write = |name: String, text: &str| {
+            let path = dir.join(&name);
+            std::fs::write(&path, text)
+                .map_err(|e| self.setup(format!("cannot write `{}`: {e}", path.display())))
+        };
+        write(format!("{stem}.http"), &exchange)?;
+        write(format!("{stem}.json"), &body)
     }
 
     /// The cached token, or a new one from the token endpoint. Its answer is never shown in
-    /// an error: it may hold the token.
-    async fn token(&self, page: u32) -> Result<SecretString, Attempt> {
+    /// an error or a dump: it holds the token.
+    async fn token(&self, ep: &Endpoint<'_>, page: u32) -> Result<SecretString, Attempt> {
         let Auth::Token {
             url,
             method,
@@ -703,13 +1423,15 @@ impl HttpSource {
         let fail = |message: String, retryable: bool| Attempt {
             error: FetchError::Response {
                 system: name.clone(),
+                what: ep.what.clone(),
                 page,
                 message,
             },
             retryable,
             retry_after: None,
         };
-        let url = self.render(url).map_err(|m| fail(m, false))?;
+        let none = BTreeMap::new();
+        let url = self.render(url, &none).map_err(|m| fail(m, false))?;
         let mut request = match method {
             Method::Get => self.client.get(&url),
             Method::Post => self.client.post(&url),
@@ -717,7 +1439,7 @@ impl HttpSource {
         .header("Accept", "application/json");
         if let Some(body) = body {
             request = request.header("Content-Type", "application/json").body(
-                self.render_json(body)
+                self.render_json(body, &none)
                     .map_err(|m| fail(m, false))?
                     .to_string(),
             );
@@ -725,7 +1447,7 @@ impl HttpSource {
         if !form.is_empty() {
             let form: Vec<(String, String)> = form
                 .iter()
-                .map(|(k, v)| Ok((k.clone(), self.render(v)?)))
+                .map(|(k, v)| Ok((k.clone(), self.render(v, &none)?)))
                 .collect::<Result<_, String>>()
                 .map_err(|m| fail(m, false))?;
             request = request.form(&form);
@@ -773,6 +1495,9 @@ impl HttpSource {
             .and_then(Value::as_u64)
             .map(|seconds| Instant::now() + Duration::from_secs(seconds.saturating_sub(60)));
         let token = SecretString::from(token.to_string());
+        if let Ok(mut seen) = self.seen_tokens.lock() {
+            seen.push(token.clone());
+        }
         *cached = Some((token.clone(), until));
         Ok(token)
     }
@@ -796,6 +1521,73 @@ impl HttpSource {
     }
 }
 
+/// The page size of a pagination whose pages can be addressed by number.
+fn page_size(pagination: &Pagination) -> Option<u32> {
+    match pagination {
+        Pagination::Offset { limit, .. } => Some(*limit),
+        Pagination::Page { size, .. } => Some(*size),
+        Pagination::Scim { count } => Some(*count),
+        _ => None,
+    }
+}
+
+/// The text of a JSON scalar.
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// `base` with the members of `extra` merged in, recursively; `extra` wins.
+fn merged(base: &Value, extra: &Value) -> Value {
+    match (base, extra) {
+        (Value::Object(b), Value::Object(e)) => {
+            let mut out = b.clone();
+            for (k, v) in e {
+                let value = match out.get(k) {
+                    Some(existing) => merged(existing, v),
+                    None => v.clone(),
+                };
+                out.insert(k.clone(), value);
+            }
+            Value::Object(out)
+        }
+        (_, e) => e.clone(),
+    }
+}
+
+/// The `rel="next"` target of a `Link` header value (RFC 8288), if it has one.
+pub fn link_next(header: &str) -> Option<String> {
+    let mut rest = header;
+    while let Some(open) = rest.find('<') {
+        let close = open + rest[open..].find('>')?;
+        let target = &rest[open + 1..close];
+        let params_end = rest[close..]
+            .find('<')
+            .map(|i| close + i)
+            .unwrap_or(rest.len());
+        let params = &rest[close + 1..params_end];
+        let is_next = params.split(';').any(|p| {
+            let p = p.trim().trim_end_matches(',').trim();
+            p.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("rel")
+                    && v.trim()
+                        .trim_matches('"')
+                        .split_whitespace()
+                        .any(|r| r.eq_ignore_ascii_case("next"))
+            })
+        });
+        if is_next {
+            return Some(target.trim().to_string());
+        }
+        rest = &rest[params_end..];
+    }
+    None
+}
+
 /// A URL as it may be shown: without its query string, which may carry keys.
 fn shown_url(url: &str) -> String {
     url.split_once('?')
@@ -811,4 +1603,58 @@ fn without_url(e: &reqwest::Error) -> String {
         text = text.replace(url.as_str(), &shown_url(url.as_str()));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_header_gives_the_next_target_among_others() {
+        let header = r#"<https://hr.example/people?page=1>; rel="prev", <https://hr.example/people?page=3>; rel="next", <https://hr.example/people?page=9>; rel="last""#;
+
+        assert_eq!(
+            link_next(header).as_deref(),
+            Some("https://hr.example/people?page=3")
+        );
+        assert_eq!(
+            link_next(r#"</p?page=2>; rel="next last""#).as_deref(),
+            Some("/p?page=2")
+        );
+        assert_eq!(
+            link_next(r#"<https://hr.example/p?page=1>; rel="prev""#),
+            None
+        );
+        assert_eq!(link_next(""), None);
+    }
+
+    #[test]
+    fn incremental_body_is_merged_into_the_search_body() {
+        let base = serde_json::json!({"fields": ["id"], "filters": {"status": "any"}});
+        let extra = serde_json::json!({"filters": {"lastChanged": {"value": "{since}"}}});
+
+        assert_eq!(
+            merged(&base, &extra),
+            serde_json::json!({"fields": ["id"], "filters": {"status": "any", "lastChanged": {"value": "{since}"}}})
+        );
+    }
+
+    #[test]
+    fn watermark_is_written_in_the_format_the_system_wants() {
+        let since = DateTime::parse_from_rfc3339("2026-11-23T08:15:30+00:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let spec = |format: &str| IncrementalSpec {
+            query: BTreeMap::new(),
+            body: None,
+            format: format.to_string(),
+        };
+
+        assert_eq!(spec("rfc3339").format_since(since), "2026-11-23T08:15:30Z");
+        assert_eq!(spec("unix").format_since(since), "1795421730");
+        assert_eq!(
+            spec("%Y-%m-%dT%H:%M:%S").format_since(since),
+            "2026-11-23T08:15:30"
+        );
+    }
 }

@@ -3,9 +3,11 @@
 //!
 //! A connector definition names, for each record field, where its value is (a [`JsonPath`],
 //! with fallbacks) and how to read it (trim, lower-case, sentinels read as empty, booleans,
-//! a static value map, date formats). Everything here is pure: definitions are parsed and
-//! checked when they are loaded, so a bad path or date format is a configuration error, and a
-//! record that cannot be read is an error naming the record and the field.
+//! a static value map, a lookup table fetched from another endpoint, date formats). Paths may
+//! hold `{variable}`s of the connector instance (a custom field's id), bound once before a
+//! fetch. Everything here is pure: definitions are parsed and checked when they are loaded, so
+//! a bad path or date format is a configuration error, and a record that cannot be read is an
+//! error naming the record and the field.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -114,6 +116,50 @@ impl JsonPath {
     }
 }
 
+impl JsonPath {
+    /// The `{name}` placeholders in the path, e.g. `custom.{cost_centre_field}`.
+    pub fn placeholders(&self) -> Vec<String> {
+        placeholders(&self.text)
+    }
+
+    /// The path with its placeholders filled from `lookup`; the path itself when it has none.
+    pub fn bind(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<JsonPath, String> {
+        if !self.text.contains('{') {
+            return Ok(self.clone());
+        }
+        let mut out = self.text.clone();
+        for name in self.placeholders() {
+            let value = lookup(&name)
+                .ok_or_else(|| format!("path `{}`: no variable `{name}`", self.text))?;
+            out = out.replace(&format!("{{{name}}}"), &value);
+        }
+        JsonPath::parse(&out)
+    }
+}
+
+/// The `{name}` placeholders in a text: a name of letters, digits and `_`.
+pub fn placeholders(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        rest = &rest[open + 1..];
+        if let Some(close) = rest.find('}') {
+            let name = &rest[..close];
+            if !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !found.iter().any(|f| f == name)
+            {
+                found.push(name.to_string());
+            }
+        }
+    }
+    found
+}
+
+/// Lookup tables by name, each from a value as the system gives it (a department id) to what
+/// it stands for (the department's name).
+pub type Lookups = BTreeMap<String, BTreeMap<String, String>>;
+
 impl fmt::Display for JsonPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
@@ -192,6 +238,11 @@ pub struct FieldSpec {
     pub map: BTreeMap<String, String>,
     /// What a value missing from `map` becomes; without it, it stays as it is.
     pub map_default: Option<String>,
+    /// A lookup table of the definition (`[lookups.<name>]`, fetched from another endpoint of
+    /// the same system) that turns the value into what it stands for; applied before `map`.
+    pub lookup: Option<String>,
+    /// What a value missing from the lookup table becomes; without it, it stays as it is.
+    pub lookup_default: Option<String>,
     /// For dates: formats tried in order. chrono `strftime` formats, or `rfc3339` (a
     /// timestamp read as the date in its own offset) or `odata` (`/Date(ms)/`, read in UTC).
     #[serde(default)]
@@ -218,8 +269,28 @@ impl FieldSpec {
             .collect()
     }
 
+    /// The spec with the placeholders of its paths filled.
+    pub fn bind(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<FieldSpec, String> {
+        let bind_all = |paths: &[JsonPath]| {
+            paths
+                .iter()
+                .map(|p| p.bind(lookup))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(FieldSpec {
+            path: self.path.as_ref().map(|p| p.bind(lookup)).transpose()?,
+            fallbacks: bind_all(&self.fallbacks)?,
+            join: bind_all(&self.join)?,
+            ..self.clone()
+        })
+    }
+
+    fn paths(&self) -> impl Iterator<Item = &JsonPath> {
+        self.path.iter().chain(&self.fallbacks).chain(&self.join)
+    }
+
     /// The field's text from one record, after every reading step.
-    pub fn text(&self, item: &Value) -> Option<String> {
+    pub fn text(&self, item: &Value, lookups: &Lookups) -> Option<String> {
         let raw = self
             .path
             .iter()
@@ -247,6 +318,12 @@ impl FieldSpec {
                 _ => text,
             };
         }
+        if let Some(table) = self.lookup.as_ref().and_then(|name| lookups.get(name)) {
+            text = match table.get(&text) {
+                Some(found) => found.clone(),
+                None => self.lookup_default.clone().unwrap_or(text),
+            };
+        }
         if !self.map.is_empty() {
             text = match self.map.get(&text) {
                 Some(mapped) => mapped.clone(),
@@ -257,8 +334,8 @@ impl FieldSpec {
     }
 
     /// The field as a date; `Err` names the value and the formats tried.
-    pub fn date(&self, item: &Value) -> Result<Option<NaiveDate>, String> {
-        let Some(text) = self.text(item) else {
+    pub fn date(&self, item: &Value, lookups: &Lookups) -> Result<Option<NaiveDate>, String> {
+        let Some(text) = self.text(item, lookups) else {
             return Ok(None);
         };
         let formats: Vec<&str> = if self.formats.is_empty() {
@@ -362,6 +439,55 @@ impl FieldMap {
         out
     }
 
+    /// The field map with the placeholders of its paths filled from `lookup`.
+    pub fn bind(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<FieldMap, String> {
+        let one = |name: &str, spec: &FieldSpec| {
+            spec.bind(lookup).map_err(|e| format!("fields.{name}: {e}"))
+        };
+        Ok(FieldMap {
+            employee_id: one("employee_id", &self.employee_id)?,
+            email: one("email", &self.email)?,
+            first_name: one("first_name", &self.first_name)?,
+            last_name: one("last_name", &self.last_name)?,
+            display_name: one("display_name", &self.display_name)?,
+            department_code: one("department_code", &self.department_code)?,
+            department: one("department", &self.department)?,
+            location: one("location", &self.location)?,
+            manager_id: one("manager_id", &self.manager_id)?,
+            job_title: one("job_title", &self.job_title)?,
+            employment_type: one("employment_type", &self.employment_type)?,
+            start_date: one("start_date", &self.start_date)?,
+            end_date: one("end_date", &self.end_date)?,
+            status: one("status", &self.status)?,
+            attributes: self
+                .attributes
+                .iter()
+                .map(|(name, spec)| Ok((name.clone(), one(&format!("attributes.{name}"), spec)?)))
+                .collect::<Result<_, String>>()?,
+        })
+    }
+
+    /// Every `{name}` placeholder in the map's paths, with the field it is in.
+    pub fn placeholders(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (field, spec) in self.named() {
+            for path in spec.paths() {
+                for name in path.placeholders() {
+                    out.push((field.clone(), name));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every lookup table the map uses, with the field that uses it.
+    pub fn lookups(&self) -> Vec<(String, String)> {
+        self.named()
+            .into_iter()
+            .filter_map(|(field, spec)| spec.lookup.clone().map(|l| (field, l)))
+            .collect()
+    }
+
     fn named(&self) -> Vec<(String, &FieldSpec)> {
         let mut all = vec![
             ("employee_id".to_string(), &self.employee_id),
@@ -393,6 +519,7 @@ impl FieldMap {
         item: &Value,
         source_name: &str,
         index: usize,
+        lookups: &Lookups,
     ) -> Result<HrRecord, MappingError> {
         let fail = |field: &str, message: String| MappingError {
             source_name: source_name.to_string(),
@@ -402,19 +529,19 @@ impl FieldMap {
         };
         let employee_id = self
             .employee_id
-            .text(item)
+            .text(item, lookups)
             .and_then(|t| EmployeeId::parse(&t))
             .ok_or_else(|| fail("employee_id", "no employee id".to_string()))?;
-        let email = match self.email.text(item) {
+        let email = match self.email.text(item, lookups) {
             Some(text) => Email::parse(&text),
             None => Err(EmailError::Missing),
         };
         let mut r = HrRecord::new(employee_id, email);
-        r.first_name = self.first_name.text(item);
-        r.last_name = self.last_name.text(item);
-        r.display_name = self.display_name.text(item);
-        let code = self.department_code.text(item);
-        let name = self.department.text(item);
+        r.first_name = self.first_name.text(item, lookups);
+        r.last_name = self.last_name.text(item, lookups);
+        r.display_name = self.display_name.text(item, lookups);
+        let code = self.department_code.text(item, lookups);
+        let name = self.department.text(item, lookups);
         r.department = code
             .clone()
             .or_else(|| name.clone())
@@ -423,21 +550,24 @@ impl FieldMap {
                 name: name.or(code).unwrap_or_else(|| key.to_string()),
                 key,
             });
-        r.location = self.location.text(item);
+        r.location = self.location.text(item, lookups);
         r.manager_id = self
             .manager_id
-            .text(item)
+            .text(item, lookups)
             .and_then(|t| EmployeeId::parse(&t));
-        r.job_title = self.job_title.text(item);
-        r.employment_type = self.employment_type.text(item);
+        r.job_title = self.job_title.text(item, lookups);
+        r.employment_type = self.employment_type.text(item, lookups);
         r.start_date = self
             .start_date
-            .date(item)
+            .date(item, lookups)
             .map_err(|m| fail("start_date", m))?;
-        r.end_date = self.end_date.date(item).map_err(|m| fail("end_date", m))?;
-        r.status = self.status.text(item);
+        r.end_date = self
+            .end_date
+            .date(item, lookups)
+            .map_err(|m| fail("end_date", m))?;
+        r.status = self.status.text(item, lookups);
         for (name, spec) in &self.attributes {
-            if let Some(value) = spec.text(item) {
+            if let Some(value) = spec.text(item, lookups) {
                 r.attributes.insert(name.clone(), value);
             }
         }
@@ -449,6 +579,10 @@ impl FieldMap {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn none() -> Lookups {
+        Lookups::new()
+    }
 
     fn path(text: &str) -> JsonPath {
         JsonPath::parse(text).unwrap()
@@ -500,16 +634,19 @@ mod tests {
         );
 
         assert_eq!(
-            s.text(&json!({"end": "0000-00-00", "termination": "2026-06-30"}))
-                .as_deref(),
+            s.text(
+                &json!({"end": "0000-00-00", "termination": "2026-06-30"}),
+                &none()
+            )
+            .as_deref(),
             Some("2026-06-30")
         );
         assert_eq!(
-            s.text(&json!({"end": "0000-00-00"})).as_deref(),
+            s.text(&json!({"end": "0000-00-00"}), &none()).as_deref(),
             Some("none")
         );
         assert_eq!(
-            s.text(&json!({"end": "  2026-01-01 "})).as_deref(),
+            s.text(&json!({"end": "  2026-01-01 "}), &none()).as_deref(),
             Some("2026-01-01")
         );
     }
@@ -519,12 +656,12 @@ mod tests {
         let s = spec(r#"{"join": ["prefix", "surname"]}"#);
 
         assert_eq!(
-            s.text(&json!({"prefix": "de", "surname": "Vries"}))
+            s.text(&json!({"prefix": "de", "surname": "Vries"}), &none())
                 .as_deref(),
             Some("de Vries")
         );
         assert_eq!(
-            s.text(&json!({"prefix": null, "surname": "Janssen"}))
+            s.text(&json!({"prefix": null, "surname": "Janssen"}), &none())
                 .as_deref(),
             Some("Janssen")
         );
@@ -536,9 +673,15 @@ mod tests {
         let name = spec(r#"{"path": "d", "part": "name_before_parentheses"}"#);
         let v = json!({"d": "Wijkverpleging Noord (WVN)"});
 
-        assert_eq!(code.text(&v).as_deref(), Some("WVN"));
-        assert_eq!(name.text(&v).as_deref(), Some("Wijkverpleging Noord"));
-        assert_eq!(code.text(&json!({"d": "ICT"})).as_deref(), Some("ICT"));
+        assert_eq!(code.text(&v, &none()).as_deref(), Some("WVN"));
+        assert_eq!(
+            name.text(&v, &none()).as_deref(),
+            Some("Wijkverpleging Noord")
+        );
+        assert_eq!(
+            code.text(&json!({"d": "ICT"}), &none()).as_deref(),
+            Some("ICT")
+        );
     }
 
     #[test]
@@ -553,7 +696,10 @@ mod tests {
             (json!("t"), "active"),
             (json!("f"), "inactive"),
         ] {
-            assert_eq!(s.text(&json!({"active": raw})).as_deref(), Some(want));
+            assert_eq!(
+                s.text(&json!({"active": raw}), &none()).as_deref(),
+                Some(want)
+            );
         }
     }
 
@@ -562,27 +708,27 @@ mod tests {
         let s = spec(r#"{"path": "d", "formats": ["odata", "rfc3339", "%d/%m/%Y"]}"#);
 
         assert_eq!(
-            s.date(&json!({"d": "/Date(1782777600000)/"})),
+            s.date(&json!({"d": "/Date(1782777600000)/"}), &none()),
             Ok(NaiveDate::from_ymd_opt(2026, 6, 30))
         );
         assert_eq!(
-            s.date(&json!({"d": "/Date(1782777600000+0000)/"})),
+            s.date(&json!({"d": "/Date(1782777600000+0000)/"}), &none()),
             Ok(NaiveDate::from_ymd_opt(2026, 6, 30))
         );
         assert_eq!(
-            s.date(&json!({"d": "2026-06-30T23:30:00+02:00"})),
+            s.date(&json!({"d": "2026-06-30T23:30:00+02:00"}), &none()),
             Ok(NaiveDate::from_ymd_opt(2026, 6, 30))
         );
         assert_eq!(
-            s.date(&json!({"d": "30/06/2026"})),
+            s.date(&json!({"d": "30/06/2026"}), &none()),
             Ok(NaiveDate::from_ymd_opt(2026, 6, 30))
         );
         assert!(
-            s.date(&json!({"d": "June 30"}))
+            s.date(&json!({"d": "June 30"}), &none())
                 .unwrap_err()
                 .contains("June 30")
         );
-        assert_eq!(s.date(&json!({})), Ok(None));
+        assert_eq!(s.date(&json!({}), &none()), Ok(None));
     }
 
     #[test]
@@ -593,7 +739,7 @@ mod tests {
         assert_eq!(s.problems().len(), 1);
         assert_eq!(with_offset.problems(), Vec::<String>::new());
         assert_eq!(
-            with_offset.date(&serde_json::json!({"d": "2015-09-01-07:00"})),
+            with_offset.date(&serde_json::json!({"d": "2015-09-01-07:00"}), &none()),
             Ok(NaiveDate::from_ymd_opt(2015, 9, 1))
         );
     }
@@ -613,13 +759,23 @@ mod tests {
         .unwrap();
 
         let ok = map
-            .record(&json!({"id": 7, "mail": "Zoe@Acme.example", "name": {"first": "Zoë"}, "dept": {"code": "WVN", "name": "Wijkverpleging Noord"}, "manager": "M001", "start": "2017-02-01", "big": "12345678901"}), "test page 1", 1)
+            .record(&json!({"id": 7, "mail": "Zoe@Acme.example", "name": {"first": "Zoë"}, "dept": {"code": "WVN", "name": "Wijkverpleging Noord"}, "manager": "M001", "start": "2017-02-01", "big": "12345678901"}), "test page 1", 1, &none())
             .unwrap();
         let no_email = map
-            .record(&json!({"id": "E006", "mail": null}), "test page 1", 2)
+            .record(
+                &json!({"id": "E006", "mail": null}),
+                "test page 1",
+                2,
+                &none(),
+            )
             .unwrap();
-        let bad = map.record(&json!({"id": "E9", "start": "soon"}), "test page 2", 3);
-        let no_id = map.record(&json!({"mail": "a@b.nl"}), "test page 2", 4);
+        let bad = map.record(
+            &json!({"id": "E9", "start": "soon"}),
+            "test page 2",
+            3,
+            &none(),
+        );
+        let no_id = map.record(&json!({"mail": "a@b.nl"}), "test page 2", 4, &none());
 
         assert_eq!(ok.employee_id.as_str(), "7");
         assert_eq!(ok.email.as_ref().unwrap().as_str(), "zoe@acme.example");
@@ -637,5 +793,76 @@ mod tests {
             "test page 2, record 3: start_date: `soon` is not a date in any of the formats %Y-%m-%d, rfc3339"
         );
         assert_eq!(no_id.unwrap_err().field, "employee_id");
+    }
+
+    #[test]
+    fn lookup_table_turns_ids_into_names_before_the_value_map() {
+        let lookups: Lookups = BTreeMap::from([(
+            "departments".to_string(),
+            BTreeMap::from([
+                ("17".to_string(), "Wijkverpleging Noord".to_string()),
+                ("18".to_string(), "ICT".to_string()),
+            ]),
+        )]);
+        let name = spec(r#"{"path": "department_id", "lookup": "departments"}"#);
+        let unknown_empty =
+            spec(r#"{"path": "department_id", "lookup": "departments", "lookup_default": ""}"#);
+        let mapped =
+            spec(r#"{"path": "department_id", "lookup": "departments", "map": {"ICT": "IT"}}"#);
+
+        assert_eq!(
+            name.text(&json!({"department_id": 17}), &lookups)
+                .as_deref(),
+            Some("Wijkverpleging Noord")
+        );
+        assert_eq!(
+            name.text(&json!({"department_id": 99}), &lookups)
+                .as_deref(),
+            Some("99")
+        );
+        assert_eq!(
+            unknown_empty.text(&json!({"department_id": 99}), &lookups),
+            None
+        );
+        assert_eq!(
+            mapped
+                .text(&json!({"department_id": "18"}), &lookups)
+                .as_deref(),
+            Some("IT")
+        );
+    }
+
+    #[test]
+    fn variables_in_paths_are_bound_before_reading() {
+        let map: FieldMap = serde_json::from_str(
+            r#"{"employee_id": {"path": "id"}, "email": {"path": "email"},
+                "attributes": {"cost_centre": {"path": "custom.{cost_centre_field}.value"}}}"#,
+        )
+        .unwrap();
+        let vars = |name: &str| (name == "cost_centre_field").then(|| "c_4711".to_string());
+
+        let bound = map.bind(&vars).unwrap();
+        let record = bound
+            .record(
+                &json!({"id": "E1", "email": "a@b.nl", "custom": {"c_4711": {"value": "CC-12"}}}),
+                "test page 1",
+                1,
+                &none(),
+            )
+            .unwrap();
+
+        assert_eq!(
+            map.placeholders(),
+            vec![(
+                "attributes.cost_centre".to_string(),
+                "cost_centre_field".to_string()
+            )]
+        );
+        assert_eq!(record.attributes["cost_centre"], "CC-12");
+        assert!(
+            map.bind(&|_: &str| None)
+                .unwrap_err()
+                .contains("no variable `cost_centre_field`")
+        );
     }
 }
