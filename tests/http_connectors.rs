@@ -624,3 +624,476 @@ async fn refused_token_request_fails_without_showing_the_secret() {
     );
     assert!(!error.contains("csecret-9f2"), "{error}");
 }
+
+/// A definition for the paging tests: people at `{base}/people`, in `data`, by `id` and
+/// `email`, with the given pagination (and anything else) appended.
+fn paged_definition(extra: &str) -> Definition {
+    Definition::parse(&format!(
+        r#"
+name = "Paged HR"
+variables = ["base"]
+secrets = ["api_key"]
+
+[auth]
+kind = "bearer"
+token = "{{secret:api_key}}"
+
+[request]
+url = "{{base}}/people"
+
+[records]
+path = "data"
+
+[fields.employee_id]
+path = "id"
+
+[fields.email]
+path = "email"
+
+[limits]
+retries = 1
+retry_after_ms = 10
+concurrency = 3
+
+{extra}
+"#
+    ))
+    .unwrap()
+}
+
+fn with_body(ids: &[&str], extra: serde_json::Value) -> serde_json::Value {
+    let mut body = people(ids);
+    if let (Some(target), serde_json::Value::Object(members)) = (body.as_object_mut(), extra) {
+        target.extend(members);
+    }
+    body
+}
+
+fn ids(records: &[hrsync::domain::HrRecord]) -> Vec<&str> {
+    records.iter().map(|r| r.employee_id.as_str()).collect()
+}
+
+#[tokio::test]
+async fn cursor_paging_follows_the_cursor_until_there_is_none() {
+    let server = MockServer::start().await;
+    Mock::given(path("/people"))
+        .and(query_param("cursor", "c2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(with_body(
+            &["A3", "A4"],
+            serde_json::json!({"meta": {"next_cursor": "c3", "has_more": true}}),
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(path("/people"))
+        .and(query_param("cursor", "c3"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(with_body(
+            &["A5"],
+            serde_json::json!({"meta": {"next_cursor": "c4", "has_more": false}}),
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(path("/people"))
+        .and(query_param("limit", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(with_body(
+            &["A1", "A2"],
+            serde_json::json!({"meta": {"next_cursor": "c2", "has_more": true}}),
+        )))
+        .mount(&server)
+        .await;
+    let hr = source(
+        paged_definition(
+            r#"[pagination]
+kind = "cursor"
+cursor_param = "cursor"
+path = "meta.next_cursor"
+more_path = "meta.has_more"
+size_param = "limit"
+size = 2"#,
+        ),
+        &[("base", &server.uri())],
+        &[("api_key", "k")],
+    );
+
+    let records = hr.fetch().await.unwrap();
+
+    assert_eq!(ids(&records), ["A1", "A2", "A3", "A4", "A5"]);
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_cursor_that_repeats_fails_instead_of_looping() {
+    let server = MockServer::start().await;
+    Mock::given(path("/people"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(with_body(&["A1"], serde_json::json!({"next": "same"}))),
+        )
+        .mount(&server)
+        .await;
+    let hr = source(
+        paged_definition(
+            r#"[pagination]
+kind = "cursor"
+cursor_param = "cursor"
+path = "next""#,
+        ),
+        &[("base", &server.uri())],
+        &[("api_key", "k")],
+    );
+
+    let error = hr.fetch().await.unwrap_err().to_string();
+
+    assert!(error.contains("same next page twice"), "{error}");
+}
+
+#[tokio::test]
+async fn link_header_paging_follows_rel_next_relative_or_absolute() {
+    let server = MockServer::start().await;
+    let uri = server.uri();
+    Mock::given(path("/people"))
+        .and(query_param("page", "2"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(people(&["A3"]))
+                .insert_header(
+                    "Link",
+                    format!(
+                        r#"<{uri}/people?page=1>; rel="first", <{uri}/people?page=3>; rel="next""#
+                    ),
+                ),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path("/people"))
+        .and(query_param("page", "3"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(people(&["A4"]))
+                .insert_header("Link", format!(r#"<{uri}/people?page=1>; rel="first""#)),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path("/people"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(people(&["A1", "A2"]))
+                .insert_header("Link", r#"</people?page=2>; rel="next""#),
+        )
+        .mount(&server)
+        .await;
+    let hr = source(
+        paged_definition("[pagination]\nkind = \"link_header\""),
+        &[("base", &uri)],
+        &[("api_key", "k")],
+    );
+
+    let records = hr.fetch().await.unwrap();
+
+    assert_eq!(ids(&records), ["A1", "A2", "A3", "A4"]);
+    let sent = server.received_requests().await.unwrap();
+    assert!(
+        sent.iter()
+            .all(|r| r.headers.get("authorization").is_some()),
+        "every page is authenticated"
+    );
+}
+
+#[tokio::test]
+async fn a_next_link_to_another_host_is_refused_and_gets_no_credentials() {
+    let server = MockServer::start().await;
+    let elsewhere = MockServer::start().await;
+    Mock::given(path("/people"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(with_body(
+            &["A1"],
+            serde_json::json!({"next": format!("{}/steal", elsewhere.uri())}),
+        )))
+        .mount(&server)
+        .await;
+    let hr = source(
+        paged_definition("[pagination]\nkind = \"next_link\"\npath = \"next\""),
+        &[("base", &server.uri())],
+        &[("api_key", "k")],
+    );
+
+    let error = hr.fetch().await.unwrap_err().to_string();
+
+    assert!(error.contains("credentials are only sent"), "{error}");
+    assert!(elsewhere.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn numbered_pages_with_a_total_are_all_read_in_order() {
+    let server = MockServer::start().await;
+    let all = [
+        "A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A09",
+    ];
+    for (n, chunk) in all.chunks(2).enumerate() {
+        Mock::given(path("/people"))
+            .and(query_param("page", (n + 1).to_string()))
+            .and(query_param("per_page", "2"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(with_body(chunk, serde_json::json!({"total": "9"})))
+                    // Later pages answer sooner, so they arrive out of order.
+                    .set_delay(Duration::from_millis(100 - 20 * n as u64)),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let hr = source(
+        paged_definition(
+            r#"[pagination]
+kind = "page"
+page_param = "page"
+size_param = "per_page"
+size = 2
+total_path = "total""#,
+        ),
+        &[("base", &server.uri())],
+        &[("api_key", "k")],
+    );
+
+    let fetched = hr
+        .fetch_with(&hrsync::connectors::http::FetchOptions::default())
+        .await
+        .unwrap();
+
+    assert_eq!(ids(&fetched.records), all);
+    assert_eq!(fetched.pages, 5);
+    assert_eq!(fetched.total, Some(9));
+}
+
+#[tokio::test]
+async fn a_failing_page_among_concurrent_pages_fails_the_whole_fetch() {
+    let server = MockServer::start().await;
+    Mock::given(path("/people"))
+        .and(query_param("page", "3"))
+        .respond_with(ResponseTemplate::new(502))
+        .mount(&server)
+        .await;
+    Mock::given(path("/people"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(with_body(&["A1", "A2"], serde_json::json!({"total": 8}))),
+        )
+        .mount(&server)
+        .await;
+    let hr = source(
+        paged_definition(
+            "[pagination]\nkind = \"page\"\npage_param = \"page\"\nsize = 2\ntotal_path = \"total\"",
+        ),
+        &[("base", &server.uri())],
+        &[("api_key", "k")],
+    );
+
+    let error = hr.fetch().await.unwrap_err();
+
+    assert!(
+        matches!(
+            error,
+            FetchError::Status {
+                page: 3,
+                status: 502,
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn lookup_table_from_another_endpoint_names_each_department() {
+    let server = MockServer::start().await;
+    Mock::given(path("/departments"))
+        .and(query_param("cursor", "d2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "results": [{"id": 18, "name": "Zorg Zuid"}]
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(path("/departments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "results": [{"id": 17, "name": "Wijkverpleging Noord"}],
+            "next_cursor": "d2"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/people"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"data": [
+                {"id": "A1", "email": "a1@acme.example", "dept": 17, "custom": {"cf_88": "CC-1"}},
+                {"id": "A2", "email": "a2@acme.example", "dept": 18, "custom": {"cf_88": "CC-2"}},
+                {"id": "A3", "email": "a3@acme.example", "dept": 99}
+            ]})),
+        )
+        .mount(&server)
+        .await;
+    let def = paged_definition(
+        r#"[lookups.departments]
+request = { url = "{base}/departments" }
+pagination = { kind = "cursor", cursor_param = "cursor", path = "next_cursor" }
+records = { path = "results" }
+key = "id"
+value = "name"
+
+[fields.department_code]
+path = "dept"
+
+[fields.department]
+path = "dept"
+lookup = "departments"
+
+[fields.attributes.cost_centre]
+path = "custom.{cost_centre_field}"
+
+[defaults]
+cost_centre_field = "cf_1""#,
+    );
+    let hr = source(
+        def,
+        &[("base", &server.uri()), ("cost_centre_field", "cf_88")],
+        &[("api_key", "k")],
+    );
+
+    let records = hr.fetch().await.unwrap();
+
+    let dept = |i: usize| records[i].department.as_ref().unwrap().name.clone();
+    assert_eq!(dept(0), "Wijkverpleging Noord");
+    assert_eq!(dept(1), "Zorg Zuid");
+    assert_eq!(
+        dept(2),
+        "99",
+        "a value missing from the table stays as it is"
+    );
+    assert_eq!(records[0].department.as_ref().unwrap().key.as_str(), "17");
+    assert_eq!(records[1].attributes["cost_centre"], "CC-2");
+}
+
+#[test]
+fn a_field_using_an_unknown_lookup_or_variable_is_refused() {
+    let unknown_lookup = format!(
+        "{OFFSET_DEFINITION}\n[fields.department]\npath = \"dept\"\nlookup = \"departments\"\n"
+    );
+    let unknown_variable =
+        format!("{OFFSET_DEFINITION}\n[fields.location]\npath = \"custom.{{site_field}}\"\n");
+
+    assert!(
+        Definition::parse(&unknown_lookup)
+            .unwrap_err()
+            .contains("no [lookups.departments]")
+    );
+    assert!(
+        Definition::parse(&unknown_variable)
+            .unwrap_err()
+            .contains("`{site_field}` is not a variable")
+    );
+}
+
+#[tokio::test]
+async fn incremental_fetch_asks_only_for_what_changed_since_the_watermark() {
+    let server = MockServer::start().await;
+    Mock::given(path("/people"))
+        .and(query_param(
+            "filter",
+            "updated_at gt '2026-11-23T08:00:00Z'",
+        ))
+        .and(query_param("size", "50"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(people(&["A2"])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let hr = source(
+        paged_definition(
+            r#"[request.query]
+filter = "status eq 'any'"
+size = "50"
+
+[incremental]
+query = { filter = "updated_at gt '{since}'" }"#,
+        ),
+        &[("base", &server.uri())],
+        &[("api_key", "k")],
+    );
+    let since = chrono::DateTime::parse_from_rfc3339("2026-11-23T09:00:00+01:00")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+
+    let fetched = hr
+        .fetch_with(&hrsync::connectors::http::FetchOptions {
+            since: Some(since),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    assert!(fetched.incremental);
+    assert_eq!(ids(&fetched.records), ["A2"]);
+}
+
+#[tokio::test]
+async fn raw_dump_keeps_every_page_with_credentials_redacted() {
+    let server = MockServer::start().await;
+    let secret = "sk_live_51c0ffee";
+    Mock::given(path("/people"))
+        .and(query_param("offset", "0"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(with_body(
+                    &["A1", "A2"],
+                    // A system that echoes the key it was given.
+                    serde_json::json!({"debug": {"key_used": secret}}),
+                ))
+                .insert_header("Set-Cookie", "session=abc123"),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path("/people"))
+        .and(query_param("offset", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(people(&["A3"])))
+        .mount(&server)
+        .await;
+    let hr = offset_source(&server, secret);
+    let dir = tempfile::tempdir().unwrap();
+
+    let fetched = hr
+        .fetch_with(&hrsync::connectors::http::FetchOptions {
+            raw_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(fetched.records.len(), 3);
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "people-0001.http",
+            "people-0001.json",
+            "people-0002.http",
+            "people-0002.json"
+        ]
+    );
+    for name in &names {
+        let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        assert!(!text.contains(secret), "{name} holds the secret:\n{text}");
+        assert!(!text.contains("abc123"), "{name} holds the cookie:\n{text}");
+    }
+    let exchange = std::fs::read_to_string(dir.path().join("people-0001.http")).unwrap();
+    assert!(exchange.contains("x-api-key: [redacted]"), "{exchange}");
+    assert!(exchange.contains("key=%5Bredacted%5D"), "{exchange}");
+    assert!(exchange.contains("offset=0"), "{exchange}");
+    assert!(exchange.contains("HTTP 200"), "{exchange}");
+    let page: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("people-0001.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(page["data"][1]["id"], "A2");
+    assert_eq!(page["debug"]["key_used"], "[redacted]");
+}
