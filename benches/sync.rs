@@ -515,6 +515,7 @@ impl Bench {
             records_fetched: records.len(),
             missing_email: 0,
             now: Utc::now(),
+            feed: None,
         };
         self.store.apply_plan(&run, &plan).await?;
         let applied = Instant::now();

@@ -13,13 +13,13 @@ use tracing::Instrument;
 
 use crate::config::{ConnectorSettings, Loaded, MailTransportKind, Organisation, SourceKind};
 use crate::connectors::csv;
-use crate::connectors::http::{Definition, HttpSource};
+use crate::connectors::http::{Definition, FetchOptions, HttpSource};
 use crate::domain::{HrRecord, RunError, RunMode, RunReport, RunStatus, Trigger};
 use crate::mail::Mailer;
 use crate::mail::outbox::{Drained, OutboxWorker};
 use crate::planner::health::{self, FeedStats};
 use crate::planner::{self, Change, Plan, Policy};
-use crate::store::{ApplyRun, NewRun, OrganisationRow, RunEnd, Store};
+use crate::store::{ApplyRun, FeedUpdate, NewRun, OrganisationRow, RunEnd, Store};
 
 /// Stable code of a run whose fetch failed.
 pub const FETCH_FAILED: &str = "HR102";
@@ -63,11 +63,32 @@ impl RunOutcome {
     }
 }
 
+/// What a fetch gave a run: the records to plan on and, for an incremental connector, what to
+/// keep when the run is applied.
+#[derive(Clone, Debug)]
+pub struct Feed {
+    pub records: Vec<HrRecord>,
+    /// For an incremental connector: when the fetch started, and whether it read everything.
+    pub incremental: Option<(DateTime<Utc>, bool)>,
+}
+
+impl Feed {
+    fn update(&self) -> Option<FeedUpdate<'_>> {
+        self.incremental.map(|(watermark, full)| FeedUpdate {
+            watermark,
+            full,
+            records: &self.records,
+        })
+    }
+}
+
 /// Everything a run needs, built once per process.
 pub struct App {
     pub config: Loaded,
     pub store: Store,
     pub mailer: Mailer,
+    /// Incremental connectors read their whole feed on the next runs (`sync --full`).
+    pub force_full_fetch: bool,
 }
 
 impl App {
@@ -99,6 +120,7 @@ impl App {
             config,
             store,
             mailer,
+            force_full_fetch: false,
         })
     }
 
@@ -136,8 +158,10 @@ impl App {
             .ok_or_else(|| anyhow::anyhow!("connector `{connector}` is not configured"))
     }
 
-    /// Fetches the connector's records. All or nothing.
-    pub async fn fetch(&self, connector: &str) -> anyhow::Result<Vec<HrRecord>> {
+    /// Fetches the connector's records. All or nothing. An incremental connector asks only for
+    /// what changed since its last applied run and merges that into what it knew, or reads
+    /// its whole feed when one is due.
+    pub async fn fetch(&self, connector: &str) -> anyhow::Result<Feed> {
         let settings = self.connector_settings(connector)?;
         match settings.kind {
             SourceKind::Csv => {
@@ -147,19 +171,76 @@ impl App {
                     .ok_or_else(|| anyhow::anyhow!("connector `{connector}` has no [csv] table"))?;
                 let records =
                     tokio::task::spawn_blocking(move || csv::read_file(&csv_settings)).await??;
-                Ok(records)
+                Ok(Feed {
+                    records,
+                    incremental: None,
+                })
             }
             SourceKind::Http => {
                 let http = settings.http.as_ref().ok_or_else(|| {
                     anyhow::anyhow!("connector `{connector}` has no [http] table")
                 })?;
-                let definition = Definition::load(&http.definition_path())
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                let source =
-                    HttpSource::new(definition, http.variables.clone(), http.read_secrets()?)?;
-                Ok(source.fetch().await?)
+                let source = self.http_source(connector)?;
+                let Some(incremental) = &http.incremental else {
+                    return Ok(Feed {
+                        records: source.fetch().await?,
+                        incremental: None,
+                    });
+                };
+                let started = Utc::now();
+                let state = self.store.feed_state(connector).await?;
+                let full = self.force_full_fetch
+                    || incremental.full_due(
+                        state.watermark,
+                        state.last_full_at,
+                        state.incremental_runs,
+                        started,
+                    );
+                let since = state
+                    .watermark
+                    .filter(|_| !full)
+                    .map(|w| w - chrono::Duration::minutes(i64::from(incremental.overlap_minutes)));
+                let fetched = source
+                    .fetch_with(&FetchOptions {
+                        since,
+                        ..FetchOptions::default()
+                    })
+                    .await?;
+                let records = if full {
+                    tracing::info!(records = fetched.records.len(), "Read the whole feed");
+                    fetched.records
+                } else {
+                    let known = self.store.feed_snapshot(connector).await?;
+                    tracing::info!(
+                        changed = fetched.records.len(),
+                        known = known.len(),
+                        since = %since.map(|s| s.to_rfc3339()).unwrap_or_default(),
+                        "Read what changed since the watermark"
+                    );
+                    merge_delta(known, fetched.records)
+                };
+                Ok(Feed {
+                    records,
+                    incremental: Some((started, full)),
+                })
             }
         }
+    }
+
+    /// The HTTP source of an `http` connector, bound to its variables and secrets.
+    pub fn http_source(&self, connector: &str) -> anyhow::Result<HttpSource> {
+        let settings = self.connector_settings(connector)?;
+        let http = settings
+            .http
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("connector `{connector}` is not an http connector"))?;
+        let definition =
+            Definition::load(&http.definition_path()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(HttpSource::new(
+            definition,
+            http.variables.clone(),
+            http.read_secrets()?,
+        )?)
     }
 
     /// Plans against the current directory, without writing anything.
@@ -231,8 +312,8 @@ impl App {
         mode: RunMode,
         as_of: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        let records = match self.fetch(connector).await {
-            Ok(records) => records,
+        let feed = match self.fetch(connector).await {
+            Ok(feed) => feed,
             Err(error) => {
                 let message = format!("{error:#}");
                 tracing::error!(error = %message, "Fetch failed; nothing is planned or applied");
@@ -240,11 +321,12 @@ impl App {
                 return Ok(());
             }
         };
+        let records = &feed.records;
         let policy = self.config.policy(connector)?;
-        let mut plan = self.plan_for(&policy, org_row, &records, as_of).await?;
+        let mut plan = self.plan_for(&policy, org_row, records, as_of).await?;
         let fetched = records.len();
         // The feed-health gate: a feed far from the last good one is held, whatever the plan.
-        let stats = FeedStats::of(&records);
+        let stats = FeedStats::of(records);
         let limits = policy.health;
         let previous = self.store.connector_state(connector).await?;
         let empty = plan
@@ -305,6 +387,7 @@ impl App {
                     records_fetched: fetched,
                     missing_email: stats.missing_email,
                     now: Utc::now(),
+                    feed: feed.update(),
                 };
                 let applied = self.store.apply_plan(&run, &plan).await?;
                 tracing::info!(
@@ -365,15 +448,11 @@ impl App {
         let settings = self.connector_settings(&connector)?;
         let org = self.config.organisation(&settings.organisation)?;
         let org_row = self.organisation_row(&org).await?;
-        let records = self.fetch(&connector).await?;
+        let feed = self.fetch(&connector).await?;
+        let records = &feed.records;
         // The same instant the held run planned for: only the data may have changed.
         let plan = self
-            .plan_for(
-                &self.config.policy(&connector)?,
-                &org_row,
-                &records,
-                s.as_of,
-            )
+            .plan_for(&self.config.policy(&connector)?, &org_row, records, s.as_of)
             .await?;
         let differences = compare(&held.changes, &plan.changes);
         if !differences.is_empty() {
@@ -389,8 +468,9 @@ impl App {
             connector: &connector,
             status: RunStatus::Approved,
             records_fetched: records.len(),
-            missing_email: FeedStats::of(&records).missing_email,
+            missing_email: FeedStats::of(records).missing_email,
             now: Utc::now(),
+            feed: feed.update(),
         };
         self.store.apply_plan(&run, &plan).await?;
         tracing::info!(run_id, connector = %connector, "Held run approved and applied");
@@ -413,6 +493,22 @@ impl App {
         };
         Ok(worker.drain().await?)
     }
+}
+
+/// What an incremental connector knows after a delta: every known record whose employee id
+/// the delta does not mention, and the delta's records. People the delta leaves out are
+/// unchanged, not gone; the periodic full fetch finds those who vanished.
+pub fn merge_delta(known: Vec<HrRecord>, delta: Vec<HrRecord>) -> Vec<HrRecord> {
+    let changed: std::collections::HashSet<String> = delta
+        .iter()
+        .map(|r| r.employee_id.as_str().to_string())
+        .collect();
+    let mut merged: Vec<HrRecord> = known
+        .into_iter()
+        .filter(|r| !changed.contains(r.employee_id.as_str()))
+        .collect();
+    merged.extend(delta);
+    merged
 }
 
 /// The changes of a stored run and a new plan, compared on everything but the reason: each

@@ -247,6 +247,7 @@ async fn run_case(steps: Vec<Step>, settings: Settings) -> Result<(), TestCaseEr
                 records_fetched: records.len(),
                 missing_email: 0,
                 now,
+                feed: None,
             };
             store
                 .apply_plan(&run, &plan)

@@ -9,15 +9,15 @@ use chrono::{DateTime, Utc};
 use sqlx::{Pool, QueryBuilder, Row, Transaction};
 
 use crate::domain::{
-    Account, AccountId, ChangeLine, Directory, Email, EmployeeId, Grant, Membership, MembershipId,
-    MembershipState, RunError, RunMode, RunReport, RunStatus, RunSummary, Team, TeamId, TeamKey,
-    TeamLink, Trigger,
+    Account, AccountId, ChangeLine, Directory, Email, EmployeeId, Grant, HrRecord, Membership,
+    MembershipId, MembershipState, RunError, RunMode, RunReport, RunStatus, RunSummary, Team,
+    TeamId, TeamKey, TeamLink, Trigger,
 };
 use crate::planner::{AccountRef, Action, Change, Field, Notice, Plan, TeamRef, Update};
 
 use super::{
-    Applied, ApplyRun, Doing, NewRun, OrganisationRow, OutboxMail, OutboxStats, Result, RunEnd,
-    StoreError, TokenState, UserFilter, UserRow, counts_map,
+    Applied, ApplyRun, Doing, FeedState, FeedUpdate, NewRun, OrganisationRow, OutboxMail,
+    OutboxStats, Result, RunEnd, StoreError, TokenState, UserFilter, UserRow, counts_map,
 };
 
 type DbRow = <Db as sqlx::Database>::Row;
@@ -457,6 +457,7 @@ pub(super) async fn apply_plan(
         records_fetched,
         missing_email,
         now,
+        feed,
     } = *run;
     let mut tx = pool.begin().await.doing("starting the apply transaction")?;
     let mut queued: Vec<Queued> = Vec::new();
@@ -904,6 +905,9 @@ pub(super) async fn apply_plan(
     .execute(&mut *tx)
     .await
     .doing("recording the connector's last good feed")?;
+    if let Some(feed) = feed {
+        keep_feed(&mut tx, connector, &feed).await?;
+    }
     tx.commit().await.doing("committing the run")?;
     Ok(Applied {
         accounts_created: ids.new_accounts.len(),
@@ -941,6 +945,83 @@ async fn set_column(
             .await
             .doing("updating fields")?;
     }
+    Ok(())
+}
+
+/// Keeps an incremental connector's feed (only the employee ids whose records changed are
+/// written) and moves its watermark.
+async fn keep_feed(tx: &mut Tx<'_>, connector: &str, feed: &FeedUpdate<'_>) -> Result<()> {
+    let rows =
+        sqlx::query("SELECT employee_id, records FROM connector_records WHERE connector_id = $1")
+            .bind(connector)
+            .fetch_all(&mut **tx)
+            .await
+            .doing("reading the connector's known records")?;
+    let mut known: HashMap<String, String> = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        known.insert(get(row, "employee_id")?, get(row, "records")?);
+    }
+    let groups = super::snapshot::by_employee(feed.records);
+    let mut changed: Vec<(&str, String)> = Vec::new();
+    for (employee_id, records) in &groups {
+        let text = super::snapshot::encode(records);
+        if known.get(*employee_id) != Some(&text) {
+            changed.push((employee_id, text));
+        }
+    }
+    let gone: Vec<&String> = known
+        .keys()
+        .filter(|id| !groups.contains_key(id.as_str()))
+        .collect();
+    for chunk in changed.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "INSERT INTO connector_records (connector_id, employee_id, records) ",
+        );
+        qb.push_values(chunk, |mut b, (employee_id, text)| {
+            b.push_bind(connector)
+                .push_bind(*employee_id)
+                .push_bind(text.as_str());
+        });
+        qb.push(
+            " ON CONFLICT (connector_id, employee_id) DO UPDATE SET records = excluded.records",
+        );
+        qb.build()
+            .execute(&mut **tx)
+            .await
+            .doing("keeping the connector's records")?;
+    }
+    for chunk in gone.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new("DELETE FROM connector_records WHERE connector_id = ");
+        qb.push_bind(connector).push(" AND employee_id IN (");
+        push_binds(&mut qb, chunk.iter().map(|s| s.as_str()));
+        qb.push(")");
+        qb.build()
+            .execute(&mut **tx)
+            .await
+            .doing("forgetting records the feed no longer has")?;
+    }
+    // The watermark column is text on both backends.
+    let watermark = feed.watermark.to_rfc3339();
+    let moved = if feed.full {
+        sqlx::query(
+            "UPDATE connector_state SET watermark = $1, last_full_at = $2, incremental_runs = 0 \
+             WHERE connector_id = $3",
+        )
+        .bind(watermark)
+        .bind(feed.watermark)
+        .bind(connector)
+    } else {
+        sqlx::query(
+            "UPDATE connector_state SET watermark = $1, incremental_runs = incremental_runs + 1 \
+             WHERE connector_id = $2",
+        )
+        .bind(watermark)
+        .bind(connector)
+    };
+    moved
+        .execute(&mut **tx)
+        .await
+        .doing("moving the connector's watermark")?;
     Ok(())
 }
 
@@ -1564,6 +1645,49 @@ pub(super) async fn connector_state(
         records: usize::try_from(records).unwrap_or(0),
         missing_email: usize::try_from(missing.unwrap_or(0)).unwrap_or(0),
     }))
+}
+
+pub(super) async fn feed_state(pool: &Pool<Db>, connector: &str) -> Result<FeedState> {
+    let row = sqlx::query(
+        "SELECT watermark, last_full_at, incremental_runs FROM connector_state \
+         WHERE connector_id = $1",
+    )
+    .bind(connector)
+    .fetch_optional(pool)
+    .await
+    .doing("reading the connector's watermark")?;
+    let Some(row) = row else {
+        return Ok(FeedState::default());
+    };
+    let watermark: Option<String> = get(&row, "watermark")?;
+    let watermark = watermark
+        .map(|w| {
+            DateTime::parse_from_rfc3339(&w)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| corrupt(format!("the watermark `{w}` of connector `{connector}`")))
+        })
+        .transpose()?;
+    Ok(FeedState {
+        watermark,
+        last_full_at: get(&row, "last_full_at")?,
+        incremental_runs: get(&row, "incremental_runs")?,
+    })
+}
+
+pub(super) async fn feed_snapshot(pool: &Pool<Db>, connector: &str) -> Result<Vec<HrRecord>> {
+    let rows = sqlx::query(
+        "SELECT records FROM connector_records WHERE connector_id = $1 ORDER BY employee_id",
+    )
+    .bind(connector)
+    .fetch_all(pool)
+    .await
+    .doing("reading the connector's known records")?;
+    let mut records = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let text: String = get(row, "records")?;
+        records.extend(super::snapshot::decode(&text).map_err(corrupt)?);
+    }
+    Ok(records)
 }
 
 async fn read_token(

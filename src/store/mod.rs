@@ -24,6 +24,8 @@ use crate::domain::{Directory, RunError, RunMode, RunReport, RunStatus, RunSumma
 use crate::planner::Plan;
 use crate::planner::health::FeedStats;
 
+mod snapshot;
+
 mod sqlite {
     //! The store's statements compiled for SQLite.
     pub(super) type Db = sqlx::Sqlite;
@@ -132,6 +134,30 @@ pub struct ApplyRun<'a> {
     /// How many fetched records had no usable email, kept for the feed-health gate.
     pub missing_email: usize,
     pub now: DateTime<Utc>,
+    /// For a connector that fetches incrementally: the feed to keep and the new watermark.
+    pub feed: Option<FeedUpdate<'a>>,
+}
+
+/// What an incremental connector keeps when its run is applied.
+#[derive(Clone, Copy, Debug)]
+pub struct FeedUpdate<'a> {
+    /// When the fetch started: the next incremental fetch asks for changes since then.
+    pub watermark: DateTime<Utc>,
+    /// Whether the whole feed was read (rather than only what changed).
+    pub full: bool,
+    /// The records planned on: the delta merged into what was known, or the whole feed.
+    pub records: &'a [crate::domain::HrRecord],
+}
+
+/// Where an incremental connector stands.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FeedState {
+    /// When the last applied fetch started.
+    pub watermark: Option<DateTime<Utc>>,
+    /// When the last applied full fetch happened.
+    pub last_full_at: Option<DateTime<Utc>>,
+    /// Incremental runs applied since then.
+    pub incremental_runs: i64,
 }
 
 /// What an applied run wrote.
@@ -381,6 +407,16 @@ impl Store {
     /// The connector's last applied feed, for the feed-health gate.
     pub async fn connector_state(&self, connector: &str) -> Result<Option<FeedStats>> {
         dispatch!(self.connector_state(connector))
+    }
+
+    /// The watermark and full-fetch bookkeeping of an incremental connector.
+    pub async fn feed_state(&self, connector: &str) -> Result<FeedState> {
+        dispatch!(self.feed_state(connector))
+    }
+
+    /// The records an incremental connector last knew, in employee id order.
+    pub async fn feed_snapshot(&self, connector: &str) -> Result<Vec<crate::domain::HrRecord>> {
+        dispatch!(self.feed_snapshot(connector))
     }
 
     /// Token lookup for tests and the activation endpoint: the state of a token by its hash.

@@ -54,6 +54,8 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         sync_runs::feed_shrinking_by_half_is_held_by_the_health_gate,
         sync_runs::feed_losing_its_email_column_is_held_by_the_health_gate,
         sync_runs::http_connector_syncs_a_scim_server,
+        sync_runs::incremental_connector_merges_changes_and_finds_vanished_people_on_full_fetch,
+        sync_runs::held_incremental_run_moves_its_watermark_only_when_approved,
     ]
 }
 

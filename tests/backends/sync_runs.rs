@@ -968,3 +968,240 @@ pub async fn http_connector_syncs_a_scim_server(mut env: TestEnv) -> anyhow::Res
     assert_eq!(actionable(&again), Vec::<String>::new());
     Ok(())
 }
+
+/// A definition of an HR system that can answer with only what changed.
+const DELTA_DEFINITION: &str = r#"
+name = "Delta HR"
+variables = ["base"]
+
+[auth]
+kind = "none"
+
+[request]
+url = "{base}/people"
+
+[records]
+path = "people"
+
+[incremental]
+query = { changed_since = "{since}" }
+
+[fields.employee_id]
+path = "id"
+
+[fields.email]
+path = "email"
+
+[fields.first_name]
+path = "first"
+
+[fields.job_title]
+path = "title"
+
+[fields.department]
+path = "dept"
+
+[fields.end_date]
+path = "end"
+
+[fields.status]
+value = "active"
+"#;
+
+fn delta_people(people: &[(&str, &str)]) -> serde_json::Value {
+    let people: Vec<serde_json::Value> = people
+        .iter()
+        .map(|(id, title)| {
+            serde_json::json!({
+                "id": id,
+                "email": format!("{}@delta.example", id.to_lowercase()),
+                "first": id,
+                "title": title,
+                "dept": "Zorg"
+            })
+        })
+        .collect();
+    serde_json::json!({ "people": people })
+}
+
+/// Serves `full` to requests without `changed_since` and `delta` to those with it.
+async fn serve_delta_hr(
+    server: &wiremock::MockServer,
+    full: &[(&str, &str)],
+    delta: &[(&str, &str)],
+) {
+    server.reset().await;
+    let full = delta_people(full);
+    let delta = delta_people(delta);
+    wiremock::Mock::given(wiremock::matchers::query_param_is_missing("changed_since"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(full))
+        .mount(server)
+        .await;
+    wiremock::Mock::given(|r: &wiremock::Request| {
+        r.url.query_pairs().any(|(k, _)| k == "changed_since")
+    })
+    .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(delta))
+    .mount(server)
+    .await;
+}
+
+fn asked_since(requests: &[wiremock::Request]) -> Vec<String> {
+    requests
+        .iter()
+        .filter_map(|r| {
+            r.url
+                .query_pairs()
+                .find(|(k, _)| k == "changed_since")
+                .map(|(_, v)| v.into_owned())
+        })
+        .collect()
+}
+
+pub async fn incremental_connector_merges_changes_and_finds_vanished_people_on_full_fetch(
+    mut env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: six people; the connector reads everything every second run.
+    let server = wiremock::MockServer::start().await;
+    let six = [
+        ("D1", "Nurse"),
+        ("D2", "Nurse"),
+        ("D3", "Nurse"),
+        ("D4", "Nurse"),
+        ("D5", "Nurse"),
+        ("D6", "Nurse"),
+    ];
+    serve_delta_hr(&server, &six, &[]).await;
+    let definition = env.dir.path().join("delta.toml");
+    std::fs::write(&definition, DELTA_DEFINITION)?;
+    env.extra_toml = format!(
+        "[connectors.delta_hr]\norganisation = \"other\"\nkind = \"http\"\n\n\
+         [connectors.delta_hr.http]\ndefinition = \"{}\"\n\
+         variables = {{ base = \"{}\" }}\nincremental = {{ full_every_runs = 1 }}\n",
+        definition.display(),
+        server.uri(),
+    );
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    let first = env.sync_connector(&app, "delta_hr", TODAY).await?;
+    assert_eq!(count(&first, "invite"), 6, "{:#?}", first.changes);
+    assert!(asked_since(&server.received_requests().await.unwrap()).is_empty());
+
+    // Act 1: D2 got a new title; D6 vanished from the HR system, which a delta cannot show.
+    let five = [
+        ("D1", "Nurse"),
+        ("D2", "Head nurse"),
+        ("D3", "Nurse"),
+        ("D4", "Nurse"),
+        ("D5", "Nurse"),
+    ];
+    serve_delta_hr(&server, &five, &[("D2", "Head nurse")]).await;
+    let delta_run = env.sync_connector(&app, "delta_hr", TODAY).await?;
+
+    // Assert 1: only the change was asked for and applied; nobody absent from the delta left.
+    let since = asked_since(&server.received_requests().await.unwrap());
+    assert_eq!(since.len(), 1, "one incremental request");
+    let watermark = chrono::DateTime::parse_from_rfc3339(&since[0])?;
+    assert!(watermark <= chrono::Utc::now(), "{}", since[0]);
+    assert_eq!(
+        delta_run.summary.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        delta_run.errors
+    );
+    assert_eq!(
+        delta_run.summary.records_fetched, 6,
+        "the delta merged into what was known"
+    );
+    assert_eq!(
+        actionable(&delta_run),
+        vec![r#"update Some("D2") Some("job_title") Some("Head nurse")"#.to_string()],
+        "{:#?}",
+        delta_run.changes
+    );
+
+    // Act 2: the full fetch is due after one incremental run.
+    serve_delta_hr(&server, &five, &[("D2", "Head nurse")]).await;
+    let full_run = env.sync_connector(&app, "delta_hr", TODAY).await?;
+
+    // Assert 2: the whole feed was read, and the vanished person is a leaver.
+    assert!(
+        asked_since(&server.received_requests().await.unwrap()).is_empty(),
+        "the full fetch asks for everything"
+    );
+    assert_eq!(
+        full_run.summary.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        full_run.errors
+    );
+    assert_eq!(full_run.summary.records_fetched, 5);
+    assert_eq!(count(&full_run, "deactivate"), 1, "{:#?}", full_run.changes);
+    assert_eq!(
+        actionable(&full_run).len(),
+        1,
+        "only D6 left: {:#?}",
+        full_run.changes
+    );
+    assert!(
+        full_run
+            .changes
+            .iter()
+            .any(|c| c.kind == "deactivate" && c.employee_id.as_deref() == Some("D6"))
+    );
+    Ok(())
+}
+
+pub async fn held_incremental_run_moves_its_watermark_only_when_approved(
+    mut env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: a connector that reads deltas, after a first full run of six people.
+    let server = wiremock::MockServer::start().await;
+    let six = [
+        ("D1", "Nurse"),
+        ("D2", "Nurse"),
+        ("D3", "Nurse"),
+        ("D4", "Nurse"),
+        ("D5", "Nurse"),
+        ("D6", "Nurse"),
+    ];
+    serve_delta_hr(&server, &six, &[]).await;
+    let definition = env.dir.path().join("delta.toml");
+    std::fs::write(&definition, DELTA_DEFINITION)?;
+    env.extra_toml = format!(
+        "[connectors.delta_hr]\norganisation = \"other\"\nkind = \"http\"\n\
+         thresholds = {{ max_deactivations = 0 }}\n\n\
+         [connectors.delta_hr.http]\ndefinition = \"{}\"\n\
+         variables = {{ base = \"{}\" }}\nincremental = {{ full_every_hours = 1000 }}\n",
+        definition.display(),
+        server.uri(),
+    );
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync_connector(&app, "delta_hr", TODAY).await?;
+    let after_full = app.store.feed_state("delta_hr").await?;
+
+    // Act: a delta in which D3 has left is held by the threshold, then approved.
+    server.reset().await;
+    let mut delta = delta_people(&[("D3", "Nurse")]);
+    delta["people"][0]["end"] = serde_json::json!("2026-10-31");
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(delta))
+        .mount(&server)
+        .await;
+    let held = env.sync_connector(&app, "delta_hr", TODAY).await?;
+    let while_held = app.store.feed_state("delta_hr").await?;
+    let approved = app.approve(held.summary.id).await?.report;
+    let after_approval = app.store.feed_state("delta_hr").await?;
+
+    // Assert: the held run kept the watermark, so its delta is asked for again; approval
+    // applied it and moved the watermark on.
+    assert_eq!(held.summary.status, RunStatus::Held, "{:?}", held.errors);
+    assert_eq!(held.summary.records_fetched, 6);
+    assert_eq!(count(&held, "deactivate"), 1, "{:#?}", held.changes);
+    assert_eq!(while_held, after_full);
+    assert_eq!(approved.summary.status, RunStatus::Approved);
+    assert!(after_approval.watermark > after_full.watermark);
+    assert_eq!(after_approval.incremental_runs, 1);
+    assert_eq!(after_approval.last_full_at, after_full.last_full_at);
+    Ok(())
+}
