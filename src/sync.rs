@@ -229,18 +229,7 @@ impl App {
 
     /// The HTTP source of an `http` connector, bound to its variables and secrets.
     pub fn http_source(&self, connector: &str) -> anyhow::Result<HttpSource> {
-        let settings = self.connector_settings(connector)?;
-        let http = settings
-            .http
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("connector `{connector}` is not an http connector"))?;
-        let definition =
-            Definition::load(&http.definition_path()).map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(HttpSource::new(
-            definition,
-            http.variables.clone(),
-            http.read_secrets()?,
-        )?)
+        http_source(&self.config, connector)
     }
 
     /// Plans against the current directory, without writing anything.
@@ -493,6 +482,27 @@ impl App {
         };
         Ok(worker.drain().await?)
     }
+}
+
+/// The HTTP source of an `http` connector, bound to its variables and secrets read from the
+/// environment.
+pub fn http_source(config: &Loaded, connector: &str) -> anyhow::Result<HttpSource> {
+    let settings = config
+        .settings
+        .connectors
+        .get(connector)
+        .ok_or_else(|| anyhow::anyhow!("connector `{connector}` is not configured"))?;
+    let http = settings
+        .http
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("connector `{connector}` is not an http connector"))?;
+    let definition =
+        Definition::load(&http.definition_path()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(HttpSource::new(
+        definition,
+        http.variables.clone(),
+        http.read_secrets()?,
+    )?)
 }
 
 /// What an incremental connector knows after a delta: every known record whose employee id

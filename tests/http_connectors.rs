@@ -1097,3 +1097,144 @@ async fn raw_dump_keeps_every_page_with_credentials_redacted() {
     assert_eq!(page["data"][1]["id"], "A2");
     assert_eq!(page["debug"]["key_used"], "[redacted]");
 }
+
+/// Runs the `hrsync` binary with a configuration whose SCIM connector reads its token from
+/// `HRSYNC_TEST_CLI_TOKEN`, with debug logging on.
+fn hrsync_cli(dir: &Path, secret: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
+        .args(["--config", dir.join("hrsync.toml").to_str().unwrap()])
+        .args(args)
+        .current_dir(dir)
+        .env("HRSYNC_TEST_CLI_TOKEN", secret)
+        .env("RUST_LOG", "debug")
+        .env_remove("HRSYNC__DATABASE__URL")
+        .output()
+        .expect("running hrsync")
+}
+
+fn write_cli_config(dir: &Path, base_url: &str) {
+    let definition = Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors/scim.toml");
+    std::fs::write(
+        dir.join("hrsync.toml"),
+        format!(
+            r#"
+[database]
+url = "sqlite://{db}"
+
+[mail]
+transport = "file"
+dir = "{outbox}"
+from = "HR <no-reply@acme.example>"
+activation_url = "https://app.acme.example/activate?token={{token}}"
+
+[organisations.acme]
+name = "Acme"
+time_zone = "Europe/Amsterdam"
+
+[connectors.acme_scim]
+organisation = "acme"
+kind = "http"
+
+[connectors.acme_scim.http]
+definition = "{definition}"
+variables = {{ base_url = "{base_url}" }}
+secrets = {{ token = "HRSYNC_TEST_CLI_TOKEN" }}
+"#,
+            db = dir.join("hrsync.db").display(),
+            outbox = dir.join("outbox").display(),
+            definition = definition.display(),
+        ),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_tools_never_show_a_secret_from_the_environment() {
+    // Arrange: a SCIM server with the fixture's pages that echoes the token in a header, and
+    // answers one unknown page with an error that repeats it.
+    let secret = "scim-8f2b7c41d9e0";
+    let server = MockServer::start().await;
+    for (start, page) in [
+        ("1", "page-1.json"),
+        ("4", "page-2.json"),
+        ("7", "page-3.json"),
+    ] {
+        Mock::given(path("/scim/v2/Users"))
+            .and(query_param("startIndex", start))
+            .and(header("authorization", format!("Bearer {secret}").as_str()))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(fixture("scim", page))
+                    .insert_header("X-Echo-Authorization", format!("Bearer {secret}").as_str()),
+            )
+            .mount(&server)
+            .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_cli_config(dir.path(), &format!("{}/scim/v2", server.uri()));
+    let raw = dir.path().join("raw");
+
+    // Act
+    let check = hrsync_cli(dir.path(), secret, &["check", "--connect"]);
+    let fetch = hrsync_cli(
+        dir.path(),
+        secret,
+        &[
+            "fetch",
+            "acme_scim",
+            "--raw",
+            raw.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    write_cli_config(dir.path(), &format!("{}/missing", server.uri()));
+    let failing = hrsync_cli(dir.path(), secret, &["fetch", "acme_scim"]);
+
+    // Assert: the tools worked, and the secret is nowhere in what they wrote.
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    assert!(check.status.success(), "{}", text(&check));
+    assert!(
+        text(&check).contains("the first page has 3 records, of 7 in all"),
+        "{}",
+        text(&check)
+    );
+    assert!(
+        text(&check).contains("employee_id: E002"),
+        "{}",
+        text(&check)
+    );
+    assert!(
+        !text(&check).contains("Zoë"),
+        "personal fields are masked: {}",
+        text(&check)
+    );
+    assert!(fetch.status.success(), "{}", text(&fetch));
+    let records: serde_json::Value = serde_json::from_slice(&fetch.stdout).unwrap();
+    assert_eq!(records.as_array().unwrap().len(), 7);
+    assert_eq!(failing.status.code(), Some(1), "{}", text(&failing));
+    assert!(text(&failing).contains("404"), "{}", text(&failing));
+    let mut dumped = 0;
+    for entry in std::fs::read_dir(&raw).unwrap() {
+        let file = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(
+            !file.contains(secret),
+            "a raw dump holds the secret:\n{file}"
+        );
+        dumped += 1;
+    }
+    assert_eq!(dumped, 6, "three pages, each with its exchange");
+    for output in [&check, &fetch, &failing] {
+        assert!(
+            !text(output).contains(secret),
+            "the output holds the secret:\n{}",
+            text(output)
+        );
+    }
+}

@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Loaded};
+use crate::connectors::http::FetchOptions;
 use crate::domain::{Email, RunMode, RunStatus, Trigger};
 use crate::report;
 use crate::store::UserFilter;
@@ -66,6 +67,14 @@ pub enum RunFormat {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FetchFormat {
+    Table,
+    Json,
+    /// No records: only the raw pages (with --raw) and a count.
+    None,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum TableFormat {
     Table,
     Json,
@@ -75,7 +84,25 @@ pub enum TableFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate the configuration and every file it names; list every problem.
-    Check,
+    Check {
+        /// Also fetch the first page of each http connector and show what it gives: the
+        /// count, and one normalised record with its personal fields masked.
+        #[arg(long)]
+        connect: bool,
+    },
+    /// Fetch one connector's records without planning: for checking a mapping and capturing
+    /// fixtures. Writes nothing to the database.
+    Fetch {
+        connector: String,
+        /// Also write every page as received to this directory, credentials redacted.
+        #[arg(long)]
+        raw: Option<PathBuf>,
+        /// Ask only for what changed since this moment (RFC 3339), where the definition can.
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::FixedOffset>>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: FetchFormat,
+    },
     /// Dry run: plan every connector (or one) and store the run, changing nothing else.
     Plan {
         #[arg(long)]
@@ -90,6 +117,9 @@ pub enum Command {
     Sync {
         #[arg(long)]
         connector: Option<String>,
+        /// Incremental connectors read their whole feed this time.
+        #[arg(long)]
+        full: bool,
         #[arg(long)]
         as_of: Option<NaiveDate>,
         #[arg(long, value_enum, default_value = "text")]
@@ -154,13 +184,20 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Check = cli.command {
-        return Ok(check(&cli.config));
+    match cli.command {
+        Command::Check { connect } => return Ok(check(&cli.config, connect).await),
+        Command::Fetch {
+            connector,
+            raw,
+            since,
+            format,
+        } => return fetch(&cli.config, &connector, raw, since, format).await,
+        _ => {}
     }
     let loaded = config::load_checked(&cli.config)?;
-    let app = App::build(loaded).await?;
+    let mut app = App::build(loaded).await?;
     let code = match cli.command {
-        Command::Check => unreachable!("handled above"),
+        Command::Check { .. } | Command::Fetch { .. } => unreachable!("handled above"),
         Command::Migrate => {
             outln!(
                 "The database schema is up to date ({}).",
@@ -175,9 +212,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => runs(&app, connector.as_deref(), as_of, format, RunMode::Plan).await?,
         Command::Sync {
             connector,
+            full,
             as_of,
             format,
         } => {
+            app.force_full_fetch = full;
             let code = runs(&app, connector.as_deref(), as_of, format, RunMode::Apply).await?;
             let drained = app.drain_outbox().await?;
             eprintln!("{}", mail_summary(&drained));
@@ -280,23 +319,100 @@ fn only_organisation(config: &Loaded) -> anyhow::Result<String> {
     }
 }
 
-fn check(path: &std::path::Path) -> ExitCode {
-    let problems = match config::load(path) {
-        Ok(loaded) => {
-            let mut problems = loaded.check();
-            problems.extend(loaded.check_sources());
-            problems
+async fn check(path: &std::path::Path, connect: bool) -> ExitCode {
+    let loaded = match config::load(path) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprint!("{e}");
+            return ExitCode::Error;
         }
-        Err(e) => e.problems,
     };
-    if problems.is_empty() {
-        outln!("{}: the configuration is valid.", path.display());
-        ExitCode::Success
-    } else {
+    let mut problems = loaded.check();
+    problems.extend(loaded.check_sources());
+    if !problems.is_empty() {
         let e = config::ConfigError { problems };
         eprint!("{e}");
-        ExitCode::Error
+        return ExitCode::Error;
     }
+    outln!("{}: the configuration is valid.", path.display());
+    if !connect {
+        return ExitCode::Success;
+    }
+    let mut code = ExitCode::Success;
+    for (id, settings) in &loaded.settings.connectors {
+        if settings.kind != config::SourceKind::Http {
+            continue;
+        }
+        match connect_first_page(&loaded, id).await {
+            Ok(text) => out!("{text}"),
+            Err(error) => {
+                eprintln!("{id}: cannot connect: {error:#}");
+                code = ExitCode::Error;
+            }
+        }
+    }
+    code
+}
+
+/// What the first page of an http connector gives, for `check --connect`.
+async fn connect_first_page(loaded: &Loaded, connector: &str) -> anyhow::Result<String> {
+    let source = crate::sync::http_source(loaded, connector)?;
+    let fetched = source
+        .fetch_with(&FetchOptions {
+            first_page_only: true,
+            ..FetchOptions::default()
+        })
+        .await?;
+    let mut text = format!(
+        "{connector} ({}): connected; the first page has {} records",
+        source.definition().name,
+        fetched.records.len()
+    );
+    if let Some(total) = fetched.total {
+        text.push_str(&format!(", of {total} in all"));
+    }
+    text.push('\n');
+    match fetched.records.first() {
+        Some(record) => {
+            text.push_str("  the first record, personal fields masked:\n");
+            text.push_str(&report::redacted_record(record));
+        }
+        None => text.push_str("  (no records on the first page)\n"),
+    }
+    Ok(text)
+}
+
+async fn fetch(
+    path: &std::path::Path,
+    connector: &str,
+    raw: Option<PathBuf>,
+    since: Option<chrono::DateTime<chrono::FixedOffset>>,
+    format: FetchFormat,
+) -> anyhow::Result<ExitCode> {
+    let loaded = config::load_checked(path)?;
+    let source = crate::sync::http_source(&loaded, connector)?;
+    let fetched = source
+        .fetch_with(&FetchOptions {
+            since: since.map(|s| s.with_timezone(&chrono::Utc)),
+            first_page_only: false,
+            raw_dir: raw.clone(),
+        })
+        .await?;
+    match format {
+        FetchFormat::Table => out!("{}", report::records_table(&fetched.records)),
+        FetchFormat::Json => outln!("{}", report::records_json(&fetched.records)),
+        FetchFormat::None => {}
+    }
+    let mut summary = format!(
+        "{connector}: {} records on {} pages",
+        fetched.records.len(),
+        fetched.pages
+    );
+    if let Some(dir) = raw {
+        summary.push_str(&format!("; raw pages in {}", dir.display()));
+    }
+    eprintln!("{summary}.");
+    Ok(ExitCode::Success)
 }
 
 async fn runs(

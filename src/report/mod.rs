@@ -1,4 +1,5 @@
-//! Run reports and account lists as admins read them: text, JSON and CSV.
+//! Run reports and account lists as admins read them, and fetched HR records as ops check a
+//! connector's mapping with: text, JSON and CSV.
 //!
 //! The JSON shape is a public contract (documented in README.md): its own wire types live
 //! here, apart from the domain types, so the domain can change without breaking readers.
@@ -8,7 +9,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::domain::{RunReport, RunSummary};
+use crate::domain::{HrRecord, RunReport, RunSummary};
 use crate::planner::ChangeKind;
 use crate::store::UserRow;
 
@@ -355,4 +356,153 @@ mod tests {
         assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(cell("Zoë Janssen"), "Zoë Janssen");
     }
+}
+
+/// One normalised HR record as JSON, as `hrsync fetch --format json` writes it.
+fn record_json(r: &HrRecord) -> serde_json::Value {
+    let email = match &r.email {
+        Ok(email) => serde_json::json!(email.as_str()),
+        Err(_) => serde_json::Value::Null,
+    };
+    let email_problem = r.email.as_ref().err().map(|e| e.to_string());
+    serde_json::json!({
+        "employee_id": r.employee_id.as_str(),
+        "email": email,
+        "email_problem": email_problem,
+        "first_name": r.first_name,
+        "last_name": r.last_name,
+        "display_name": r.display_name,
+        "department_code": r.department.as_ref().map(|d| d.key.as_str()),
+        "department": r.department.as_ref().map(|d| d.name.as_str()),
+        "location": r.location,
+        "manager_id": r.manager_id.as_ref().map(|m| m.as_str()),
+        "job_title": r.job_title,
+        "employment_type": r.employment_type,
+        "start_date": r.start_date,
+        "end_date": r.end_date,
+        "status": r.status,
+        "attributes": r.attributes,
+    })
+}
+
+/// Normalised HR records as a JSON array.
+pub fn records_json(records: &[HrRecord]) -> String {
+    let docs: Vec<_> = records.iter().map(record_json).collect();
+    serde_json::to_string_pretty(&docs).unwrap_or_default()
+}
+
+/// Normalised HR records as a table of the fields a mapping is usually checked by.
+pub fn records_table(records: &[HrRecord]) -> String {
+    let rows: Vec<[String; 8]> = records
+        .iter()
+        .map(|r| {
+            [
+                r.employee_id.to_string(),
+                match &r.email {
+                    Ok(e) => e.to_string(),
+                    Err(e) => format!("({e})"),
+                },
+                r.display_name.clone().unwrap_or_else(|| {
+                    [r.first_name.as_deref(), r.last_name.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                }),
+                r.department
+                    .as_ref()
+                    .map(|d| format!("{} ({})", d.name, d.key))
+                    .unwrap_or_default(),
+                r.manager_id
+                    .as_ref()
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
+                r.start_date.map(|d| d.to_string()).unwrap_or_default(),
+                r.end_date.map(|d| d.to_string()).unwrap_or_default(),
+                r.status.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = [
+        "EMPLOYEE",
+        "EMAIL",
+        "NAME",
+        "DEPARTMENT",
+        "MANAGER",
+        "START",
+        "END",
+        "STATUS",
+    ];
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(header.to_vec());
+    for row in &rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out.push_str(&format!("{} records\n", records.len()));
+    out
+}
+
+/// A record with its personal fields masked, for `hrsync check --connect`: which fields the
+/// mapping fills, without showing who the person is.
+pub fn redacted_record(r: &HrRecord) -> String {
+    fn mask(text: &str) -> String {
+        match text.chars().next() {
+            Some(first) => format!("{first}…"),
+            None => String::new(),
+        }
+    }
+    let mut lines: Vec<(String, String)> = vec![
+        ("employee_id".into(), r.employee_id.to_string()),
+        (
+            "email".into(),
+            match &r.email {
+                Ok(e) => match e.as_str().split_once('@') {
+                    Some((local, domain)) => format!("{}@{domain}", mask(local)),
+                    None => mask(e.as_str()),
+                },
+                Err(e) => format!("({e})"),
+            },
+        ),
+    ];
+    let mut push = |name: &str, value: Option<String>| {
+        if let Some(v) = value {
+            lines.push((name.to_string(), v));
+        }
+    };
+    push("first_name", r.first_name.as_deref().map(mask));
+    push("last_name", r.last_name.as_deref().map(mask));
+    push("display_name", r.display_name.as_deref().map(mask));
+    push(
+        "department",
+        r.department
+            .as_ref()
+            .map(|d| format!("{} ({})", d.name, d.key)),
+    );
+    push("location", r.location.clone());
+    push("manager_id", r.manager_id.as_ref().map(|m| m.to_string()));
+    push("job_title", r.job_title.clone());
+    push("employment_type", r.employment_type.clone());
+    push("start_date", r.start_date.map(|d| d.to_string()));
+    push("end_date", r.end_date.map(|d| d.to_string()));
+    push("status", r.status.clone());
+    for (name, value) in &r.attributes {
+        push(&format!("attributes.{name}"), Some(mask(value)));
+    }
+    lines
+        .iter()
+        .map(|(k, v)| format!("    {k}: {v}\n"))
+        .collect()
 }
