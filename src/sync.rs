@@ -211,13 +211,15 @@ impl App {
                     fetched.records
                 } else {
                     let known = self.store.feed_snapshot(connector).await?;
+                    let mut delta = fetched.records;
+                    source.resolve_managers(&mut delta, &known);
                     tracing::info!(
-                        changed = fetched.records.len(),
+                        changed = delta.len(),
                         known = known.len(),
                         since = %since.map(|s| s.to_rfc3339()).unwrap_or_default(),
                         "Read what changed since the watermark"
                     );
-                    merge_delta(known, fetched.records)
+                    merge_delta(known, delta)
                 };
                 Ok(Feed {
                     records,

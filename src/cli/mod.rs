@@ -398,14 +398,18 @@ async fn fetch(
             raw_dir: raw.clone(),
         })
         .await?;
+    let mut records = fetched.records;
+    if fetched.incremental {
+        source.resolve_managers(&mut records, &[]);
+    }
     match format {
-        FetchFormat::Table => out!("{}", report::records_table(&fetched.records)),
-        FetchFormat::Json => outln!("{}", report::records_json(&fetched.records)),
+        FetchFormat::Table => out!("{}", report::records_table(&records)),
+        FetchFormat::Json => outln!("{}", report::records_json(&records)),
         FetchFormat::None => {}
     }
     let mut summary = format!(
         "{connector}: {} records on {} pages",
-        fetched.records.len(),
+        records.len(),
         fetched.pages
     );
     if let Some(dir) = raw {

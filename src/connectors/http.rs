@@ -461,7 +461,8 @@ pub struct Fetched {
     pub pages: u32,
     /// The number of people the system says there are, where its first page says.
     pub total: Option<u64>,
-    /// Whether only the people changed since a watermark were asked for.
+    /// Whether only the people changed since a watermark were asked for. The managers of such
+    /// records are left as the system gives them, for [`HttpSource::resolve_managers`].
     pub incremental: bool,
 }
 
@@ -722,7 +723,10 @@ impl HttpSource {
                 Ok(())
             })
             .await?;
-        self.resolve_managers(&mut records);
+        // A delta's managers may be outside it: the caller resolves them against what it knows.
+        if !incremental {
+            self.resolve_managers(&mut records, &[]);
+        }
         Ok(Fetched {
             records,
             pages,
@@ -1115,15 +1119,17 @@ impl HttpSource {
         Ok(next.to_string())
     }
 
-    /// Replaces system ids in the manager field with the managers' employee ids, where the
-    /// definition says the system refers to managers by its own id. A manager who is not in
-    /// the feed is no manager here.
-    fn resolve_managers(&self, records: &mut [HrRecord]) {
+    /// Replaces system ids in the manager field of `records` with the managers' employee ids,
+    /// where the definition says the system refers to managers by its own id, looking them up
+    /// among `records` and `others` (the records an incremental connector already knows). A
+    /// manager who is in neither is no manager here.
+    pub fn resolve_managers(&self, records: &mut [HrRecord], others: &[HrRecord]) {
         let Some(attribute) = &self.definition.manager_by_attribute else {
             return;
         };
-        let by_system_id: BTreeMap<String, crate::domain::EmployeeId> = records
+        let by_system_id: BTreeMap<String, crate::domain::EmployeeId> = others
             .iter()
+            .chain(records.iter())
             .filter_map(|r| {
                 r.attributes
                     .get(attribute)

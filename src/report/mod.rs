@@ -346,18 +346,6 @@ pub fn users_table(users: &[UserRow]) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::cell;
-
-    #[test]
-    fn formula_like_values_stay_text_in_csv() {
-        assert_eq!(cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(cell("Zoë Janssen"), "Zoë Janssen");
-    }
-}
-
 /// One normalised HR record as JSON, as `hrsync fetch --format json` writes it.
 fn record_json(r: &HrRecord) -> serde_json::Value {
     let email = match &r.email {
@@ -505,4 +493,16 @@ pub fn redacted_record(r: &HrRecord) -> String {
         .iter()
         .map(|(k, v)| format!("    {k}: {v}\n"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn formula_like_values_stay_text_in_csv() {
+        assert_eq!(cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(cell("Zoë Janssen"), "Zoë Janssen");
+    }
 }
