@@ -1252,15 +1252,25 @@ fn managers_of_a_delta_are_found_among_the_known_records() {
             EmployeeId::parse(id).unwrap(),
             Email::parse(&format!("{id}@acme.example")),
         );
-        r.attributes.insert("scim_id".to_string(), scim_id.to_string());
+        r.attributes
+            .insert("scim_id".to_string(), scim_id.to_string());
         r.manager_id = manager.and_then(EmployeeId::parse);
         r
     };
-    let known = [person("M001", "u-1", None), person("E002", "u-2", Some("M001"))];
-    let mut delta = [person("E003", "u-3", Some("u-1")), person("E004", "u-4", Some("u-9"))];
+    let known = [
+        person("M001", "u-1", None),
+        person("E002", "u-2", Some("M001")),
+    ];
+    let mut delta = [
+        person("E003", "u-3", Some("u-1")),
+        person("E004", "u-4", Some("u-9")),
+    ];
 
     scim.resolve_managers(&mut delta, &known);
 
     assert_eq!(delta[0].manager_id.as_ref().unwrap().as_str(), "M001");
-    assert_eq!(delta[1].manager_id, None, "a manager nobody knows is no manager");
+    assert_eq!(
+        delta[1].manager_id, None,
+        "a manager nobody knows is no manager"
+    );
 }
