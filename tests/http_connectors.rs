@@ -1274,3 +1274,71 @@ fn managers_of_a_delta_are_found_among_the_known_records() {
         "a manager nobody knows is no manager"
     );
 }
+
+/// The definition of the worked example in `connectors/README.md`, taken from the README.
+fn readme_example_definition() -> Definition {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors/README.md"))
+            .unwrap();
+    let start = readme
+        .find("So `connectors/rippling.toml` is:")
+        .expect("the worked example");
+    let body = &readme[start..];
+    let open = body.find("```toml\n").unwrap() + "```toml\n".len();
+    let close = open + body[open..].find("```").unwrap();
+    Definition::parse(&body[open..close]).unwrap()
+}
+
+#[tokio::test]
+async fn readme_worked_example_of_an_eighth_system_needs_only_its_file() {
+    let server = MockServer::start().await;
+    let uri = server.uri();
+    Mock::given(path("/departments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "__meta": {"redacted_fields": []},
+            "results": [{"id": "dp-wvn", "name": "Wijkverpleging Noord", "parent_id": null}]
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(path("/workers"))
+        .and(query_param("cursor", "p2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "__meta": {"redacted_fields": []},
+            "results": [{"id": "wk-1", "number": 10, "work_email": "anna@acme.example",
+                "status": "TERMINATED", "title": "Teamleider", "department_id": "dp-wvn",
+                "manager_id": null, "start_date": "2019-03-01", "end_date": "2026-10-31",
+                "user": {"name": {"given_name": "Anna", "family_name": "Çelik"}}}]
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(path("/workers"))
+        .and(header("authorization", "Bearer rk-test"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "__meta": {"redacted_fields": []},
+            "results": [{"id": "wk-2", "number": 11, "work_email": "bob@acme.example",
+                "status": "ACTIVE", "title": "Wijkverpleegkundige", "department_id": "dp-wvn",
+                "manager_id": "wk-1", "start_date": "2023-01-15", "end_date": null,
+                "user": {"name": {"given_name": "Bob", "family_name": "de Vries"}}}],
+            "next_link": format!("{uri}/workers?cursor=p2")
+        })))
+        .mount(&server)
+        .await;
+    let rippling = source(
+        readme_example_definition(),
+        &[("base_url", &uri)],
+        &[("api_key", "rk-test")],
+    );
+
+    let records = rippling.fetch().await.unwrap();
+
+    assert_eq!(ids(&records), ["11", "10"]);
+    let bob = &records[0];
+    assert_eq!(bob.last_name.as_deref(), Some("de Vries"));
+    assert_eq!(bob.manager_id.as_ref().unwrap().as_str(), "10");
+    assert_eq!(
+        bob.department.as_ref().unwrap().name,
+        "Wijkverpleging Noord"
+    );
+    assert_eq!(records[1].status.as_deref(), Some("inactive"));
+    assert_eq!(records[1].last_name.as_deref(), Some("Çelik"));
+}
