@@ -25,7 +25,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::mapping::{FieldMap, JsonPath, Lookups, MappingError, placeholders};
+use super::mapping::{FieldMap, JsonPath, Lookups, MappingError, placeholders, scalar_text};
 use crate::domain::HrRecord;
 
 /// A connector definition, as written in `connectors/<system>.toml`.
@@ -1535,16 +1535,6 @@ fn page_size(pagination: &Pagination) -> Option<u32> {
         Pagination::Offset { limit, .. } => Some(*limit),
         Pagination::Page { size, .. } => Some(*size),
         Pagination::Scim { count } => Some(*count),
-        _ => None,
-    }
-}
-
-/// The text of a JSON scalar.
-fn scalar_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
 }

@@ -174,7 +174,7 @@ impl<'de> Deserialize<'de> for JsonPath {
 }
 
 /// The text of a JSON scalar: strings as they are, numbers and booleans written out.
-fn scalar_text(value: &Value) -> Option<String> {
+pub(crate) fn scalar_text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
