@@ -753,6 +753,14 @@ impl Loaded {
     }
 
     /// The organisation by key, parsed. Call after [`Loaded::check`] passed.
+    /// A connector instance's settings by id.
+    pub fn connector(&self, id: &str) -> anyhow::Result<&ConnectorSettings> {
+        self.settings
+            .connectors
+            .get(id)
+            .ok_or_else(|| anyhow::anyhow!("connector `{id}` is not configured"))
+    }
+
     pub fn organisation(&self, slug: &str) -> anyhow::Result<Organisation> {
         let org = self
             .settings

@@ -151,11 +151,7 @@ impl App {
     }
 
     fn connector_settings(&self, connector: &str) -> anyhow::Result<&ConnectorSettings> {
-        self.config
-            .settings
-            .connectors
-            .get(connector)
-            .ok_or_else(|| anyhow::anyhow!("connector `{connector}` is not configured"))
+        self.config.connector(connector)
     }
 
     /// Fetches the connector's records. All or nothing. An incremental connector asks only for
@@ -489,12 +485,8 @@ impl App {
 /// The HTTP source of an `http` connector, bound to its variables and secrets read from the
 /// environment.
 pub fn http_source(config: &Loaded, connector: &str) -> anyhow::Result<HttpSource> {
-    let settings = config
-        .settings
-        .connectors
-        .get(connector)
-        .ok_or_else(|| anyhow::anyhow!("connector `{connector}` is not configured"))?;
-    let http = settings
+    let http = config
+        .connector(connector)?
         .http
         .as_ref()
         .ok_or_else(|| anyhow::anyhow!("connector `{connector}` is not an http connector"))?;

@@ -490,6 +490,27 @@ struct Endpoint<'a> {
     first_page_only: bool,
 }
 
+impl<'a> Endpoint<'a> {
+    /// An endpoint read as its definition says, with nothing added.
+    fn new(
+        what: String,
+        request: &'a RequestSpec,
+        pagination: &'a Pagination,
+        records: &'a RecordsSpec,
+    ) -> Endpoint<'a> {
+        Endpoint {
+            what,
+            request,
+            pagination,
+            records,
+            extra_query: BTreeMap::new(),
+            extra_body: None,
+            extra_vars: BTreeMap::new(),
+            first_page_only: false,
+        }
+    }
+}
+
 /// One page as received.
 struct PageOut {
     body: Value,
@@ -686,16 +707,13 @@ impl HttpSource {
             })?;
         }
         let lookups = self.lookups(options).await?;
-        let mut endpoint = Endpoint {
-            what: "people".to_string(),
-            request: &def.request,
-            pagination: &def.pagination,
-            records: &def.records,
-            extra_query: BTreeMap::new(),
-            extra_body: None,
-            extra_vars: BTreeMap::new(),
-            first_page_only: options.first_page_only,
-        };
+        let mut endpoint = Endpoint::new(
+            "people".to_string(),
+            &def.request,
+            &def.pagination,
+            &def.records,
+        );
+        endpoint.first_page_only = options.first_page_only;
         let incremental = match (options.since, &def.incremental) {
             (Some(since), Some(inc)) => {
                 endpoint
@@ -757,16 +775,12 @@ impl HttpSource {
         spec: &LookupSpec,
         options: &FetchOptions,
     ) -> Result<(String, BTreeMap<String, String>), FetchError> {
-        let endpoint = Endpoint {
-            what: format!("lookup {name}"),
-            request: &spec.request,
-            pagination: &spec.pagination,
-            records: &spec.records,
-            extra_query: BTreeMap::new(),
-            extra_body: None,
-            extra_vars: BTreeMap::new(),
-            first_page_only: false,
-        };
+        let endpoint = Endpoint::new(
+            format!("lookup {name}"),
+            &spec.request,
+            &spec.pagination,
+            &spec.records,
+        );
         let mut table = BTreeMap::new();
         self.walk(&endpoint, options, |_, items| {
             for item in items {

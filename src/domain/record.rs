@@ -39,6 +39,18 @@ pub struct HrRecord {
 }
 
 impl HrRecord {
+    /// The display name HR implies: its own, else first and last name joined.
+    pub fn implied_display_name(&self) -> Option<String> {
+        self.display_name.clone().or_else(|| {
+            let joined = [self.first_name.as_deref(), self.last_name.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            (!joined.is_empty()).then_some(joined)
+        })
+    }
+
     /// A record with only an employee id and an email; the rest empty. Handy in tests and for
     /// connectors that fill fields one by one.
     pub fn new(employee_id: EmployeeId, email: Result<Email, EmailError>) -> HrRecord {

@@ -640,7 +640,7 @@ impl<'a> Planner<'a> {
                             email: email.clone(),
                             first_name: record.first_name.clone(),
                             last_name: record.last_name.clone(),
-                            display_name: desired_display_name(record),
+                            display_name: record.implied_display_name(),
                         },
                         membership: fields,
                         notice: if send {
@@ -863,7 +863,7 @@ impl<'a> Planner<'a> {
             (Field::LastName, &record.last_name, &account.last_name),
             (
                 Field::DisplayName,
-                &desired_display_name(record),
+                &record.implied_display_name(),
                 &account.display_name,
             ),
         ];
@@ -1400,18 +1400,6 @@ fn email_text(record: &HrRecord) -> &str {
         Err(crate::domain::EmailError::Invalid(raw)) => raw,
         Err(crate::domain::EmailError::Missing) => "",
     }
-}
-
-/// The display name HR implies: its own, else first and last name joined.
-fn desired_display_name(record: &HrRecord) -> Option<String> {
-    record.display_name.clone().or_else(|| {
-        let joined = [record.first_name.as_deref(), record.last_name.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
-        (!joined.is_empty()).then_some(joined)
-    })
 }
 
 fn update_reason(field: Field, owner: Ownership) -> String {

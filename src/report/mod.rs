@@ -390,13 +390,7 @@ pub fn records_table(records: &[HrRecord]) -> String {
                     Ok(e) => e.to_string(),
                     Err(e) => format!("({e})"),
                 },
-                r.display_name.clone().unwrap_or_else(|| {
-                    [r.first_name.as_deref(), r.last_name.as_deref()]
-                        .into_iter()
-                        .flatten()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                }),
+                r.implied_display_name().unwrap_or_default(),
                 r.department
                     .as_ref()
                     .map(|d| format!("{} ({})", d.name, d.key))

@@ -1057,31 +1057,44 @@ fn asked_since(requests: &[wiremock::Request]) -> Vec<String> {
         .collect()
 }
 
-pub async fn incremental_connector_merges_changes_and_finds_vanished_people_on_full_fetch(
-    mut env: TestEnv,
-) -> anyhow::Result<()> {
-    // Arrange: six people; the connector reads everything every second run.
+/// Six nurses, D1 to D6, as the delta HR system first lists them.
+const SIX_NURSES: [(&str, &str); 6] = [
+    ("D1", "Nurse"),
+    ("D2", "Nurse"),
+    ("D3", "Nurse"),
+    ("D4", "Nurse"),
+    ("D5", "Nurse"),
+    ("D6", "Nurse"),
+];
+
+/// A delta HR server listing the six nurses, a `delta_hr` connector on it (with `connector`
+/// TOML added to its table and `incremental` as its incremental settings), and the app.
+async fn delta_hr_app(
+    env: &mut TestEnv,
+    connector: &str,
+    incremental: &str,
+) -> anyhow::Result<(wiremock::MockServer, hrsync::sync::App)> {
     let server = wiremock::MockServer::start().await;
-    let six = [
-        ("D1", "Nurse"),
-        ("D2", "Nurse"),
-        ("D3", "Nurse"),
-        ("D4", "Nurse"),
-        ("D5", "Nurse"),
-        ("D6", "Nurse"),
-    ];
-    serve_delta_hr(&server, &six, &[]).await;
+    serve_delta_hr(&server, &SIX_NURSES, &[]).await;
     let definition = env.dir.path().join("delta.toml");
     std::fs::write(&definition, DELTA_DEFINITION)?;
     env.extra_toml = format!(
-        "[connectors.delta_hr]\norganisation = \"other\"\nkind = \"http\"\n\n\
+        "[connectors.delta_hr]\norganisation = \"other\"\nkind = \"http\"\n{connector}\n\n\
          [connectors.delta_hr.http]\ndefinition = \"{}\"\n\
-         variables = {{ base = \"{}\" }}\nincremental = {{ full_every_runs = 1 }}\n",
+         variables = {{ base = \"{}\" }}\nincremental = {{ {incremental} }}\n",
         definition.display(),
         server.uri(),
     );
     env.write_feed(&BASE);
     let app = env.app().await?;
+    Ok((server, app))
+}
+
+pub async fn incremental_connector_merges_changes_and_finds_vanished_people_on_full_fetch(
+    mut env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: six people; the connector reads everything every second run.
+    let (server, app) = delta_hr_app(&mut env, "", "full_every_runs = 1").await?;
     let first = env.sync_connector(&app, "delta_hr", TODAY).await?;
     assert_eq!(count(&first, "invite"), 6, "{:#?}", first.changes);
     assert!(asked_since(&server.received_requests().await.unwrap()).is_empty());
@@ -1155,28 +1168,12 @@ pub async fn held_incremental_run_moves_its_watermark_only_when_approved(
     mut env: TestEnv,
 ) -> anyhow::Result<()> {
     // Arrange: a connector that reads deltas, after a first full run of six people.
-    let server = wiremock::MockServer::start().await;
-    let six = [
-        ("D1", "Nurse"),
-        ("D2", "Nurse"),
-        ("D3", "Nurse"),
-        ("D4", "Nurse"),
-        ("D5", "Nurse"),
-        ("D6", "Nurse"),
-    ];
-    serve_delta_hr(&server, &six, &[]).await;
-    let definition = env.dir.path().join("delta.toml");
-    std::fs::write(&definition, DELTA_DEFINITION)?;
-    env.extra_toml = format!(
-        "[connectors.delta_hr]\norganisation = \"other\"\nkind = \"http\"\n\
-         thresholds = {{ max_deactivations = 0 }}\n\n\
-         [connectors.delta_hr.http]\ndefinition = \"{}\"\n\
-         variables = {{ base = \"{}\" }}\nincremental = {{ full_every_hours = 1000 }}\n",
-        definition.display(),
-        server.uri(),
-    );
-    env.write_feed(&BASE);
-    let app = env.app().await?;
+    let (server, app) = delta_hr_app(
+        &mut env,
+        "thresholds = { max_deactivations = 0 }",
+        "full_every_hours = 1000",
+    )
+    .await?;
     env.sync_connector(&app, "delta_hr", TODAY).await?;
     let after_full = app.store.feed_state("delta_hr").await?;
 
