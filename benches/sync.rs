@@ -505,6 +505,7 @@ impl Bench {
                 mode: RunMode::Apply,
                 as_of: self.as_of,
                 started_at: Utc::now(),
+                scheduled_for: None,
             })
             .await?;
         let run = ApplyRun {

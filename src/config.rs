@@ -644,6 +644,14 @@ impl Loaded {
                                     ),
                                 ));
                             }
+                            if http.incremental.is_some()
+                                && matches!(c.feed, FeedSetting::Incremental)
+                            {
+                                problems.push(self.problem(
+                                    at("feed"),
+                                    "must be \"full\" with http.incremental: the merged feed is whole, and its periodic full fetch must find the people who vanished",
+                                ));
+                            }
                             if http.incremental.is_some() && def.incremental.is_none() {
                                 problems.push(self.problem(
                                     at("http.incremental"),

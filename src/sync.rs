@@ -14,7 +14,7 @@ use tracing::Instrument;
 use crate::config::{ConnectorSettings, Loaded, MailTransportKind, Organisation, SourceKind};
 use crate::connectors::csv;
 use crate::connectors::http::{Definition, FetchOptions, HttpSource};
-use crate::domain::{HrRecord, RunError, RunMode, RunReport, RunStatus, Trigger};
+use crate::domain::{FetchKind, HrRecord, RunError, RunMode, RunReport, RunStatus, Trigger};
 use crate::mail::Mailer;
 use crate::mail::outbox::{Drained, OutboxWorker};
 use crate::planner::health::{self, FeedStats};
@@ -68,16 +68,27 @@ impl RunOutcome {
 #[derive(Clone, Debug)]
 pub struct Feed {
     pub records: Vec<HrRecord>,
-    /// For an incremental connector: when the fetch started, and whether it read everything.
-    pub incremental: Option<(DateTime<Utc>, bool)>,
+    /// For an incremental connector: how this fetch read the feed.
+    pub incremental: Option<IncrementalFetch>,
+}
+
+/// How an incremental connector's fetch went.
+#[derive(Clone, Debug)]
+pub struct IncrementalFetch {
+    /// When the fetch started: the watermark once the run is applied.
+    pub started: DateTime<Utc>,
+    pub kind: FetchKind,
+    /// The definition and variables the records were mapped with.
+    pub fingerprint: String,
 }
 
 impl Feed {
     fn update(&self) -> Option<FeedUpdate<'_>> {
-        self.incremental.map(|(watermark, full)| FeedUpdate {
-            watermark,
-            full,
+        self.incremental.as_ref().map(|inc| FeedUpdate {
+            watermark: inc.started,
+            full: inc.kind == FetchKind::Full,
             records: &self.records,
+            fingerprint: &inc.fingerprint,
         })
     }
 }
@@ -156,8 +167,13 @@ impl App {
 
     /// Fetches the connector's records. All or nothing. An incremental connector asks only for
     /// what changed since its last applied run and merges that into what it knew, or reads
-    /// its whole feed when one is due.
+    /// its whole feed when one is due (or `sync --full` asked for it).
     pub async fn fetch(&self, connector: &str) -> anyhow::Result<Feed> {
+        self.fetch_feed(connector, self.force_full_fetch).await
+    }
+
+    /// [`App::fetch`], reading an incremental connector's whole feed when `force_full`.
+    async fn fetch_feed(&self, connector: &str, force_full: bool) -> anyhow::Result<Feed> {
         let settings = self.connector_settings(connector)?;
         match settings.kind {
             SourceKind::Csv => {
@@ -185,7 +201,18 @@ impl App {
                 };
                 let started = Utc::now();
                 let state = self.store.feed_state(connector).await?;
-                let full = self.force_full_fetch
+                let fingerprint = feed_fingerprint(http)?;
+                let remapped = state
+                    .fingerprint
+                    .as_ref()
+                    .is_some_and(|kept| *kept != fingerprint);
+                if remapped {
+                    tracing::info!(
+                        "The definition or its variables changed since the records were kept; reading the whole feed"
+                    );
+                }
+                let full = force_full
+                    || remapped
                     || incremental.full_due(
                         state.watermark,
                         state.last_full_at,
@@ -219,7 +246,15 @@ impl App {
                 };
                 Ok(Feed {
                     records,
-                    incremental: Some((started, full)),
+                    incremental: Some(IncrementalFetch {
+                        started,
+                        kind: if full {
+                            FetchKind::Full
+                        } else {
+                            FetchKind::Incremental
+                        },
+                        fingerprint,
+                    }),
                 })
             }
         }
@@ -267,6 +302,7 @@ impl App {
                 mode,
                 as_of,
                 started_at: Utc::now(),
+                scheduled_for: None,
             })
             .await?;
         let span = tracing::info_span!("run", run_id, connector, mode = %mode);
@@ -308,6 +344,9 @@ impl App {
                 return Ok(());
             }
         };
+        if let Some(inc) = &feed.incremental {
+            self.store.set_run_fetch(run_id, inc.kind).await?;
+        }
         let records = &feed.records;
         let policy = self.config.policy(connector)?;
         let mut plan = self.plan_for(&policy, org_row, records, as_of).await?;
@@ -435,7 +474,10 @@ impl App {
         let settings = self.connector_settings(&connector)?;
         let org = self.config.organisation(&settings.organisation)?;
         let org_row = self.organisation_row(&org).await?;
-        let feed = self.fetch(&connector).await?;
+        // Read the way the held run read: a held full fetch (which may deactivate people who
+        // vanished) is not compared with a delta.
+        let full = self.force_full_fetch || s.fetch == Some(FetchKind::Full);
+        let feed = self.fetch_feed(&connector, full).await?;
         let records = &feed.records;
         // The same instant the held run planned for: only the data may have changed.
         let plan = self
@@ -497,6 +539,24 @@ pub fn http_source(config: &Loaded, connector: &str) -> anyhow::Result<HttpSourc
         http.variables.clone(),
         http.read_secrets()?,
     )?)
+}
+
+/// A digest of what an http connector's records are mapped with: its definition file and the
+/// instance's variables. Records kept under another digest are read again in full.
+fn feed_fingerprint(http: &crate::config::HttpSettings) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let path = http.definition_path();
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    context.update(&std::fs::read(&path).with_context(|| format!("reading `{}`", path.display()))?);
+    for (name, value) in &http.variables {
+        context.update(format!("\0{name}={value}").as_bytes());
+    }
+    Ok(context
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// What an incremental connector knows after a delta: every known record whose employee id

@@ -492,16 +492,23 @@ async fn hibob_definition_searches_with_leavers_and_resolves_managers() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/people/search"))
-        .and(wiremock::matchers::body_partial_json(
-            serde_json::json!({"showInactive": true}),
-        ))
+        .and(wiremock::matchers::body_partial_json(serde_json::json!({
+            "showInactive": true,
+            "fields": ["root.id", "root.email", "root.firstName", "root.surname", "root.displayName",
+                "work.custom.field_1700000000001", "work.department", "work.site", "work.title",
+                "work.reportsTo", "work.startDate", "internal.terminationDate", "internal.status",
+                "internal.lifecycleStatus", "payroll.employment.type"],
+        })))
         .respond_with(ResponseTemplate::new(200).set_body_json(fixture("hibob", "response.json")))
         .expect(1)
         .mount(&server)
         .await;
     let bob = source(
         definition("hibob.toml"),
-        &[("base_url", &server.uri())],
+        &[
+            ("base_url", &server.uri()),
+            ("employee_id_field", "field_1700000000001"),
+        ],
         &[("service_user_id", "SERVICE-1"), ("token", "bob-token")],
     );
 
@@ -724,6 +731,14 @@ size = 2"#,
 async fn a_cursor_that_repeats_fails_instead_of_looping() {
     let server = MockServer::start().await;
     Mock::given(path("/people"))
+        .and(query_param("cursor", "same"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(with_body(&["A2"], serde_json::json!({"next": "same"}))),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path("/people"))
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_json(with_body(&["A1"], serde_json::json!({"next": "same"}))),
@@ -872,6 +887,16 @@ async fn a_failing_page_among_concurrent_pages_fails_the_whole_fetch() {
         .respond_with(ResponseTemplate::new(502))
         .mount(&server)
         .await;
+    for (page, people) in [("2", ["A3", "A4"]), ("4", ["A7", "A8"])] {
+        Mock::given(path("/people"))
+            .and(query_param("page", page))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(with_body(&people, serde_json::json!({"total": 8}))),
+            )
+            .mount(&server)
+            .await;
+    }
     Mock::given(path("/people"))
         .respond_with(
             ResponseTemplate::new(200)
@@ -1341,4 +1366,192 @@ async fn readme_worked_example_of_an_eighth_system_needs_only_its_file() {
     );
     assert_eq!(records[1].status.as_deref(), Some("inactive"));
     assert_eq!(records[1].last_name.as_deref(), Some("Çelik"));
+}
+
+#[tokio::test]
+async fn a_list_that_ends_before_its_total_fails_instead_of_passing_for_everyone() {
+    let server = MockServer::start().await;
+    for page in ["2", "3"] {
+        Mock::given(path("/people"))
+            .and(query_param("page", page))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(with_body(&[], serde_json::json!({"total": 5}))),
+            )
+            .mount(&server)
+            .await;
+    }
+    Mock::given(path("/people"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(with_body(&["A1", "A2"], serde_json::json!({"total": 5}))),
+        )
+        .mount(&server)
+        .await;
+    let hr = source(
+        paged_definition(
+            "[pagination]\nkind = \"page\"\npage_param = \"page\"\nsize = 2\ntotal_path = \"total\"",
+        ),
+        &[("base", &server.uri())],
+        &[("api_key", "k")],
+    );
+
+    let error = hr.fetch().await.unwrap_err().to_string();
+
+    assert!(
+        error.contains("ended after 2 records") && error.contains("there are 5"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_system_that_ignores_the_page_size_fails_the_fetch() {
+    let server = MockServer::start().await;
+    Mock::given(path("/people"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(people(&["A1", "A2", "A3"])))
+        .mount(&server)
+        .await;
+    let hr = source(
+        paged_definition(
+            "[pagination]\nkind = \"offset\"\noffset_param = \"offset\"\nlimit_param = \"limit\"\nlimit = 2",
+        ),
+        &[("base", &server.uri())],
+        &[("api_key", "k")],
+    );
+
+    let error = hr.fetch().await.unwrap_err().to_string();
+
+    assert!(error.contains("more than the 2 asked for"), "{error}");
+}
+
+#[tokio::test]
+async fn a_system_that_sends_the_same_page_again_fails_the_fetch() {
+    let server = MockServer::start().await;
+    Mock::given(path("/people"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(people(&["A1", "A2"])))
+        .mount(&server)
+        .await;
+    let hr = source(
+        paged_definition(
+            "[pagination]\nkind = \"offset\"\noffset_param = \"offset\"\nlimit_param = \"limit\"\nlimit = 2",
+        ),
+        &[("base", &server.uri())],
+        &[("api_key", "k")],
+    );
+
+    let error = hr.fetch().await.unwrap_err().to_string();
+
+    assert!(error.contains("same record as the page before"), "{error}");
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_so_credentials_stay_with_the_system() {
+    let elsewhere = MockServer::start().await;
+    Mock::given(path("/people"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(people(&["A1"])))
+        .mount(&elsewhere)
+        .await;
+    let server = MockServer::start().await;
+    Mock::given(path("/people"))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("Location", format!("{}/people", elsewhere.uri()).as_str()),
+        )
+        .mount(&server)
+        .await;
+    let hr = source(
+        paged_definition(""),
+        &[("base", &server.uri())],
+        &[("api_key", "k")],
+    );
+
+    let error = hr.fetch().await.unwrap_err();
+
+    assert!(
+        matches!(error, FetchError::Status { status: 302, .. }),
+        "{error}"
+    );
+    assert!(elsewhere.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_cached_token_the_system_rejects_is_renewed_once() {
+    let server = MockServer::start().await;
+    for token in ["first", "second"] {
+        Mock::given(path("/auth"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(
+                    serde_json::json!({"data": {"token": token, "expires_in": 3600}}),
+                ),
+            )
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+    }
+    // The first token works once, then the system revokes it.
+    Mock::given(path("/people"))
+        .and(header("Authorization", "Bearer first"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(people(&["A1"])))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/people"))
+        .and(header("Authorization", "Bearer first"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&server)
+        .await;
+    Mock::given(path("/people"))
+        .and(header("Authorization", "Bearer second"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(people(&["A1", "A2"])))
+        .mount(&server)
+        .await;
+    let definition = Definition::parse(
+        r#"
+name = "Token HR"
+variables = ["base"]
+secrets = ["client_secret"]
+
+[auth]
+kind = "token"
+url = "{base}/auth"
+body = { secret = "{secret:client_secret}" }
+token_path = "data.token"
+expires_in_path = "data.expires_in"
+
+[request]
+url = "{base}/people"
+
+[records]
+path = "data"
+
+[fields.employee_id]
+path = "id"
+
+[fields.email]
+path = "email"
+
+[limits]
+retries = 2
+retry_after_ms = 10
+"#,
+    )
+    .unwrap();
+    let hr = source(
+        definition,
+        &[("base", &server.uri())],
+        &[("client_secret", "s3cret-value")],
+    );
+    assert_eq!(ids(&hr.fetch().await.unwrap()), ["A1"]);
+
+    let records = hr.fetch().await.unwrap();
+
+    assert_eq!(ids(&records), ["A1", "A2"]);
+    let token_requests = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/auth")
+        .count();
+    assert_eq!(token_requests, 2);
 }

@@ -236,6 +236,7 @@ async fn run_case(steps: Vec<Step>, settings: Settings) -> Result<(), TestCaseEr
                     mode: hrsync::domain::RunMode::Apply,
                     as_of: now,
                     started_at: now,
+                    scheduled_for: None,
                 })
                 .await
                 .expect("run");

@@ -596,6 +596,9 @@ impl HttpSource {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(definition.limits.timeout_seconds))
             .user_agent(concat!("hrsync/", env!("CARGO_PKG_VERSION")))
+            // A redirect is not followed: reqwest would carry custom credential headers and
+            // a token request's body to wherever it points. A 3xx fails the fetch instead.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| setup(format!("cannot build the HTTP client: {e}")))?;
         Ok(HttpSource {
@@ -692,6 +695,16 @@ impl HttpSource {
         out
     }
 
+    /// A URL as it may be shown: no query string, and no secret in its path either.
+    fn shown(&self, url: &str) -> String {
+        self.redact(&shown_url(url))
+    }
+
+    /// A reqwest error's text as it may be shown.
+    fn error_text(&self, e: &reqwest::Error) -> String {
+        self.redact(&without_url(e))
+    }
+
     /// Every record of every page, or the first error.
     pub async fn fetch(&self) -> Result<Vec<HrRecord>, FetchError> {
         Ok(self.fetch_with(&FetchOptions::default()).await?.records)
@@ -701,7 +714,7 @@ impl HttpSource {
     pub async fn fetch_with(&self, options: &FetchOptions) -> Result<Fetched, FetchError> {
         let def = &self.definition;
         if let Some(dir) = &options.raw_dir {
-            std::fs::create_dir_all(dir).map_err(|e| FetchError::Setup {
+            create_private_dir(dir).map_err(|e| FetchError::Setup {
                 system: def.name.clone(),
                 message: format!("cannot create `{}`: {e}", dir.display()),
             })?;
@@ -815,6 +828,21 @@ impl HttpSource {
             .render(&ep.request.url, &ep.extra_vars)
             .map_err(|m| self.setup(m))?;
         let mut seen_links: std::collections::HashSet<String> = Default::default();
+        // The first record of the page before: a system that ignores the paging parameters
+        // sends the same page again and again, which must not pass for more people.
+        let mut previous_first: Option<Value> = None;
+        let mut same_page = |page: u32, items: &[Value]| match items.first() {
+            Some(first) if previous_first.as_ref() == Some(first) => Err(respond(
+                page,
+                "this page starts with the same record as the page before; the system \
+                 seems to ignore the paging parameters"
+                    .to_string(),
+            )),
+            first => {
+                previous_first = first.cloned();
+                Ok(())
+            }
+        };
         let mut read: u64 = 0;
         let mut total: Option<u64> = None;
         let mut next = Next::At {
@@ -845,6 +873,7 @@ impl HttpSource {
                     ));
                 }
             }
+            same_page(page, items)?;
             read += items.len() as u64;
             on_page(page, items)?;
             if ep.first_page_only {
@@ -891,6 +920,7 @@ impl HttpSource {
                 let mut last_len = size as usize;
                 while let Some((p, out)) = pages.try_next().await? {
                     let items = self.items(ep, &out.body, p)?;
+                    same_page(p, items)?;
                     read += items.len() as u64;
                     last_len = items.len();
                     on_page(p, items)?;
@@ -907,6 +937,18 @@ impl HttpSource {
                 };
             }
             if let Next::Done = next {
+                // A list that ends before the total the system gave is a partial list, and a
+                // partial list must deactivate nobody.
+                if let Some(total) = total
+                    && read < total
+                {
+                    return Err(respond(
+                        page,
+                        format!(
+                            "the list ended after {read} records, but the system said there are {total}"
+                        ),
+                    ));
+                }
                 return Ok((page, total));
             }
         }
@@ -1056,9 +1098,30 @@ impl HttpSource {
                 Next::Done
             }
         };
+        let over = |asked: u32, param: &str| FetchError::Response {
+            system: self.definition.name.clone(),
+            what: ep.what.clone(),
+            page,
+            message: format!(
+                "the page holds {len} records, more than the {asked} asked for; the system \
+                     ignores `{param}`, so a short page cannot be trusted to be the last"
+            ),
+        };
         Ok(match ep.pagination {
             Pagination::None => Next::Done,
-            Pagination::Offset { limit, .. } => more(len as u64 >= u64::from(*limit)),
+            Pagination::Offset {
+                limit, limit_param, ..
+            } => {
+                if len as u64 > u64::from(*limit) {
+                    return Err(over(*limit, limit_param));
+                }
+                more(len as u64 >= u64::from(*limit))
+            }
+            Pagination::Page {
+                size,
+                size_param: Some(size_param),
+                ..
+            } if len as u64 > u64::from(*size) => return Err(over(*size, size_param)),
             Pagination::Page { size, .. } => more(len as u64 >= u64::from(*size)),
             Pagination::Scim { .. } => {
                 let total = out.body.get("totalResults").and_then(Value::as_u64);
@@ -1078,11 +1141,23 @@ impl HttpSource {
                     .select(&out.body)
                     .and_then(scalar_text)
                     .filter(|c| !c.trim().is_empty());
-                let more = more_path.as_ref().is_none_or(|p| {
-                    p.select(&out.body)
-                        .and_then(scalar_text)
-                        .is_some_and(|v| matches!(v.to_lowercase().as_str(), "true" | "1"))
-                });
+                let more = match more_path {
+                    None => true,
+                    Some(p) => match p.select(&out.body).and_then(scalar_text) {
+                        Some(v) => matches!(v.to_lowercase().as_str(), "true" | "1"),
+                        // Without its "more" flag the page cannot say it was the last.
+                        None => {
+                            return Err(FetchError::Response {
+                                system: self.definition.name.clone(),
+                                what: ep.what.clone(),
+                                page,
+                                message: format!(
+                                    "no `{p}` in the response to say whether more pages follow"
+                                ),
+                            });
+                        }
+                    },
+                };
                 match cursor {
                     Some(c) if more => Next::Cursor(c),
                     _ => Next::Done,
@@ -1121,14 +1196,14 @@ impl HttpSource {
             message,
         };
         let base =
-            Url::parse(from).map_err(|e| fail(format!("bad URL {}: {e}", shown_url(from))))?;
+            Url::parse(from).map_err(|e| fail(format!("bad URL {}: {e}", self.shown(from))))?;
         let next = base
             .join(link.trim())
-            .map_err(|e| fail(format!("bad next link {}: {e}", shown_url(link))))?;
+            .map_err(|e| fail(format!("bad next link {}: {e}", self.shown(link))))?;
         if next.origin() != base.origin() {
             return Err(fail(format!(
                 "the next link {} leaves {}; credentials are only sent to the system's own address",
-                shown_url(next.as_str()),
+                self.shown(next.as_str()),
                 base.origin().ascii_serialization()
             )));
         }
@@ -1179,7 +1254,9 @@ impl HttpSource {
         attempt
             .retry(backoff)
             .when(|a: &Attempt| a.retryable)
-            .adjust(|a: &Attempt, planned| planned.map(|d| a.retry_after.unwrap_or(d)))
+            .adjust(|a: &Attempt, planned| {
+                planned.map(|d| a.retry_after.map_or(d, |wait| wait.min(MAX_RETRY_AFTER)))
+            })
             .notify(|a: &Attempt, delay| {
                 tracing::warn!(page, what = %ep.what, delay_ms = delay.as_millis() as u64, error = %a.error, "Request failed; retrying");
             })
@@ -1231,6 +1308,7 @@ impl HttpSource {
                 .body(self.render_json(&body, vars).map_err(setup)?.to_string());
         }
         let mut credential_header: Option<&str> = None;
+        let mut reused_token = false;
         request = match &def.auth {
             Auth::None => request,
             Auth::Basic { username, password } => request.basic_auth(
@@ -1243,7 +1321,8 @@ impl HttpSource {
                 request.header(name.as_str(), self.render(value, vars).map_err(setup)?)
             }
             Auth::Token { header, value, .. } => {
-                let token = self.token(ep, page).await?;
+                let (token, cached) = self.token(ep, page).await?;
+                reused_token = cached;
                 credential_header = Some(header);
                 // `{token}` is not a variable: render the text around it, then put it in.
                 let parts = value
@@ -1256,8 +1335,8 @@ impl HttpSource {
         };
         let request = request
             .build()
-            .map_err(|e| setup(format!("cannot build the request: {}", without_url(&e))))?;
-        let shown = shown_url(url);
+            .map_err(|e| setup(format!("cannot build the request: {}", self.error_text(&e))))?;
+        let shown = self.shown(url);
         let dump_head = options
             .raw_dir
             .as_ref()
@@ -1271,7 +1350,7 @@ impl HttpSource {
         };
         let mut response = self.client.execute(request).await.map_err(|e| {
             let retryable = e.is_timeout() || e.is_connect() || e.is_request();
-            fail(transport(without_url(&e)), retryable)
+            fail(transport(self.error_text(&e)), retryable)
         })?;
         let status = response.status();
         let headers = response.headers().clone();
@@ -1279,7 +1358,7 @@ impl HttpSource {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| fail(transport(without_url(&e)), true))?
+            .map_err(|e| fail(transport(self.error_text(&e)), true))?
         {
             bytes.extend_from_slice(&chunk);
             if bytes.len() as u64 > def.limits.max_response_bytes {
@@ -1303,7 +1382,13 @@ impl HttpSource {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let retryable = status.as_u16() == 429 || status.is_server_error();
+            // A cached token the system no longer accepts (revoked, or expired early) is
+            // dropped and the page asked for once more with a new one.
+            let stale_token = status.as_u16() == 401 && reused_token;
+            if stale_token {
+                *self.token.lock().await = None;
+            }
+            let retryable = status.as_u16() == 429 || status.is_server_error() || stale_token;
             let body: String = self
                 .redact(&String::from_utf8_lossy(&bytes))
                 .chars()
@@ -1413,7 +1498,7 @@ impl HttpSource {
         let body = self.redact(&String::from_utf8_lossy(bytes));
         let write = |name: String, text: &str| {
             let path = dir.join(&name);
-            std::fs::write(&path, text)
+            write_private(&path, text)
                 .map_err(|e| self.setup(format!("cannot write `{}`: {e}", path.display())))
         };
         write(format!("{stem}.http"), &exchange)?;
@@ -1422,7 +1507,8 @@ impl HttpSource {
 
     /// The cached token, or a new one from the token endpoint. Its answer is never shown in
     /// an error or a dump: it holds the token.
-    async fn token(&self, ep: &Endpoint<'_>, page: u32) -> Result<SecretString, Attempt> {
+    /// Also says whether the token came from the cache.
+    async fn token(&self, ep: &Endpoint<'_>, page: u32) -> Result<(SecretString, bool), Attempt> {
         let Auth::Token {
             url,
             method,
@@ -1439,7 +1525,7 @@ impl HttpSource {
         if let Some((token, until)) = cached.as_ref()
             && until.is_none_or(|until| Instant::now() < until)
         {
-            return Ok(token.clone());
+            return Ok((token.clone(), true));
         }
         let name = &self.definition.name;
         let fail = |message: String, retryable: bool| Attempt {
@@ -1474,10 +1560,13 @@ impl HttpSource {
                 .map_err(|m| fail(m, false))?;
             request = request.form(&form);
         }
-        let shown = shown_url(&url);
+        let shown = self.shown(&url);
         let response = request.send().await.map_err(|e| {
             fail(
-                format!("the token request to {shown} failed: {}", without_url(&e)),
+                format!(
+                    "the token request to {shown} failed: {}",
+                    self.error_text(&e)
+                ),
                 true,
             )
         })?;
@@ -1489,15 +1578,27 @@ impl HttpSource {
                 retryable,
             ));
         }
-        let bytes = response.bytes().await.map_err(|e| {
+        let mut response = response;
+        let mut bytes: Vec<u8> = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| {
             fail(
                 format!(
                     "the token answer from {shown} broke off: {}",
-                    without_url(&e)
+                    self.error_text(&e)
                 ),
                 true,
             )
-        })?;
+        })? {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > self.definition.limits.max_response_bytes {
+                return Err(fail(
+                    format!(
+                        "the token answer from {shown} is larger than limits.max_response_bytes"
+                    ),
+                    false,
+                ));
+            }
+        }
         let answer: Value = serde_json::from_slice(&bytes)
             .map_err(|_| fail(format!("the token answer from {shown} is not JSON"), false))?;
         let token = token_path
@@ -1514,14 +1615,17 @@ impl HttpSource {
         let until = expires_in_path
             .as_ref()
             .and_then(|p| p.select(&answer))
-            .and_then(Value::as_u64)
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            })
             .map(|seconds| Instant::now() + Duration::from_secs(seconds.saturating_sub(60)));
         let token = SecretString::from(token.to_string());
         if let Ok(mut seen) = self.seen_tokens.lock() {
             seen.push(token.clone());
         }
         *cached = Some((token.clone(), until));
-        Ok(token)
+        Ok((token, false))
     }
 
     /// Waits so that requests keep to `limits.requests_per_minute`.
@@ -1599,6 +1703,30 @@ pub fn link_next(header: &str) -> Option<String> {
     }
     None
 }
+
+/// Creates a directory for raw dumps that only its owner can read: the pages hold real
+/// people's personal data, even with every credential redacted.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Writes a dump file readable by its owner only.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+/// The longest a `Retry-After` is waited for; a system asking for more is asked again sooner,
+/// and fails the fetch when the retries run out.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 /// A URL as it may be shown: without its query string, which may carry keys.
 fn shown_url(url: &str) -> String {

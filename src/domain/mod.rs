@@ -16,4 +16,6 @@ pub use directory::{
 };
 pub use ids::{ConnectorId, Email, EmailError, EmployeeId, TeamKey};
 pub use record::{Department, HrRecord, non_empty};
-pub use run::{ChangeLine, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger};
+pub use run::{
+    ChangeLine, FetchKind, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger,
+};

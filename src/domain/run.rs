@@ -51,6 +51,14 @@ macro_rules! text_enum {
 text_enum!(RunStatus { Running => "running", Succeeded => "succeeded", Failed => "failed", Held => "held", Approved => "approved" });
 text_enum!(RunMode { Plan => "plan", Apply => "apply" });
 text_enum!(Trigger { Command => "command", Schedule => "schedule", Api => "api" });
+text_enum!(FetchKind { Full => "full", Incremental => "incremental" });
+
+/// How an incremental connector's run read its feed: everything, or what changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchKind {
+    Full,
+    Incremental,
+}
 
 /// One run, without its change lines.
 #[derive(Clone, Debug, PartialEq)]
@@ -65,6 +73,10 @@ pub struct RunSummary {
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub records_fetched: i64,
+    /// For an incremental connector: whether the run read the whole feed or what changed.
+    pub fetch: Option<FetchKind>,
+    /// The schedule tick a scheduled run was started for.
+    pub scheduled_for: Option<DateTime<Utc>>,
     /// Change lines per kind; kinds without lines are absent.
     pub counts: BTreeMap<String, i64>,
 }

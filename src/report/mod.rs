@@ -26,6 +26,8 @@ struct ReportJson<'a> {
     finished_at: Option<String>,
     duration_ms: Option<i64>,
     records_fetched: i64,
+    fetch: Option<&'static str>,
+    scheduled_for: Option<String>,
     counts: serde_json::Map<String, serde_json::Value>,
     changes: Vec<ChangeJson<'a>>,
     errors: Vec<ErrorJson<'a>>,
@@ -82,6 +84,8 @@ pub fn json(report: &RunReport) -> String {
         finished_at: s.finished_at.map(time),
         duration_ms: duration_ms(s),
         records_fetched: s.records_fetched,
+        fetch: s.fetch.map(|f| f.as_str()),
+        scheduled_for: s.scheduled_for.map(time),
         counts: counts_json(s),
         changes: report
             .changes
@@ -119,10 +123,11 @@ pub fn text(report: &RunReport) -> String {
     );
     let _ = writeln!(
         out,
-        "As of {} · started {} · {} records fetched{}",
+        "As of {} · started {} · {} records fetched{}{}",
         time(s.as_of),
         time(s.started_at),
         s.records_fetched,
+        s.fetch.map(|f| format!(" ({f} fetch)")).unwrap_or_default(),
         duration_ms(s)
             .map(|ms| format!(" · took {ms} ms"))
             .unwrap_or_default()

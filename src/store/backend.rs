@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{Pool, QueryBuilder, Row, Transaction};
 
 use crate::domain::{
-    Account, AccountId, ChangeLine, Directory, Email, EmployeeId, Grant, HrRecord, Membership,
-    MembershipId, MembershipState, RunError, RunMode, RunReport, RunStatus, RunSummary, Team,
-    TeamId, TeamKey, TeamLink, Trigger,
+    Account, AccountId, ChangeLine, Directory, Email, EmployeeId, FetchKind, Grant, HrRecord,
+    Membership, MembershipId, MembershipState, RunError, RunMode, RunReport, RunStatus, RunSummary,
+    Team, TeamId, TeamKey, TeamLink, Trigger,
 };
 use crate::planner::{AccountRef, Action, Change, Field, Notice, Plan, TeamRef, Update};
 
@@ -293,7 +293,7 @@ pub(super) async fn load_directory(
 pub(super) async fn start_run(pool: &Pool<Db>, run: &NewRun<'_>) -> Result<i64> {
     let row = sqlx::query(
         "INSERT INTO sync_runs (organisation_id, connector_id, trigger, mode, status, as_of, \
-         started_at) VALUES ($1, $2, $3, $4, 'running', $5, $6) RETURNING id",
+         started_at, scheduled_for) VALUES ($1, $2, $3, $4, 'running', $5, $6, $7) RETURNING id",
     )
     .bind(run.organisation_id)
     .bind(run.connector)
@@ -301,6 +301,7 @@ pub(super) async fn start_run(pool: &Pool<Db>, run: &NewRun<'_>) -> Result<i64> 
     .bind(run.mode.as_str())
     .bind(run.as_of)
     .bind(run.started_at)
+    .bind(run.scheduled_for)
     .fetch_one(pool)
     .await
     .doing("recording the start of the run")?;
@@ -905,8 +906,11 @@ pub(super) async fn apply_plan(
     .execute(&mut *tx)
     .await
     .doing("recording the connector's last good feed")?;
-    if let Some(feed) = feed {
-        keep_feed(&mut tx, connector, &feed).await?;
+    match feed {
+        Some(feed) => keep_feed(&mut tx, connector, &feed).await?,
+        // A connector that read everything this time keeps no records: should it fetch
+        // incrementally again later, it starts from a full fetch, not from what it knew then.
+        None => forget_feed(&mut tx, connector).await?,
     }
     tx.commit().await.doing("committing the run")?;
     Ok(Applied {
@@ -1004,11 +1008,12 @@ async fn keep_feed(tx: &mut Tx<'_>, connector: &str, feed: &FeedUpdate<'_>) -> R
     let watermark = feed.watermark.to_rfc3339();
     let moved = if feed.full {
         sqlx::query(
-            "UPDATE connector_state SET watermark = $1, last_full_at = $2, incremental_runs = 0 \
-             WHERE connector_id = $3",
+            "UPDATE connector_state SET watermark = $1, last_full_at = $2, incremental_runs = 0, \
+             feed_fingerprint = $3 WHERE connector_id = $4",
         )
         .bind(watermark)
         .bind(feed.watermark)
+        .bind(feed.fingerprint)
         .bind(connector)
     } else {
         sqlx::query(
@@ -1022,6 +1027,24 @@ async fn keep_feed(tx: &mut Tx<'_>, connector: &str, feed: &FeedUpdate<'_>) -> R
         .execute(&mut **tx)
         .await
         .doing("moving the connector's watermark")?;
+    Ok(())
+}
+
+/// Drops what an incremental connector knew, so its next incremental fetch starts in full.
+async fn forget_feed(tx: &mut Tx<'_>, connector: &str) -> Result<()> {
+    sqlx::query("DELETE FROM connector_records WHERE connector_id = $1")
+        .bind(connector)
+        .execute(&mut **tx)
+        .await
+        .doing("forgetting the connector's known records")?;
+    sqlx::query(
+        "UPDATE connector_state SET watermark = NULL, last_full_at = NULL, incremental_runs = 0, \
+         feed_fingerprint = NULL WHERE connector_id = $1 AND watermark IS NOT NULL",
+    )
+    .bind(connector)
+    .execute(&mut **tx)
+    .await
+    .doing("clearing the connector's watermark")?;
     Ok(())
 }
 
@@ -1184,7 +1207,7 @@ async fn queue_mails(
 }
 
 const RUN_COLUMNS: &str = "r.id, o.slug, r.connector_id, r.trigger, r.mode, r.status, r.as_of, \
-    r.started_at, r.finished_at, r.records_fetched";
+    r.started_at, r.finished_at, r.records_fetched, r.fetch_kind, r.scheduled_for";
 
 fn run_from(row: &DbRow) -> Result<RunSummary> {
     let text = |c: &str| -> Result<String> { get(row, c) };
@@ -1202,6 +1225,10 @@ fn run_from(row: &DbRow) -> Result<RunSummary> {
         started_at: get(row, "started_at")?,
         finished_at: get(row, "finished_at")?,
         records_fetched: get(row, "records_fetched")?,
+        fetch: get::<Option<String>>(row, "fetch_kind")?
+            .map(|f| FetchKind::parse(&f).ok_or_else(|| corrupt(format!("fetch `{f}`"))))
+            .transpose()?,
+        scheduled_for: get(row, "scheduled_for")?,
         counts: BTreeMap::new(),
     })
 }
@@ -1649,7 +1676,7 @@ pub(super) async fn connector_state(
 
 pub(super) async fn feed_state(pool: &Pool<Db>, connector: &str) -> Result<FeedState> {
     let row = sqlx::query(
-        "SELECT watermark, last_full_at, incremental_runs FROM connector_state \
+        "SELECT watermark, last_full_at, incremental_runs, feed_fingerprint FROM connector_state \
          WHERE connector_id = $1",
     )
     .bind(connector)
@@ -1671,7 +1698,18 @@ pub(super) async fn feed_state(pool: &Pool<Db>, connector: &str) -> Result<FeedS
         watermark,
         last_full_at: get(&row, "last_full_at")?,
         incremental_runs: get(&row, "incremental_runs")?,
+        fingerprint: get(&row, "feed_fingerprint")?,
     })
+}
+
+pub(super) async fn set_run_fetch(pool: &Pool<Db>, run_id: i64, fetch: FetchKind) -> Result<()> {
+    sqlx::query("UPDATE sync_runs SET fetch_kind = $1 WHERE id = $2")
+        .bind(fetch.as_str())
+        .bind(run_id)
+        .execute(pool)
+        .await
+        .doing("noting how the run fetched")?;
+    Ok(())
 }
 
 pub(super) async fn feed_snapshot(pool: &Pool<Db>, connector: &str) -> Result<Vec<HrRecord>> {

@@ -20,7 +20,9 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-use crate::domain::{Directory, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger};
+use crate::domain::{
+    Directory, FetchKind, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger,
+};
 use crate::planner::Plan;
 use crate::planner::health::FeedStats;
 
@@ -110,6 +112,8 @@ pub struct NewRun<'a> {
     pub mode: RunMode,
     pub as_of: DateTime<Utc>,
     pub started_at: DateTime<Utc>,
+    /// The schedule tick a scheduled run was started for.
+    pub scheduled_for: Option<DateTime<Utc>>,
 }
 
 /// How a run that applies nothing ended: planned, held or failed.
@@ -147,6 +151,8 @@ pub struct FeedUpdate<'a> {
     pub full: bool,
     /// The records planned on: the delta merged into what was known, or the whole feed.
     pub records: &'a [crate::domain::HrRecord],
+    /// What the records were mapped with; see [`FeedState::fingerprint`].
+    pub fingerprint: &'a str,
 }
 
 /// Where an incremental connector stands.
@@ -158,6 +164,9 @@ pub struct FeedState {
     pub last_full_at: Option<DateTime<Utc>>,
     /// Incremental runs applied since then.
     pub incremental_runs: i64,
+    /// A digest of the definition and variables the kept records were mapped with: when it
+    /// differs from today's, the kept records are stale and the whole feed is read again.
+    pub fingerprint: Option<String>,
 }
 
 /// What an applied run wrote.
@@ -412,6 +421,12 @@ impl Store {
     /// The watermark and full-fetch bookkeeping of an incremental connector.
     pub async fn feed_state(&self, connector: &str) -> Result<FeedState> {
         dispatch!(self.feed_state(connector))
+    }
+
+    /// Notes how a run read an incremental connector's feed (`FetchKind`), for its report and
+    /// for approving it the same way.
+    pub async fn set_run_fetch(&self, run_id: i64, fetch: FetchKind) -> Result<()> {
+        dispatch!(self.set_run_fetch(run_id, fetch))
     }
 
     /// The records an incremental connector last knew, in employee id order.

@@ -1,7 +1,7 @@
 //! Whole runs against a real database: what a sync writes, holds, refuses and sends.
 
 use chrono::Utc;
-use hrsync::domain::RunStatus;
+use hrsync::domain::{FetchKind, RunStatus};
 use hrsync::mail::outbox::token_hash;
 use hrsync::store::{TokenState, UserFilter};
 
@@ -1125,6 +1125,8 @@ pub async fn incremental_connector_merges_changes_and_finds_vanished_people_on_f
         delta_run.summary.records_fetched, 6,
         "the delta merged into what was known"
     );
+    assert_eq!(first.summary.fetch, Some(FetchKind::Full));
+    assert_eq!(delta_run.summary.fetch, Some(FetchKind::Incremental));
     assert_eq!(
         actionable(&delta_run),
         vec![r#"update Some("D2") Some("job_title") Some("Head nurse")"#.to_string()],
@@ -1148,6 +1150,7 @@ pub async fn incremental_connector_merges_changes_and_finds_vanished_people_on_f
         full_run.errors
     );
     assert_eq!(full_run.summary.records_fetched, 5);
+    assert_eq!(full_run.summary.fetch, Some(FetchKind::Full));
     assert_eq!(count(&full_run, "deactivate"), 1, "{:#?}", full_run.changes);
     assert_eq!(
         actionable(&full_run).len(),
@@ -1200,5 +1203,32 @@ pub async fn held_incremental_run_moves_its_watermark_only_when_approved(
     assert!(after_approval.watermark > after_full.watermark);
     assert_eq!(after_approval.incremental_runs, 1);
     assert_eq!(after_approval.last_full_at, after_full.last_full_at);
+    Ok(())
+}
+
+pub async fn a_changed_definition_makes_the_next_incremental_fetch_full(
+    mut env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: records kept from a first, full fetch; a full fetch would not be due for a day.
+    let (server, app) = delta_hr_app(&mut env, "", "full_every_hours = 24").await?;
+    let first = env.sync_connector(&app, "delta_hr", TODAY).await?;
+    assert_eq!(first.summary.fetch, Some(FetchKind::Full));
+    let definition = env.dir.path().join("delta.toml");
+    std::fs::write(
+        &definition,
+        format!("{DELTA_DEFINITION}\n# mapped differently now\n"),
+    )?;
+
+    // Act
+    let next = env.sync_connector(&app, "delta_hr", TODAY).await?;
+
+    // Assert: the kept records were mapped by the old definition, so everything is read again.
+    assert_eq!(
+        next.summary.fetch,
+        Some(FetchKind::Full),
+        "{:?}",
+        next.errors
+    );
+    assert!(asked_since(&server.received_requests().await.unwrap()).is_empty());
     Ok(())
 }
