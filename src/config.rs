@@ -36,6 +36,73 @@ pub struct Settings {
     /// Connector instances by id; `sync` runs them in id order.
     #[serde(default)]
     pub connectors: BTreeMap<String, ConnectorSettings>,
+    /// The daemon (`hrsync serve`): HTTP listener, admin sign-in, workers, digest email.
+    #[serde(default)]
+    pub server: ServerSettings,
+}
+
+/// Settings of `hrsync serve`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Where the admin API and pages listen, e.g. `127.0.0.1:8080`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// The address admins reach the pages at, for links in digest emails.
+    #[serde(default = "default_public_url")]
+    pub public_url: String,
+    /// The SHA-256 (hex) of the admin token. The token itself is never configured: admins
+    /// hold it, and `hrsync admin-token` makes one. Without it, `serve` refuses to start.
+    pub admin_token_sha256: Option<String>,
+    /// Whether the sign-in cookie is marked `Secure` (sent over HTTPS only). Leave it on
+    /// unless the pages are reached over plain HTTP on localhost.
+    #[serde(default = "default_true")]
+    pub cookie_secure: bool,
+    /// How often the mail worker looks for due email when no run has just queued some.
+    #[serde(default = "default_mail_poll")]
+    pub mail_poll_seconds: u64,
+    /// How long a run in progress may take to finish after SIGTERM before it is rolled back.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_seconds: u64,
+    /// Invited people who have not activated after this many days are counted as stale on
+    /// the accounts page.
+    #[serde(default = "default_stale_days")]
+    pub stale_invite_days: u32,
+    /// Admin addresses that get a digest after each run that changed, held or failed
+    /// something.
+    #[serde(default)]
+    pub digest_to: Vec<String>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: default_listen(),
+            public_url: default_public_url(),
+            admin_token_sha256: None,
+            cookie_secure: true,
+            mail_poll_seconds: default_mail_poll(),
+            shutdown_grace_seconds: default_grace(),
+            stale_invite_days: default_stale_days(),
+            digest_to: Vec::new(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_string()
+}
+fn default_public_url() -> String {
+    "http://127.0.0.1:8080".to_string()
+}
+fn default_mail_poll() -> u64 {
+    5
+}
+fn default_grace() -> u64 {
+    30
+}
+fn default_stale_days() -> u32 {
+    7
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -213,6 +280,9 @@ pub struct ConnectorSettings {
     pub http: Option<HttpSettings>,
     #[serde(default = "default_feed")]
     pub feed: FeedSetting,
+    /// When `hrsync serve` runs this connector: a cron schedule (5 fields, or 6 with seconds
+    /// first) in the organisation's time zone. Without one, it runs only when asked.
+    pub schedule: Option<String>,
     #[serde(default = "default_true")]
     pub send_invites: bool,
     #[serde(default)]
@@ -532,6 +602,35 @@ impl Loaded {
                 "must contain `{token}`, where the activation token goes",
             ));
         }
+        let server = &s.server;
+        if server.listen.parse::<std::net::SocketAddr>().is_err() {
+            problems.push(self.problem(
+                "server.listen",
+                format!(
+                    "`{}` is not an address such as 127.0.0.1:8080",
+                    server.listen
+                ),
+            ));
+        }
+        if let Some(hash) = &server.admin_token_sha256
+            && !(hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            problems.push(self.problem(
+                "server.admin_token_sha256",
+                "must be the 64 hex digits of a SHA-256; `hrsync admin-token` makes a token and its hash",
+            ));
+        }
+        if server.mail_poll_seconds == 0 {
+            problems.push(self.problem("server.mail_poll_seconds", "must be at least 1"));
+        }
+        for (i, to) in server.digest_to.iter().enumerate() {
+            if to.parse::<lettre::message::Mailbox>().is_err() {
+                problems.push(self.problem(
+                    format!("server.digest_to[{i}]"),
+                    format!("`{to}` is not an email address"),
+                ));
+            }
+        }
         if s.mail.token_valid_days == 0 {
             problems.push(self.problem("mail.token_valid_days", "must be at least 1"));
         }
@@ -682,6 +781,11 @@ impl Loaded {
                         ));
                     }
                 }
+            }
+            if let Some(schedule) = &c.schedule
+                && let Err(e) = crate::schedule::Schedule::parse(schedule)
+            {
+                problems.push(self.problem(at("schedule"), e));
             }
             if TeamSource::parse(&c.teams_from).is_none() {
                 problems.push(self.problem(

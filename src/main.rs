@@ -1,17 +1,38 @@
 //! The `hrsync` binary: parses the command line, starts logging, and hands over to the library.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = hrsync::cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("HRSYNC_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // The daemon logs at info by default, the one-shot commands only warnings.
+    let default = match cli.command {
+        hrsync::cli::Command::Serve => "info",
+        _ => "warn",
+    };
+    let filter = EnvFilter::try_from_env("HRSYNC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // Lines for people on a terminal; one JSON object per line for a log collector otherwise.
+    // `HRSYNC_LOG_FORMAT=json` or `text` decides explicitly.
+    let json = match std::env::var("HRSYNC_LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("text") => false,
+        _ => !std::io::stderr().is_terminal(),
+    };
+    if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        builder.init();
+    }
     let code = hrsync::cli::run(cli).await;
     std::process::ExitCode::from(code as u8)
 }

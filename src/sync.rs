@@ -25,6 +25,26 @@ use crate::store::{ApplyRun, FeedUpdate, NewRun, OrganisationRow, RunEnd, Store}
 pub const FETCH_FAILED: &str = "HR102";
 /// Stable code of a run that failed after fetching (a database or planning error).
 pub const RUN_FAILED: &str = "HR103";
+/// Stable code of a run that was cut off (a crash, or a stop that could not wait for it);
+/// its transaction rolled back, so it applied nothing.
+pub const RUN_INTERRUPTED: &str = "HR104";
+
+/// What asks for a run, besides the connector.
+#[derive(Clone, Copy, Debug)]
+pub struct RunRequest {
+    pub mode: RunMode,
+    pub trigger: Trigger,
+    pub as_of: AsOf,
+    /// The schedule tick a scheduled run is for.
+    pub scheduled_for: Option<DateTime<Utc>>,
+}
+
+/// Why a run did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunRefused {
+    #[error("connector `{0}` is running already, here or on another replica")]
+    Busy(String),
+}
 
 /// The instant a run plans for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +120,28 @@ pub struct App {
     pub mailer: Mailer,
     /// Incremental connectors read their whole feed on the next runs (`sync --full`).
     pub force_full_fetch: bool,
+    /// Connectors with a run in progress in this process.
+    running: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// A connector's place in [`App::running`], given back when dropped.
+struct Running<'a> {
+    app: &'a App,
+    connector: String,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.app.running.lock() {
+            running.remove(&self.connector);
+        }
+    }
+}
+
+/// Both locks of a connector: this process's and the database's.
+struct RunGuard<'a> {
+    _running: Running<'a>,
+    lock: crate::store::ConnectorLock,
 }
 
 impl App {
@@ -132,7 +174,67 @@ impl App {
             store,
             mailer,
             force_full_fetch: false,
+            running: Default::default(),
         })
+    }
+
+    /// Takes the connector's locks (in this process, and on PostgreSQL across replicas), or
+    /// `None` when a run of it is in progress. Runs it left marked `running` by a crash or a
+    /// forced stop are ended as failed (`HR104`) first.
+    async fn lock_connector(&self, connector: &str) -> anyhow::Result<Option<RunGuard<'_>>> {
+        {
+            let mut running = self
+                .running
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the run registry is poisoned"))?;
+            if !running.insert(connector.to_string()) {
+                return Ok(None);
+            }
+        }
+        let running = Running {
+            app: self,
+            connector: connector.to_string(),
+        };
+        let Some(lock) = self.store.try_lock_connector(connector).await? else {
+            return Ok(None);
+        };
+        let abandoned = self
+            .store
+            .fail_abandoned_runs(
+                connector,
+                &RunError {
+                    code: RUN_INTERRUPTED.to_string(),
+                    message: "the run was cut off (the process stopped or crashed) before it ended; nothing of it was applied".to_string(),
+                },
+                Utc::now(),
+            )
+            .await?;
+        if !abandoned.is_empty() {
+            tracing::warn!(connector, runs = ?abandoned, "Runs cut off earlier are ended as failed; they applied nothing");
+        }
+        Ok(Some(RunGuard {
+            _running: running,
+            lock,
+        }))
+    }
+
+    /// Runs one connector once if no run of it is in progress anywhere: `Ok(None)` when one
+    /// is. `started` hears the new run's id as soon as it is recorded.
+    pub async fn run_if_free(
+        &self,
+        connector: &str,
+        request: RunRequest,
+        started: Option<tokio::sync::oneshot::Sender<i64>>,
+    ) -> anyhow::Result<Option<RunOutcome>> {
+        let Some(guard) = self.lock_connector(connector).await? else {
+            return Ok(None);
+        };
+        let outcome = self.run_unlocked(connector, request, started).await;
+        guard.lock.release().await;
+        let outcome = outcome?;
+        let s = &outcome.report.summary;
+        crate::metrics::run_ended(connector, s.status.as_str(), &s.counts);
+        Ok(Some(outcome))
     }
 
     /// The connector ids in the order `sync` runs them, or the one asked for.
@@ -281,7 +383,8 @@ impl App {
         Ok(planner::plan(records, &directory, policy, as_of))
     }
 
-    /// Runs one connector once: a dry run (`RunMode::Plan`) or a real one.
+    /// Runs one connector once: a dry run (`RunMode::Plan`) or a real one. Fails with
+    /// [`RunRefused::Busy`] when a run of it is in progress.
     pub async fn run_once(
         &self,
         connector: &str,
@@ -289,6 +392,29 @@ impl App {
         trigger: Trigger,
         as_of: AsOf,
     ) -> anyhow::Result<RunOutcome> {
+        let request = RunRequest {
+            mode,
+            trigger,
+            as_of,
+            scheduled_for: None,
+        };
+        self.run_if_free(connector, request, None)
+            .await?
+            .ok_or_else(|| RunRefused::Busy(connector.to_string()).into())
+    }
+
+    async fn run_unlocked(
+        &self,
+        connector: &str,
+        request: RunRequest,
+        started: Option<tokio::sync::oneshot::Sender<i64>>,
+    ) -> anyhow::Result<RunOutcome> {
+        let RunRequest {
+            mode,
+            trigger,
+            as_of,
+            scheduled_for,
+        } = request;
         let settings = self.connector_settings(connector)?;
         let org = self.config.organisation(&settings.organisation)?;
         let org_row = self.organisation_row(&org).await?;
@@ -302,9 +428,12 @@ impl App {
                 mode,
                 as_of,
                 started_at: Utc::now(),
-                scheduled_for: None,
+                scheduled_for,
             })
             .await?;
+        if let Some(started) = started {
+            let _ = started.send(run_id);
+        }
         let span = tracing::info_span!("run", run_id, connector, mode = %mode);
         async {
             tracing::info!(as_of = %as_of, "Run started");
@@ -335,7 +464,10 @@ impl App {
         mode: RunMode,
         as_of: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        let feed = match self.fetch(connector).await {
+        let fetch_started = std::time::Instant::now();
+        let fetched = self.fetch(connector).await;
+        crate::metrics::fetch_took(connector, fetch_started.elapsed().as_secs_f64());
+        let feed = match fetched {
             Ok(feed) => feed,
             Err(error) => {
                 let message = format!("{error:#}");
@@ -453,6 +585,26 @@ impl App {
     /// Applies a held run if planning again now yields the same changes; otherwise refuses and
     /// says what differs.
     pub async fn approve(&self, run_id: i64) -> anyhow::Result<RunOutcome> {
+        let connector = self
+            .store
+            .run_report(run_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("there is no run {run_id}"))?
+            .summary
+            .connector;
+        let guard = self
+            .lock_connector(&connector)
+            .await?
+            .ok_or_else(|| RunRefused::Busy(connector.clone()))?;
+        let outcome = self.approve_unlocked(run_id).await;
+        guard.lock.release().await;
+        let outcome = outcome?;
+        let s = &outcome.report.summary;
+        crate::metrics::run_ended(&connector, s.status.as_str(), &s.counts);
+        Ok(outcome)
+    }
+
+    async fn approve_unlocked(&self, run_id: i64) -> anyhow::Result<RunOutcome> {
         let held = self
             .store
             .run_report(run_id)
@@ -508,6 +660,14 @@ impl App {
 
     /// Sends the mails that are due.
     pub async fn drain_outbox(&self) -> anyhow::Result<Drained> {
+        self.drain_outbox_while(|| true).await
+    }
+
+    /// Sends the mails that are due while `keep_going` says so (checked before each mail).
+    pub async fn drain_outbox_while(
+        &self,
+        keep_going: impl Fn() -> bool,
+    ) -> anyhow::Result<Drained> {
         let mail = &self.config.settings.mail;
         let from: Mailbox = mail
             .from
@@ -520,7 +680,9 @@ impl App {
             activation_url: mail.activation_url.clone(),
             token_valid_days: mail.token_valid_days,
         };
-        Ok(worker.drain().await?)
+        let drained = worker.drain_while(keep_going).await?;
+        crate::metrics::mails(drained.sent, drained.failed);
+        Ok(drained)
     }
 }
 

@@ -159,6 +159,12 @@ pub enum Command {
     },
     /// Create or update the database schema.
     Migrate,
+    /// Run as a daemon: connectors on their schedules, the mail worker, and the admin API and
+    /// pages on `server.listen`, until SIGTERM or SIGINT.
+    Serve,
+    /// Make a new admin token: prints the token (give it to admins) and the hash to put in
+    /// `server.admin_token_sha256`.
+    AdminToken,
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,6 +192,16 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { connect } => return Ok(check(&cli.config, connect).await),
+        Command::AdminToken => {
+            let token = crate::server::new_admin_token()?;
+            outln!("token:  {token}");
+            outln!("sha256: {}", crate::server::AdminToken::hash_hex(&token));
+            eprintln!(
+                "Keep the token where admins keep passwords; configure only the hash:\n  [server]\n  admin_token_sha256 = \"{}\"",
+                crate::server::AdminToken::hash_hex(&token)
+            );
+            return Ok(ExitCode::Success);
+        }
         Command::Fetch {
             connector,
             raw,
@@ -197,7 +213,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let loaded = config::load_checked(&cli.config)?;
     let mut app = App::build(loaded).await?;
     let code = match cli.command {
-        Command::Check { .. } | Command::Fetch { .. } => unreachable!("handled above"),
+        Command::Check { .. } | Command::Fetch { .. } | Command::AdminToken => {
+            unreachable!("handled above")
+        }
+        Command::Serve => {
+            crate::server::serve(app, crate::server::signal()).await?;
+            return Ok(ExitCode::Success);
+        }
         Command::Migrate => {
             outln!(
                 "The database schema is up to date ({}).",
@@ -223,7 +245,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             code
         }
         Command::Runs { limit } => {
-            out!("{}", report::runs_table(&app.store.list_runs(limit).await?));
+            out!(
+                "{}",
+                report::runs_table(&app.store.list_runs(limit, None).await?)
+            );
             ExitCode::Success
         }
         Command::Report { run_id, format } => {

@@ -771,14 +771,17 @@ impl HttpSource {
     /// Every lookup table of the definition, read a few at a time.
     async fn lookups(&self, options: &FetchOptions) -> Result<Lookups, FetchError> {
         let def = &self.definition;
-        futures_util::stream::iter(
-            def.lookups
-                .iter()
-                .map(|(name, spec)| self.lookup(name, spec, options)),
-        )
-        .buffer_unordered(def.limits.concurrency.max(1))
-        .try_collect()
-        .await
+        // The futures are made up front: a closure kept inside the stream would keep the fetch
+        // from being provably `Send`.
+        let tables: Vec<SendFuture<'_, _>> = def
+            .lookups
+            .iter()
+            .map(|(name, spec)| -> SendFuture<'_, _> { Box::pin(self.lookup(name, spec, options)) })
+            .collect();
+        futures_util::stream::iter(tables)
+            .buffer_unordered(def.limits.concurrency.max(1))
+            .try_collect()
+            .await
     }
 
     /// One lookup table: each record's key and the value it stands for.
@@ -907,14 +910,16 @@ impl HttpSource {
                 }
                 let base_url = &base_url;
                 let mut pages = futures_util::stream::iter(2..=last)
-                    .map(|p| async move {
-                        let at = Next::At {
-                            number: p,
-                            offset: u64::from(p - 1) * u64::from(size),
-                        };
-                        let (url, query) = self.address(ep, base_url, &at, p)?;
-                        let out = self.get_page(ep, &url, &query, p, options).await?;
-                        Ok::<_, FetchError>((p, out))
+                    .map(|p| -> SendFuture<'_, _> {
+                        Box::pin(async move {
+                            let at = Next::At {
+                                number: p,
+                                offset: u64::from(p - 1) * u64::from(size),
+                            };
+                            let (url, query) = self.address(ep, base_url, &at, p)?;
+                            let out = self.get_page(ep, &url, &query, p, options).await?;
+                            Ok::<_, FetchError>((p, out))
+                        })
                     })
                     .buffered(def.limits.concurrency.max(1));
                 let mut last_len = size as usize;
@@ -1258,6 +1263,7 @@ impl HttpSource {
                 planned.map(|d| a.retry_after.map_or(d, |wait| wait.min(MAX_RETRY_AFTER)))
             })
             .notify(|a: &Attempt, delay| {
+                crate::metrics::http_retry(&self.definition.name);
                 tracing::warn!(page, what = %ep.what, delay_ms = delay.as_millis() as u64, error = %a.error, "Request failed; retrying");
             })
             .await
@@ -1703,6 +1709,11 @@ pub fn link_next(header: &str) -> Option<String> {
     }
     None
 }
+
+/// A boxed future that is `Send`. Futures made in a closure for a stream combinator are boxed
+/// as this, so the compiler proves them `Send` where they are made; without it, the fetch as a
+/// whole cannot be shown `Send` and cannot run on a spawned task.
+type SendFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// Creates a directory for raw dumps that only its owner can read: the pages hold real
 /// people's personal data, even with every credential redacted.

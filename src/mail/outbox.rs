@@ -45,14 +45,27 @@ pub struct Drained {
 impl OutboxWorker<'_> {
     /// Sends every mail that is due now, once each; mails that fail are left for a later pass.
     pub async fn drain(&self) -> Result<Drained, StoreError> {
+        self.drain_while(|| true).await
+    }
+
+    /// [`OutboxWorker::drain`], asking `keep_going` before each mail: a stopping daemon
+    /// finishes the mail in hand and leaves the rest of its claim to come due again when the
+    /// lease ends.
+    pub async fn drain_while(&self, keep_going: impl Fn() -> bool) -> Result<Drained, StoreError> {
         let mut drained = Drained::default();
         loop {
+            if !keep_going() {
+                return Ok(drained);
+            }
             let now = Utc::now();
             let batch = self.store.claim_due_mail(now, LEASE, BATCH).await?;
             if batch.is_empty() {
                 return Ok(drained);
             }
             for mail in batch {
+                if !keep_going() {
+                    return Ok(drained);
+                }
                 match self.send_one(&mail, Utc::now()).await? {
                     Outcome::Sent => drained.sent += 1,
                     Outcome::Failed => drained.failed += 1,

@@ -289,6 +289,94 @@ fn user_json(u: &UserRow) -> UserJson<'_> {
     }
 }
 
+/// Runs without their changes, as a JSON array of the report's summary fields.
+pub fn runs_json(runs: &[RunSummary]) -> String {
+    let docs: Vec<serde_json::Value> = runs
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "run_id": s.id,
+                "organisation": s.organisation,
+                "connector": s.connector,
+                "trigger": s.trigger.as_str(),
+                "mode": s.mode.as_str(),
+                "status": s.status.as_str(),
+                "as_of": time(s.as_of),
+                "started_at": time(s.started_at),
+                "finished_at": s.finished_at.map(time),
+                "duration_ms": duration_ms(s),
+                "records_fetched": s.records_fetched,
+                "fetch": s.fetch.map(|f| f.as_str()),
+                "scheduled_for": s.scheduled_for.map(time),
+                "counts": counts_json(s),
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&docs).unwrap_or_default()
+}
+
+/// The number of actionable changes of a run (everything but scheduled, quarantine and
+/// conflict lines).
+pub fn actionable_count(summary: &RunSummary) -> i64 {
+    summary
+        .counts
+        .iter()
+        .filter(|(kind, _)| ChangeKind::parse(kind).is_some_and(ChangeKind::is_actionable))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// The columns of an account export, in order.
+const USER_COLUMNS: [&str; 11] = [
+    "organisation",
+    "email",
+    "display_name",
+    "employee_id",
+    "status",
+    "connector",
+    "job_title",
+    "teams",
+    "roles",
+    "created_at",
+    "activated_at",
+];
+
+/// Accounts as an Excel workbook (one sheet, a header row, frozen and filtered).
+pub fn users_xlsx(users: &[UserRow]) -> anyhow::Result<Vec<u8>> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let mut workbook = Workbook::new();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("Accounts")?;
+    let bold = Format::new().set_bold();
+    for (col, name) in USER_COLUMNS.iter().enumerate() {
+        sheet.write_string_with_format(0, col as u16, *name, &bold)?;
+    }
+    for (i, u) in users.iter().enumerate() {
+        let row = i as u32 + 1;
+        let cells = [
+            u.organisation.clone(),
+            u.email.clone(),
+            u.display_name.clone().unwrap_or_default(),
+            u.employee_id.clone().unwrap_or_default(),
+            u.status.clone(),
+            u.connector.clone().unwrap_or_default(),
+            u.job_title.clone().unwrap_or_default(),
+            u.teams.join("; "),
+            u.roles.join("; "),
+            time(u.created_at),
+            u.activated_at.map(time).unwrap_or_default(),
+        ];
+        for (col, value) in cells.iter().enumerate() {
+            // Written as strings: a cell is never read as a formula.
+            sheet.write_string(row, col as u16, value)?;
+        }
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    sheet.autofilter(0, 0, users.len() as u32, USER_COLUMNS.len() as u16 - 1)?;
+    sheet.autofit();
+    Ok(workbook.save_to_buffer()?)
+}
+
 pub fn users_json(users: &[UserRow]) -> String {
     let docs: Vec<_> = users.iter().map(user_json).collect();
     serde_json::to_string_pretty(&docs).unwrap_or_default()
@@ -296,19 +384,7 @@ pub fn users_json(users: &[UserRow]) -> String {
 
 pub fn users_csv(users: &[UserRow]) -> anyhow::Result<String> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
-    w.write_record([
-        "organisation",
-        "email",
-        "display_name",
-        "employee_id",
-        "status",
-        "connector",
-        "job_title",
-        "teams",
-        "roles",
-        "created_at",
-        "activated_at",
-    ])?;
+    w.write_record(USER_COLUMNS)?;
     for u in users {
         w.write_record([
             u.organisation.as_str(),

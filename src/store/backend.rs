@@ -1255,12 +1255,17 @@ async fn add_counts(pool: &Pool<Db>, runs: &mut [RunSummary]) -> Result<()> {
     Ok(())
 }
 
-pub(super) async fn list_runs(pool: &Pool<Db>, limit: i64) -> Result<Vec<RunSummary>> {
+pub(super) async fn list_runs(
+    pool: &Pool<Db>,
+    limit: i64,
+    connector: Option<&str>,
+) -> Result<Vec<RunSummary>> {
     let rows = sqlx::query(&format!(
         "SELECT {RUN_COLUMNS} FROM sync_runs r JOIN organisations o ON o.id = r.organisation_id \
-         ORDER BY r.id DESC LIMIT $1"
+         WHERE ($2 IS NULL OR r.connector_id = $2) ORDER BY r.id DESC LIMIT $1"
     ))
     .bind(limit)
+    .bind(connector)
     .fetch_all(pool)
     .await
     .doing("listing runs")?;
@@ -1503,10 +1508,18 @@ pub(super) async fn outbox_stats(pool: &Pool<Db>) -> Result<OutboxStats> {
     .fetch_one(pool)
     .await
     .doing("counting the outbox")?;
+    let oldest = sqlx::query(
+        "SELECT created_at FROM mail_outbox WHERE sent_at IS NULL AND cancelled_at IS NULL \
+         ORDER BY id LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await
+    .doing("finding the oldest queued email")?;
     Ok(OutboxStats {
         pending: get(&row, "pending")?,
         failing: get(&row, "failing")?,
         sent: get(&row, "sent")?,
+        oldest_pending: oldest.map(|r| get(&r, "created_at")).transpose()?,
     })
 }
 
@@ -1812,4 +1825,75 @@ pub(super) async fn activate(
     .doing("activating the membership")?;
     tx.commit().await.doing("committing the activation")?;
     Ok(state)
+}
+
+pub(super) async fn ping(pool: &Pool<Db>) -> Result<()> {
+    sqlx::query("SELECT 1")
+        .execute(pool)
+        .await
+        .doing("checking the database")?;
+    Ok(())
+}
+
+pub(super) async fn claim_tick(
+    pool: &Pool<Db>,
+    connector: &str,
+    tick: DateTime<Utc>,
+) -> Result<bool> {
+    // Atomic on both backends: the row moves forward for one caller only.
+    let moved = sqlx::query(
+        "INSERT INTO schedule_ticks (connector_id, tick) VALUES ($1, $2) \
+         ON CONFLICT (connector_id) DO UPDATE SET tick = excluded.tick \
+         WHERE schedule_ticks.tick < excluded.tick",
+    )
+    .bind(connector)
+    .bind(tick)
+    .execute(pool)
+    .await
+    .doing("claiming a schedule tick")?;
+    Ok(moved.rows_affected() == 1)
+}
+
+pub(super) async fn fail_abandoned_runs(
+    pool: &Pool<Db>,
+    connector: &str,
+    error: &RunError,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>> {
+    let mut tx = pool.begin().await.doing("starting a transaction")?;
+    let rows = sqlx::query(
+        "SELECT id FROM sync_runs WHERE connector_id = $1 AND status = 'running' ORDER BY id",
+    )
+    .bind(connector)
+    .fetch_all(&mut *tx)
+    .await
+    .doing("finding abandoned runs")?;
+    let ids: Vec<i64> = rows.iter().map(|r| get(r, "id")).collect::<Result<_>>()?;
+    for id in &ids {
+        finish(
+            &mut tx,
+            *id,
+            RunStatus::Failed,
+            0,
+            std::slice::from_ref(error),
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await.doing("ending abandoned runs")?;
+    Ok(ids)
+}
+
+pub(super) async fn last_runs(pool: &Pool<Db>) -> Result<Vec<RunSummary>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {RUN_COLUMNS} FROM sync_runs r JOIN organisations o ON o.id = r.organisation_id \
+         WHERE r.id IN (SELECT MAX(id) FROM sync_runs GROUP BY connector_id) \
+         ORDER BY r.connector_id"
+    ))
+    .fetch_all(pool)
+    .await
+    .doing("reading the last run of each connector")?;
+    let mut runs = rows.iter().map(run_from).collect::<Result<Vec<_>>>()?;
+    add_counts(pool, &mut runs).await?;
+    Ok(runs)
 }

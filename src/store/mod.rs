@@ -198,6 +198,8 @@ pub struct OutboxStats {
     pub pending: i64,
     pub failing: i64,
     pub sent: i64,
+    /// When the oldest email still waiting was queued.
+    pub oldest_pending: Option<DateTime<Utc>>,
 }
 
 /// Filters for the account list.
@@ -345,9 +347,63 @@ impl Store {
         dispatch!(self.apply_plan(run, plan))
     }
 
-    /// The newest runs first.
-    pub async fn list_runs(&self, limit: i64) -> Result<Vec<RunSummary>> {
-        dispatch!(self.list_runs(limit))
+    /// The newest runs first, of every connector or of one.
+    pub async fn list_runs(&self, limit: i64, connector: Option<&str>) -> Result<Vec<RunSummary>> {
+        dispatch!(self.list_runs(limit, connector))
+    }
+
+    /// The newest run of each connector, in connector order.
+    pub async fn last_runs(&self) -> Result<Vec<RunSummary>> {
+        dispatch!(self.last_runs())
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        dispatch!(self.ping())
+    }
+
+    /// Claims a schedule tick of a connector: true for the one caller (of every replica) that
+    /// moves the connector's last tick forward to `tick`, false for everyone else.
+    pub async fn claim_tick(&self, connector: &str, tick: DateTime<Utc>) -> Result<bool> {
+        dispatch!(self.claim_tick(connector, tick))
+    }
+
+    /// Ends as failed, with `error`, the runs of a connector still marked running. Call only
+    /// while holding the connector's lock: then no run of it is really in progress, and these
+    /// were cut off by a crash or a forced stop (their transactions rolled back).
+    pub async fn fail_abandoned_runs(
+        &self,
+        connector: &str,
+        error: &RunError,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>> {
+        dispatch!(self.fail_abandoned_runs(connector, error, now))
+    }
+
+    /// Takes the connector's run lock if no one holds it. On PostgreSQL this is a session
+    /// advisory lock, held by a connection of its own until [`ConnectorLock::release`] (or
+    /// until that connection closes, should the process die), so one replica at a time runs
+    /// the connector. On SQLite, a single-host database, it always succeeds; the daemon's
+    /// own per-connector guard keeps its runs apart.
+    pub async fn try_lock_connector(&self, connector: &str) -> Result<Option<ConnectorLock>> {
+        let pool = match &self.backend {
+            Backend::Sqlite(_) => return Ok(Some(ConnectorLock { conn: None, key: 0 })),
+            Backend::Postgres(pool) => pool,
+        };
+        let key = lock_key(connector);
+        let mut conn = pool
+            .acquire()
+            .await
+            .doing("taking a connection for a lock")?;
+        let (taken,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await
+            .doing("taking the connector's lock")?;
+        Ok(taken.then_some(ConnectorLock {
+            conn: Some(conn),
+            key,
+        }))
     }
 
     /// One run with its changes and errors.
@@ -443,6 +499,50 @@ impl Store {
     pub async fn activate(&self, token_hash: &str, now: DateTime<Utc>) -> Result<TokenState> {
         dispatch!(self.activate(token_hash, now))
     }
+}
+
+/// A connector's run lock; see [`Store::try_lock_connector`].
+pub struct ConnectorLock {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+    key: i64,
+}
+
+impl ConnectorLock {
+    /// Releases the lock. Should unlocking fail, the connection is closed instead, which
+    /// releases it too.
+    pub async fn release(mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(self.key)
+                .execute(&mut *conn)
+                .await;
+            if unlocked.is_err() {
+                conn.close_on_drop();
+            }
+        }
+    }
+}
+
+impl Drop for ConnectorLock {
+    fn drop(&mut self) {
+        // Dropped without `release` (a cancelled run): end the session, which frees the lock,
+        // rather than hand a locked connection back to the pool.
+        if let Some(conn) = self.conn.as_mut() {
+            conn.close_on_drop();
+        }
+    }
+}
+
+/// The advisory lock key of a connector: the first 8 bytes of a SHA-256 of a namespaced id,
+/// stable across processes and versions.
+fn lock_key(connector: &str) -> i64 {
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("hrsync.connector:{connector}").as_bytes(),
+    );
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest.as_ref()[..8]);
+    i64::from_be_bytes(bytes)
 }
 
 /// What a token is worth.

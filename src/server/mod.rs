@@ -1,0 +1,379 @@
+//! The daemon, `hrsync serve`: the scheduler, the outbox mail worker and the HTTP server (admin
+//! API, report pages, `/healthz`, `/metrics`) in one process, stopping cleanly on a signal.
+//!
+//! Every run the daemon starts, scheduled or asked for over HTTP, is a task of one
+//! [`Runs`] set, so a stop can wait for them: on SIGTERM or SIGINT no new run starts, runs in
+//! progress get `server.shutdown_grace_seconds` to finish, and any still going after that are
+//! dropped, which rolls back their transaction; they are then ended as failed (`HR104`).
+//! The mail worker finishes the mail in hand. Several replicas may serve one PostgreSQL
+//! database: a schedule tick is claimed by one replica (`Store::claim_tick`), a connector's
+//! run holds an advisory lock, and mail is claimed row by row, so nothing runs or is sent
+//! twice without a coordinator of our own.
+
+mod api;
+mod auth;
+mod pages;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use tokio::sync::{Mutex, Notify, watch};
+use tokio::task::JoinSet;
+
+use crate::domain::{RunError, RunMode, Trigger};
+use crate::schedule::Schedule;
+use crate::sync::{App, AsOf, RUN_INTERRUPTED, RunRequest};
+
+pub use api::{AdminRoute, admin_routes, router};
+pub use auth::{AdminToken, new_admin_token};
+
+/// What the HTTP handlers, the scheduler and the mail worker share.
+pub struct Daemon {
+    pub app: App,
+    pub token: AdminToken,
+    runs: Runs,
+    /// Wakes the mail worker when a run may have queued mail.
+    mail_due: Notify,
+    stop: watch::Receiver<bool>,
+}
+
+/// The runs in progress, so a stop can wait for them or cut them off.
+#[derive(Default)]
+struct Runs {
+    tasks: Mutex<JoinSet<()>>,
+    /// The connectors of the runs in progress, to end cut-off runs as failed.
+    connectors: std::sync::Mutex<std::collections::BTreeMap<tokio::task::Id, String>>,
+}
+
+/// Why a run asked for over HTTP did not start.
+#[derive(Debug)]
+pub enum StartError {
+    Stopping,
+    Busy,
+    Failed(anyhow::Error),
+}
+
+impl Daemon {
+    /// Whether a stop was asked for.
+    pub fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Starts a run of `connector` in the background and returns its id once it is recorded.
+    pub async fn start_run(
+        self: &Arc<Daemon>,
+        connector: &str,
+        request: RunRequest,
+    ) -> Result<i64, StartError> {
+        if self.stopping() {
+            return Err(StartError::Stopping);
+        }
+        self.app
+            .connector_ids(Some(connector))
+            .map_err(StartError::Failed)?;
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let daemon = Arc::clone(self);
+        let id = connector.to_string();
+        self.spawn_run(connector, async move {
+            let outcome = daemon.app.run_if_free(&id, request, Some(started_tx)).await;
+            daemon.after_run(&id, &outcome);
+            let _ = done_tx.send(outcome.map(|o| o.is_some()));
+        })
+        .await;
+        match started_rx.await {
+            Ok(run_id) => Ok(run_id),
+            // The run never got an id: it was busy, or failed before it was recorded.
+            Err(_) => match done_rx.await {
+                Ok(Ok(false)) => Err(StartError::Busy),
+                Ok(Err(e)) => Err(StartError::Failed(e)),
+                _ => Err(StartError::Failed(anyhow::anyhow!(
+                    "the run ended unexpectedly"
+                ))),
+            },
+        }
+    }
+
+    async fn spawn_run(&self, connector: &str, run: impl Future<Output = ()> + Send + 'static) {
+        let mut tasks = self.runs.tasks.lock().await;
+        // Finished tasks are collected here, so the set does not grow for ever.
+        while tasks.try_join_next().is_some() {}
+        let handle = tasks.spawn(run);
+        if let Ok(mut map) = self.runs.connectors.lock() {
+            map.insert(handle.id(), connector.to_string());
+        }
+    }
+
+    fn after_run(
+        &self,
+        connector: &str,
+        outcome: &anyhow::Result<Option<crate::sync::RunOutcome>>,
+    ) {
+        match outcome {
+            Ok(Some(o)) => {
+                tracing::info!(connector, run_id = o.report.summary.id, status = %o.status(), "Run ended");
+                self.mail_due.notify_one();
+            }
+            Ok(None) => {
+                tracing::info!(
+                    connector,
+                    "A run of this connector is in progress elsewhere; this one was skipped"
+                )
+            }
+            Err(error) => {
+                tracing::error!(connector, error = %format!("{error:#}"), "Run could not be carried out")
+            }
+        }
+    }
+}
+
+/// Runs the daemon until `shutdown` completes (the CLI passes SIGTERM/SIGINT).
+pub async fn serve(
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let server = &app.config.settings.server;
+    let token = AdminToken::from_settings(server)?;
+    let listen: SocketAddr = server
+        .listen
+        .parse()
+        .with_context(|| format!("server.listen `{}`", server.listen))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    serve_on(app, token, listener, shutdown).await
+}
+
+/// [`serve`] on a listener that is already bound (tests bind port 0).
+pub async fn serve_on(
+    app: App,
+    token: AdminToken,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop) = watch::channel(false);
+    let grace = Duration::from_secs(app.config.settings.server.shutdown_grace_seconds);
+    let daemon = Arc::new(Daemon {
+        app,
+        token,
+        runs: Runs::default(),
+        mail_due: Notify::new(),
+        stop,
+    });
+    let address = listener.local_addr()?;
+    tracing::info!(%address, backend = daemon.app.store.backend_name(), "Serving");
+
+    let mut workers = JoinSet::new();
+    for (connector, schedule) in schedules(&daemon.app)? {
+        workers.spawn(scheduler(Arc::clone(&daemon), connector, schedule));
+    }
+    workers.spawn(mail_worker(Arc::clone(&daemon)));
+
+    let mut http_stop = daemon.stop.clone();
+    let http =
+        axum::serve(listener, router(Arc::clone(&daemon))).with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        });
+    let http = tokio::spawn(async move { http.await });
+
+    shutdown.await;
+    tracing::info!("Stopping: no new runs; runs in progress may finish");
+    let _ = stop_tx.send(true);
+    // Schedulers and the mail worker notice the stop between steps.
+    while workers.join_next().await.is_some() {}
+    finish_runs(&daemon, grace).await;
+    match tokio::time::timeout(Duration::from_secs(5), http).await {
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "The HTTP server ended with an error"),
+        Err(_) => tracing::warn!("The HTTP server did not stop within 5 s"),
+        _ => {}
+    }
+    daemon.app.store.close().await;
+    tracing::info!("Stopped");
+    Ok(())
+}
+
+/// Waits up to `grace` for the runs in progress; cuts off the rest and ends them as failed.
+async fn finish_runs(daemon: &Daemon, grace: Duration) {
+    let mut tasks = daemon.runs.tasks.lock().await;
+    let waited =
+        tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    if waited.is_ok() {
+        return;
+    }
+    let cut: Vec<String> = {
+        let map = daemon
+            .runs
+            .connectors
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default();
+        let mut cut = Vec::new();
+        tasks.abort_all();
+        while let Some(joined) = tasks.join_next_with_id().await {
+            if let Err(e) = joined
+                && e.is_cancelled()
+                && let Some(connector) = map.get(&e.id())
+            {
+                cut.push(connector.clone());
+            }
+        }
+        cut
+    };
+    for connector in cut {
+        tracing::warn!(connector = %connector, "Run cut off at shutdown; its transaction rolled back");
+        // The run's own lock went with its connection; take it again to end the run.
+        if let Ok(Some(lock)) = daemon.app.store.try_lock_connector(&connector).await {
+            let error = RunError {
+                code: RUN_INTERRUPTED.to_string(),
+                message: format!(
+                    "the daemon stopped and the run did not finish within server.shutdown_grace_seconds ({} s); nothing of it was applied",
+                    grace.as_secs()
+                ),
+            };
+            if let Err(e) = daemon
+                .app
+                .store
+                .fail_abandoned_runs(&connector, &error, Utc::now())
+                .await
+            {
+                tracing::warn!(error = %e, "Could not end the cut-off run; the next run of the connector will");
+            }
+            lock.release().await;
+        }
+    }
+}
+
+/// The connectors that have a schedule, with it parsed.
+fn schedules(app: &App) -> anyhow::Result<Vec<(String, Schedule)>> {
+    app.config
+        .settings
+        .connectors
+        .iter()
+        .filter_map(|(id, c)| c.schedule.as_ref().map(|s| (id, s)))
+        .map(|(id, text)| {
+            Schedule::parse(text)
+                .map(|s| (id.clone(), s))
+                .map_err(|e| anyhow::anyhow!("connectors.{id}.schedule: {e}"))
+        })
+        .collect()
+}
+
+/// One connector's schedule: wait for the next tick, claim it, run. The next tick is always
+/// taken after *now*, so ticks missed while a run went on, or while the daemon was down, are
+/// skipped rather than replayed in a burst.
+async fn scheduler(daemon: Arc<Daemon>, connector: String, schedule: Schedule) {
+    let zone = match daemon
+        .app
+        .config
+        .connector(&connector)
+        .and_then(|c| daemon.app.config.organisation(&c.organisation))
+    {
+        Ok(org) => org.time_zone,
+        Err(e) => {
+            tracing::error!(connector = %connector, error = %e, "Cannot schedule the connector");
+            return;
+        }
+    };
+    let mut stop = daemon.stop.clone();
+    tracing::info!(connector = %connector, schedule = schedule.as_str(), "Scheduled");
+    loop {
+        let now = Utc::now();
+        let Some(tick) = schedule.next_after(now, zone) else {
+            tracing::warn!(connector = %connector, "The schedule has no next tick");
+            return;
+        };
+        let wait = (tick - now).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        match daemon.app.store.claim_tick(&connector, tick).await {
+            Ok(true) => {}
+            Ok(false) => continue, // another replica has this tick
+            Err(e) => {
+                tracing::error!(connector = %connector, error = %e, "Cannot claim the schedule tick");
+                continue;
+            }
+        }
+        let request = RunRequest {
+            mode: RunMode::Apply,
+            trigger: Trigger::Schedule,
+            as_of: AsOf::Now,
+            scheduled_for: Some(tick),
+        };
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let run_daemon = Arc::clone(&daemon);
+        let id = connector.clone();
+        daemon
+            .spawn_run(&connector, async move {
+                let outcome = run_daemon.app.run_if_free(&id, request, None).await;
+                run_daemon.after_run(&id, &outcome);
+                let _ = done_tx.send(());
+            })
+            .await;
+        // One scheduled run of a connector at a time: the next tick is looked for after it.
+        tokio::select! {
+            _ = done_rx => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Sends due mail whenever a run may have queued some, and every `mail_poll_seconds`.
+async fn mail_worker(daemon: Arc<Daemon>) {
+    let poll = Duration::from_secs(daemon.app.config.settings.server.mail_poll_seconds.max(1));
+    let mut stop = daemon.stop.clone();
+    loop {
+        let keep_going = {
+            let stop = daemon.stop.clone();
+            move || !*stop.borrow()
+        };
+        match daemon.app.drain_outbox_while(keep_going).await {
+            Ok(d) if d.sent + d.failed + d.cancelled > 0 => {
+                tracing::info!(
+                    sent = d.sent,
+                    failed = d.failed,
+                    cancelled = d.cancelled,
+                    "Outbox drained"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "The mail worker could not read the outbox")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = daemon.mail_due.notified() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
