@@ -48,9 +48,6 @@ pub struct ServerSettings {
     /// Where the admin API and pages listen, e.g. `127.0.0.1:8080`.
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// The address admins reach the pages at, for links in digest emails.
-    #[serde(default = "default_public_url")]
-    pub public_url: String,
     /// The SHA-256 (hex) of the admin token. The token itself is never configured: admins
     /// hold it, and `hrsync admin-token` makes one. Without it, `serve` refuses to start.
     pub admin_token_sha256: Option<String>,
@@ -68,32 +65,23 @@ pub struct ServerSettings {
     /// the accounts page.
     #[serde(default = "default_stale_days")]
     pub stale_invite_days: u32,
-    /// Admin addresses that get a digest after each run that changed, held or failed
-    /// something.
-    #[serde(default)]
-    pub digest_to: Vec<String>,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
             listen: default_listen(),
-            public_url: default_public_url(),
             admin_token_sha256: None,
             cookie_secure: true,
             mail_poll_seconds: default_mail_poll(),
             shutdown_grace_seconds: default_grace(),
             stale_invite_days: default_stale_days(),
-            digest_to: Vec::new(),
         }
     }
 }
 
 fn default_listen() -> String {
     "127.0.0.1:8080".to_string()
-}
-fn default_public_url() -> String {
-    "http://127.0.0.1:8080".to_string()
 }
 fn default_mail_poll() -> u64 {
     5
@@ -622,14 +610,6 @@ impl Loaded {
         }
         if server.mail_poll_seconds == 0 {
             problems.push(self.problem("server.mail_poll_seconds", "must be at least 1"));
-        }
-        for (i, to) in server.digest_to.iter().enumerate() {
-            if to.parse::<lettre::message::Mailbox>().is_err() {
-                problems.push(self.problem(
-                    format!("server.digest_to[{i}]"),
-                    format!("`{to}` is not an email address"),
-                ));
-            }
         }
         if s.mail.token_valid_days == 0 {
             problems.push(self.problem("mail.token_valid_days", "must be at least 1"));

@@ -212,3 +212,44 @@ fn http_connector_naming_a_missing_definition_is_reported() {
     assert_eq!(found[0].key, "connectors.acme_x.http.definition");
     assert!(found[0].message.contains("connectors/no-such-system.toml"));
 }
+
+#[test]
+fn production_example_names_only_secrets_the_environment_must_hold() {
+    // Arrange: the example as shipped, with none of its secrets in the environment.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/production.toml");
+
+    // Act
+    let found = problems(&path, &[]);
+
+    // Assert: the only problems are the missing secrets it names; schedules, server settings
+    // and the Personio definition all check out.
+    let keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
+    assert!(
+        found
+            .iter()
+            .all(|p| p.message.contains("environment variable")),
+        "{found:#?}"
+    );
+    assert!(keys.contains(&"database.password_env"), "{keys:?}");
+    assert!(
+        keys.contains(&"connectors.zonnehof_personio.http.secrets.client_secret"),
+        "{keys:?}"
+    );
+}
+
+#[test]
+fn a_malformed_schedule_and_listen_address_are_reported_with_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = VALID.replace(
+        "kind = \"csv\"\n",
+        "kind = \"csv\"\nschedule = \"61 * * * *\"\n",
+    ) + "\n[server]\nlisten = \"localhost\"\nadmin_token_sha256 = \"abc\"\n";
+    let path = write(dir.path(), &text);
+
+    let found = problems(&path, &[]);
+
+    let keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
+    assert!(keys.contains(&"connectors.acme_hr.schedule"), "{found:#?}");
+    assert!(keys.contains(&"server.listen"), "{found:#?}");
+    assert!(keys.contains(&"server.admin_token_sha256"), "{found:#?}");
+}
