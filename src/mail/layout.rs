@@ -156,6 +156,12 @@ fn push(out: &mut String, text: &str, escape: Escape) {
 }
 
 /// Escapes the five characters that matter in HTML text and in quoted attribute values.
+pub(crate) fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    escape_html_into(&mut out, text);
+    out
+}
+
 fn escape_html_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {

@@ -20,6 +20,7 @@ use lettre::Message;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 
+pub(crate) use layout::escape_html;
 pub use transport::{FileMailer, Mailer, SmtpMailer};
 
 /// The language a mail is written in.

@@ -54,6 +54,21 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// The kinds a run has lines of, with their counts, in kind order: `3 invite, 1 deactivate`.
+/// Empty when the run has no change lines.
+pub fn counts_summary(summary: &RunSummary) -> String {
+    ChangeKind::ALL
+        .iter()
+        .filter_map(|k| {
+            summary
+                .counts
+                .get(k.as_str())
+                .map(|n| format!("{n} {}", k.as_str()))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Every change kind with its count, zeros included, so readers can rely on the keys.
 fn counts_json(summary: &RunSummary) -> serde_json::Map<String, serde_json::Value> {
     ChangeKind::ALL
@@ -135,18 +150,11 @@ pub fn text(report: &RunReport) -> String {
     for e in &report.errors {
         let _ = writeln!(out, "{}: {}", e.code, e.message);
     }
-    let counts: Vec<String> = ChangeKind::ALL
-        .iter()
-        .filter_map(|k| {
-            s.counts
-                .get(k.as_str())
-                .map(|n| format!("{} {}", n, k.as_str()))
-        })
-        .collect();
+    let counts = counts_summary(s);
     if counts.is_empty() {
         let _ = writeln!(out, "No changes.");
     } else {
-        let _ = writeln!(out, "Changes: {}", counts.join(", "));
+        let _ = writeln!(out, "Changes: {counts}");
     }
     for kind in ChangeKind::ALL {
         let lines: Vec<_> = report
@@ -234,14 +242,7 @@ pub fn runs_table(runs: &[RunSummary]) -> String {
         "run", "started", "connector", "mode", "status", "organisation", "records"
     );
     for r in runs {
-        let changes: Vec<String> = ChangeKind::ALL
-            .iter()
-            .filter_map(|k| {
-                r.counts
-                    .get(k.as_str())
-                    .map(|n| format!("{n} {}", k.as_str()))
-            })
-            .collect();
+        let changes = counts_summary(r);
         let _ = writeln!(
             out,
             "{:>5}  {:<20}  {:<20}  {:<5}  {:<9}  {:<20}  {:>7}  {}",
@@ -252,7 +253,7 @@ pub fn runs_table(runs: &[RunSummary]) -> String {
             r.status.as_str(),
             r.organisation,
             r.records_fetched,
-            changes.join(", ")
+            changes
         );
     }
     out

@@ -25,20 +25,9 @@ use crate::store::UserRow;
 
 type Shared = std::sync::Arc<Daemon>;
 
-/// Escapes text for HTML content and attribute values.
+/// Escapes text for HTML content and attribute values (the mail layout's escaping).
 pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::mail::escape_html(text)
 }
 
 const STYLE: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2430;background:#f6f7f9}\
@@ -202,14 +191,6 @@ pub async fn runs(State(daemon): State<Shared>, Query(q): Query<RunsQuery>) -> R
         body.push_str("<tr><td colspan=\"9\">No runs yet.</td></tr>");
     }
     for r in &runs {
-        let counts: Vec<String> = ChangeKind::ALL
-            .iter()
-            .filter_map(|k| {
-                r.counts
-                    .get(k.as_str())
-                    .map(|n| format!("{n} {}", k.as_str()))
-            })
-            .collect();
         let _ = write!(
             body,
             "<tr><td><a href=\"/runs/{id}\">#{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
@@ -220,7 +201,7 @@ pub async fn runs(State(daemon): State<Shared>, Query(q): Query<RunsQuery>) -> R
             r.mode,
             r.trigger,
             r.records_fetched,
-            esc(&counts.join(", ")),
+            esc(&report::counts_summary(r)),
             id = r.id,
             st = r.status,
         );
