@@ -176,6 +176,13 @@ impl Drop for Daemon {
 }
 
 /// Polls `probe` until it gives `Some`, for at most `timeout`.
+/// The daemon's SQLite database in `dir`, opened beside it.
+async fn open_store(dir: &Path) -> hrsync::store::Store {
+    hrsync::store::Store::connect(&format!("sqlite://{}", dir.join("hrsync.db").display()), 1)
+        .await
+        .unwrap()
+}
+
 async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
     timeout: Duration,
     what: &str,
@@ -252,12 +259,7 @@ async fn scheduled_runs_send_mail_and_sigterm_mid_run_applies_nothing_of_it() {
     assert!(clean_exit, "serve exits 0 on SIGTERM");
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
     assert!(log.contains("Stopping"), "{log}");
-    let store = hrsync::store::Store::connect(
-        &format!("sqlite://{}", dir.path().join("hrsync.db").display()),
-        1,
-    )
-    .await
-    .unwrap();
+    let store = open_store(dir.path()).await;
     let runs = store.list_runs(100, Some("scim_hr")).await.unwrap();
     assert!(
         runs.iter()
@@ -278,9 +280,18 @@ async fn scheduled_runs_send_mail_and_sigterm_mid_run_applies_nothing_of_it() {
     );
 }
 
-/// The router in-process on port 0, over a SQLite database in `dir`, with the SCIM connector
-/// unscheduled. Returns the base URL.
-async fn spawn_router(dir: &Path, hr: &str) -> String {
+/// The router in-process on port 0, over a SQLite database in a new folder, with the SCIM
+/// connector (unscheduled) on a SCIM fixture server. Returns the folder, the HR server (both
+/// must live as long as the test) and the base URL.
+async fn spawn_router() -> (tempfile::TempDir, MockServer, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let hr = MockServer::start().await;
+    scim_server(&hr, Duration::ZERO).await;
+    let base = serve_in_process(dir.path(), &hr.uri()).await;
+    (dir, hr, base)
+}
+
+async fn serve_in_process(dir: &Path, hr: &str) -> String {
     write_config(dir, 0, "smtp://127.0.0.1:9", hr, None);
     // SAFETY: tests in this binary set this variable to the same value before building an app.
     unsafe { std::env::set_var(SCIM_TOKEN_VAR, "scim-token") };
@@ -301,10 +312,7 @@ async fn spawn_router(dir: &Path, hr: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_admin_route_answers_401_without_the_token() {
     // Arrange
-    let dir = tempfile::tempdir().unwrap();
-    let hr = MockServer::start().await;
-    scim_server(&hr, Duration::ZERO).await;
-    let base = spawn_router(dir.path(), &hr.uri()).await;
+    let (_dir, _hr, base) = spawn_router().await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -362,10 +370,7 @@ async fn every_admin_route_answers_401_without_the_token() {
 async fn api_triggered_run_is_reported_and_its_activation_link_works_once() {
     // Arrange: a run started over the API. Its activation mails go to an SMTP port where
     // nothing listens, so they stay queued; the token is issued straight from the store.
-    let dir = tempfile::tempdir().unwrap();
-    let hr = MockServer::start().await;
-    scim_server(&hr, Duration::ZERO).await;
-    let base = spawn_router(dir.path(), &hr.uri()).await;
+    let (dir, _hr, base) = spawn_router().await;
     let client = reqwest::Client::new();
 
     // Act 1: trigger a run.
@@ -403,12 +408,7 @@ async fn api_triggered_run_is_reported_and_its_activation_link_works_once() {
     assert_eq!(report["trigger"], "api");
 
     // Act 2: issue a token for one invited person, as the mail worker would, and activate.
-    let store = hrsync::store::Store::connect(
-        &format!("sqlite://{}", dir.path().join("hrsync.db").display()),
-        1,
-    )
-    .await
-    .unwrap();
+    let store = open_store(dir.path()).await;
     // The daemon's worker tried the mail already and set it to retry later: claim it as if
     // that time had come.
     let mail = store

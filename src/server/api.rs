@@ -216,9 +216,7 @@ pub(super) async fn start(
                 StatusCode::CONFLICT,
                 format!("connector `{connector}` is running already"),
             ),
-            StartError::Failed(e) if daemon.app.connector_ids(Some(connector)).is_err() => {
-                (StatusCode::NOT_FOUND, format!("{e:#}"))
-            }
+            StartError::UnknownConnector(e) => (StatusCode::NOT_FOUND, format!("{e:#}")),
             StartError::Failed(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
         })
 }

@@ -54,6 +54,7 @@ struct Runs {
 pub enum StartError {
     Stopping,
     Busy,
+    UnknownConnector(anyhow::Error),
     Failed(anyhow::Error),
 }
 
@@ -74,17 +75,9 @@ impl Daemon {
         }
         self.app
             .connector_ids(Some(connector))
-            .map_err(StartError::Failed)?;
+            .map_err(StartError::UnknownConnector)?;
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let daemon = Arc::clone(self);
-        let id = connector.to_string();
-        self.spawn_run(connector, async move {
-            let outcome = daemon.app.run_if_free(&id, request, Some(started_tx)).await;
-            daemon.after_run(&id, &outcome);
-            let _ = done_tx.send(outcome.map(|o| o.is_some()));
-        })
-        .await;
+        let done_rx = self.spawn_run(connector, request, Some(started_tx)).await;
         match started_rx.await {
             Ok(run_id) => Ok(run_id),
             // The run never got an id: it was busy, or failed before it was recorded.
@@ -98,14 +91,39 @@ impl Daemon {
         }
     }
 
-    async fn spawn_run(&self, connector: &str, run: impl Future<Output = ()> + Send + 'static) {
+    /// Runs `connector` as a task of [`Runs`]; the receiver hears whether it ran (`false`:
+    /// a run of it was in progress) or why it could not.
+    async fn spawn_run(
+        self: &Arc<Daemon>,
+        connector: &str,
+        request: RunRequest,
+        started: Option<tokio::sync::oneshot::Sender<i64>>,
+    ) -> tokio::sync::oneshot::Receiver<anyhow::Result<bool>> {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let daemon = Arc::clone(self);
+        let id = connector.to_string();
+        let run = async move {
+            let outcome = daemon.app.run_if_free(&id, request, started).await;
+            daemon.after_run(&id, &outcome);
+            let _ = done_tx.send(outcome.map(|o| o.is_some()));
+        };
         let mut tasks = self.runs.tasks.lock().await;
-        // Finished tasks are collected here, so the set does not grow for ever.
-        while tasks.try_join_next().is_some() {}
-        let handle = tasks.spawn(run);
-        if let Ok(mut map) = self.runs.connectors.lock() {
-            map.insert(handle.id(), connector.to_string());
+        let mut connectors = self
+            .runs
+            .connectors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // Finished tasks are collected here, so neither the set nor the map grows for ever.
+        while let Some(finished) = tasks.try_join_next_with_id() {
+            let id = match finished {
+                Ok((id, ())) => id,
+                Err(e) => e.id(),
+            };
+            connectors.remove(&id);
         }
+        let handle = tasks.spawn(run);
+        connectors.insert(handle.id(), connector.to_string());
+        done_rx
     }
 
     fn after_run(
@@ -305,16 +323,7 @@ async fn scheduler(daemon: Arc<Daemon>, connector: String, schedule: Schedule) {
             as_of: AsOf::Now,
             scheduled_for: Some(tick),
         };
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let run_daemon = Arc::clone(&daemon);
-        let id = connector.clone();
-        daemon
-            .spawn_run(&connector, async move {
-                let outcome = run_daemon.app.run_if_free(&id, request, None).await;
-                run_daemon.after_run(&id, &outcome);
-                let _ = done_tx.send(());
-            })
-            .await;
+        let done_rx = daemon.spawn_run(&connector, request, None).await;
         // One scheduled run of a connector at a time: the next tick is looked for after it.
         tokio::select! {
             _ = done_rx => {}

@@ -1262,7 +1262,7 @@ pub(super) async fn list_runs(
 ) -> Result<Vec<RunSummary>> {
     let rows = sqlx::query(&format!(
         "SELECT {RUN_COLUMNS} FROM sync_runs r JOIN organisations o ON o.id = r.organisation_id \
-         WHERE ($2 IS NULL OR r.connector_id = $2) ORDER BY r.id DESC LIMIT $1"
+         WHERE (CAST($2 AS TEXT) IS NULL OR r.connector_id = $2) ORDER BY r.id DESC LIMIT $1"
     ))
     .bind(limit)
     .bind(connector)

@@ -57,6 +57,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         sync_runs::incremental_connector_merges_changes_and_finds_vanished_people_on_full_fetch,
         sync_runs::held_incremental_run_moves_its_watermark_only_when_approved,
         sync_runs::a_changed_definition_makes_the_next_incremental_fetch_full,
+        sync_runs::a_schedule_tick_and_a_connector_run_are_taken_by_one_caller_only,
     ]
 }
 

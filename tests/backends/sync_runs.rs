@@ -1232,3 +1232,57 @@ pub async fn a_changed_definition_makes_the_next_incremental_fetch_full(
     assert!(asked_since(&server.received_requests().await.unwrap()).is_empty());
     Ok(())
 }
+
+pub async fn a_schedule_tick_and_a_connector_run_are_taken_by_one_caller_only(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: one applied run, and a second one left `running` as a crash would leave it.
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    let applied = env.sync(&app, TODAY).await?;
+    env.sql(&format!(
+        "UPDATE sync_runs SET status = 'running', finished_at = NULL WHERE id = {}",
+        applied.summary.id
+    ))
+    .await?;
+    let tick = Utc::now();
+
+    // Act
+    let first_claim = app.store.claim_tick("hr", tick).await?;
+    let second_claim = app.store.claim_tick("hr", tick).await?;
+    let later_claim = app
+        .store
+        .claim_tick("hr", tick + chrono::Duration::seconds(1))
+        .await?;
+    let lock = app.store.try_lock_connector("hr").await?.expect("free");
+    let while_locked = app.store.try_lock_connector("hr").await?;
+    let abandoned = app
+        .store
+        .fail_abandoned_runs(
+            "hr",
+            &hrsync::domain::RunError {
+                code: "HR104".into(),
+                message: "cut off".into(),
+            },
+            Utc::now(),
+        )
+        .await?;
+    lock.release().await;
+    let after_release = app.store.try_lock_connector("hr").await?;
+
+    // Assert: each tick is claimed once; on PostgreSQL the lock keeps a second taker out (on
+    // SQLite, one process's own guard does); the run left running is ended as failed.
+    assert!(first_claim && !second_claim && later_claim);
+    assert_eq!(
+        while_locked.is_none(),
+        app.store.backend_name() == "postgres"
+    );
+    assert!(after_release.is_some());
+    assert_eq!(abandoned, vec![applied.summary.id]);
+    let last = app.store.last_runs().await?;
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].status, RunStatus::Failed);
+    assert_eq!(app.store.list_runs(10, Some("hr")).await?.len(), 1);
+    assert!(app.store.list_runs(10, Some("other")).await?.is_empty());
+    Ok(())
+}
