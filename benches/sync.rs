@@ -517,6 +517,7 @@ impl Bench {
             missing_email: 0,
             now: Utc::now(),
             feed: None,
+            digest_to: &[],
         };
         self.store.apply_plan(&run, &plan).await?;
         let applied = Instant::now();

@@ -65,6 +65,9 @@ pub struct ServerSettings {
     /// the accounts page.
     #[serde(default = "default_stale_days")]
     pub stale_invite_days: u32,
+    /// The address admins reach the pages at, e.g. `https://hrsync.acme.example`: the link
+    /// in each digest email. Required when an organisation has `digest_to`.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -76,6 +79,7 @@ impl Default for ServerSettings {
             mail_poll_seconds: default_mail_poll(),
             shutdown_grace_seconds: default_grace(),
             stale_invite_days: default_stale_days(),
+            public_url: None,
         }
     }
 }
@@ -149,6 +153,21 @@ pub struct OrganisationSettings {
     /// `en` or `nl`: the language of the emails.
     #[serde(default = "default_locale")]
     pub locale: String,
+    /// Admin addresses that get a digest email after a run that changed, held or failed
+    /// something (a held or failed run only when the connector's previous run ended
+    /// otherwise, so a run held for days does not mail every tick).
+    #[serde(default)]
+    pub digest_to: Vec<String>,
+}
+
+/// Whether `url` is an absolute http(s) address with a host.
+fn is_http_url(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+        && !url.chars().any(char::is_whitespace)
 }
 
 fn default_locale() -> String {
@@ -608,6 +627,19 @@ impl Loaded {
                 "must be the 64 hex digits of a SHA-256; `hrsync admin-token` makes a token and its hash",
             ));
         }
+        match &server.public_url {
+            Some(url) if !is_http_url(url) => problems.push(self.problem(
+                "server.public_url",
+                format!("`{url}` is not an http:// or https:// address such as https://hrsync.acme.example"),
+            )),
+            None if s.organisations.values().any(|o| !o.digest_to.is_empty()) => {
+                problems.push(self.problem(
+                    "server.public_url",
+                    "is required when an organisation has digest_to: each digest links to its run's page",
+                ))
+            }
+            _ => {}
+        }
         if server.mail_poll_seconds == 0 {
             problems.push(self.problem("server.mail_poll_seconds", "must be at least 1"));
         }
@@ -660,6 +692,14 @@ impl Loaded {
                     format!("organisations.{slug}.locale"),
                     format!("`{}` is not a supported locale (en, nl)", org.locale),
                 ));
+            }
+            for (i, address) in org.digest_to.iter().enumerate() {
+                if address.trim().parse::<lettre::Address>().is_err() {
+                    problems.push(self.problem(
+                        format!("organisations.{slug}.digest_to[{i}]"),
+                        format!("`{address}` is not an email address"),
+                    ));
+                }
             }
         }
         for (id, c) in &s.connectors {
@@ -844,7 +884,6 @@ impl Loaded {
         problems
     }
 
-    /// The organisation by key, parsed. Call after [`Loaded::check`] passed.
     /// A connector instance's settings by id.
     pub fn connector(&self, id: &str) -> anyhow::Result<&ConnectorSettings> {
         self.settings
@@ -853,6 +892,7 @@ impl Loaded {
             .ok_or_else(|| anyhow::anyhow!("connector `{id}` is not configured"))
     }
 
+    /// The organisation by key, parsed. Call after [`Loaded::check`] passed.
     pub fn organisation(&self, slug: &str) -> anyhow::Result<Organisation> {
         let org = self
             .settings

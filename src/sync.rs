@@ -15,8 +15,8 @@ use crate::config::{ConnectorSettings, Loaded, MailTransportKind, Organisation, 
 use crate::connectors::csv;
 use crate::connectors::http::{Definition, FetchOptions, HttpSource};
 use crate::domain::{FetchKind, HrRecord, RunError, RunMode, RunReport, RunStatus, Trigger};
-use crate::mail::Mailer;
 use crate::mail::outbox::{Drained, OutboxWorker};
+use crate::mail::{Mailer, digest};
 use crate::planner::health::{self, FeedStats};
 use crate::planner::{self, Change, Plan, Policy};
 use crate::store::{ApplyRun, FeedUpdate, NewRun, OrganisationRow, RunEnd, Store};
@@ -206,6 +206,7 @@ impl App {
                     code: RUN_INTERRUPTED.to_string(),
                     message: "the run was cut off (the process stopped or crashed) before it ended; nothing of it was applied".to_string(),
                 },
+                self.digest_recipients(connector),
                 Utc::now(),
             )
             .await?;
@@ -265,6 +266,46 @@ impl App {
 
     fn connector_settings(&self, connector: &str) -> anyhow::Result<&ConnectorSettings> {
         self.config.connector(connector)
+    }
+
+    /// The admin addresses of the connector's organisation that get digests.
+    pub fn digest_recipients(&self, connector: &str) -> &[String] {
+        self.config
+            .connector(connector)
+            .ok()
+            .and_then(|c| self.config.settings.organisations.get(&c.organisation))
+            .map(|o| o.digest_to.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// Who gets a digest of run `run_id` ending as `status` with `actionable` changes and
+    /// `errors`: the organisation's `digest_to` when [`digest::is_due`] says so.
+    async fn digest_for(
+        &self,
+        connector: &str,
+        run_id: i64,
+        status: RunStatus,
+        actionable: usize,
+        errors: &[RunError],
+    ) -> anyhow::Result<Vec<String>> {
+        let recipients = self.digest_recipients(connector);
+        if recipients.is_empty() {
+            return Ok(Vec::new());
+        }
+        let previous = match status {
+            RunStatus::Held | RunStatus::Failed => {
+                self.store.previous_outcome(connector, run_id).await?
+            }
+            _ => None,
+        };
+        let codes: Vec<String> = errors.iter().map(|e| e.code.clone()).collect();
+        Ok(
+            if digest::is_due(status, actionable, &codes, previous.as_ref()) {
+                recipients.to_vec()
+            } else {
+                Vec::new()
+            },
+        )
     }
 
     /// Fetches the connector's records. All or nothing. An incremental connector asks only for
@@ -445,7 +486,8 @@ impl App {
                 // wrote was rolled back with its transaction.
                 let message = format!("{error:#}");
                 tracing::error!(error = %message, "Run failed; nothing was applied");
-                self.fail_run(run_id, RUN_FAILED, message).await?;
+                self.fail_run(connector, run_id, RUN_FAILED, message)
+                    .await?;
             }
             anyhow::Ok(())
         }
@@ -472,7 +514,8 @@ impl App {
             Err(error) => {
                 let message = format!("{error:#}");
                 tracing::error!(error = %message, "Fetch failed; nothing is planned or applied");
-                self.fail_run(run_id, FETCH_FAILED, message).await?;
+                self.fail_run(connector, run_id, FETCH_FAILED, message)
+                    .await?;
                 return Ok(());
             }
         };
@@ -517,11 +560,15 @@ impl App {
                 } else {
                     RunStatus::Succeeded
                 };
+                let mut digest_to = Vec::new();
                 if status == RunStatus::Held && mode == RunMode::Apply {
                     tracing::warn!(
                         reason = %hold_errors[0].message,
                         "Run held; nothing is applied until an admin approves it"
                     );
+                    digest_to = self
+                        .digest_for(connector, run_id, status, 0, &hold_errors)
+                        .await?;
                 }
                 self.store
                     .end_run(
@@ -532,11 +579,21 @@ impl App {
                             plan: Some(&plan),
                             errors: &hold_errors,
                             finished_at: Utc::now(),
+                            digest_to: &digest_to,
                         },
                     )
                     .await?;
             }
             (RunMode::Apply, None) => {
+                let digest_to = self
+                    .digest_for(
+                        connector,
+                        run_id,
+                        RunStatus::Succeeded,
+                        plan.actionable().count(),
+                        &[],
+                    )
+                    .await?;
                 let run = ApplyRun {
                     run_id,
                     organisation: org_row,
@@ -546,6 +603,7 @@ impl App {
                     missing_email: stats.missing_email,
                     now: Utc::now(),
                     feed: feed.update(),
+                    digest_to: &digest_to,
                 };
                 let applied = self.store.apply_plan(&run, &plan).await?;
                 tracing::info!(
@@ -559,16 +617,32 @@ impl App {
     }
 
     /// Ends a run as failed, with the stable code and message its report shows.
-    async fn fail_run(&self, run_id: i64, code: &str, message: String) -> anyhow::Result<()> {
+    async fn fail_run(
+        &self,
+        connector: &str,
+        run_id: i64,
+        code: &str,
+        message: String,
+    ) -> anyhow::Result<()> {
+        let errors = [RunError {
+            code: code.to_string(),
+            message,
+        }];
+        // A failure is recorded even when the digest cannot be worked out.
+        let digest_to = self
+            .digest_for(connector, run_id, RunStatus::Failed, 0, &errors)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "Cannot tell whether the failed run needs a digest; none is sent");
+                Vec::new()
+            });
         let end = RunEnd {
             status: RunStatus::Failed,
             records_fetched: 0,
             plan: None,
-            errors: &[RunError {
-                code: code.to_string(),
-                message,
-            }],
+            errors: &errors,
             finished_at: Utc::now(),
+            digest_to: &digest_to,
         };
         Ok(self.store.end_run(run_id, &end).await?)
     }
@@ -643,6 +717,15 @@ impl App {
                 differences[0]
             );
         }
+        let digest_to = self
+            .digest_for(
+                &connector,
+                run_id,
+                RunStatus::Approved,
+                plan.actionable().count(),
+                &[],
+            )
+            .await?;
         let run = ApplyRun {
             run_id,
             organisation: &org_row,
@@ -652,6 +735,7 @@ impl App {
             missing_email: FeedStats::of(records).missing_email,
             now: Utc::now(),
             feed: feed.update(),
+            digest_to: &digest_to,
         };
         self.store.apply_plan(&run, &plan).await?;
         tracing::info!(run_id, connector = %connector, "Held run approved and applied");
@@ -679,6 +763,7 @@ impl App {
             from,
             activation_url: mail.activation_url.clone(),
             token_valid_days: mail.token_valid_days,
+            public_url: self.config.settings.server.public_url.clone(),
         };
         let drained = worker.drain_while(keep_going).await?;
         crate::metrics::mails(drained.sent, drained.failed);

@@ -253,3 +253,31 @@ fn a_malformed_schedule_and_listen_address_are_reported_with_their_keys() {
     assert!(keys.contains(&"server.listen"), "{found:#?}");
     assert!(keys.contains(&"server.admin_token_sha256"), "{found:#?}");
 }
+
+#[test]
+fn a_digest_without_a_public_url_or_with_a_bad_address_is_reported() {
+    // Arrange: digests for Acme, one address malformed, and no server.public_url.
+    let dir = tempfile::tempdir().unwrap();
+    let text = VALID.replace(
+        "time_zone = \"Europe/Amsterdam\"\n",
+        "time_zone = \"Europe/Amsterdam\"\ndigest_to = [\"it@acme.example\", \"not an address\"]\n",
+    );
+    let path = write(dir.path(), &text);
+
+    // Act
+    let found = problems(&path, &[]);
+
+    // Assert
+    let keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec!["server.public_url", "organisations.acme.digest_to[1]"],
+        "{found:#?}"
+    );
+    let with_url = write(
+        dir.path(),
+        &(text.replace(", \"not an address\"", "")
+            + "\n[server]\npublic_url = \"https://hrsync.acme.example\"\n"),
+    );
+    assert_eq!(problems(&with_url, &[]), vec![]);
+}

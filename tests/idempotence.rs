@@ -249,6 +249,7 @@ async fn run_case(steps: Vec<Step>, settings: Settings) -> Result<(), TestCaseEr
                 missing_email: 0,
                 now,
                 feed: None,
+                digest_to: &[],
             };
             store
                 .apply_plan(&run, &plan)

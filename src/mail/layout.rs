@@ -91,7 +91,7 @@ impl Values {
 
 /// A link in a mail must be an absolute http(s) URL: anything else (a `javascript:` URL, a
 /// relative path) would be a broken or dangerous button.
-fn check_link(link: &str) -> Result<(), MailError> {
+pub(super) fn check_link(link: &str) -> Result<(), MailError> {
     let lower = link.to_ascii_lowercase();
     let rest = lower
         .strip_prefix("https://")
@@ -200,8 +200,8 @@ pub(super) fn plain_text(letter: &Letter, values: &Values) -> String {
 }
 
 const FONT: &str = "font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;";
-const PARAGRAPH: &str = "margin:0 0 16px 0;";
-const BUTTON: &str = "display:inline-block;padding:12px 24px;background-color:#1d4ed8;\
+pub(super) const PARAGRAPH: &str = "margin:0 0 16px 0;";
+pub(super) const BUTTON: &str = "display:inline-block;padding:12px 24px;background-color:#1d4ed8;\
     color:#ffffff;text-decoration:none;border-radius:6px;font-weight:600;";
 
 /// The HTML body: a complete document with a single centred column and inline styles, which is
@@ -243,6 +243,12 @@ pub(super) fn html(letter: &Letter, values: &Values, locale: Locale) -> String {
 
     let subject = fill(letter.subject, values, Escape::Html);
     let footer = text(letter.footer);
+    document(locale, &subject, &body, &footer)
+}
+
+/// The HTML document around a body: a single centred white column on grey with inline styles,
+/// and the footer below it. `title`, `body` and `footer` are HTML already.
+pub(super) fn document(locale: Locale, title: &str, body: &str, footer: &str) -> String {
     let lang = locale.as_str();
     format!(
         "<!DOCTYPE html>\n\
@@ -250,7 +256,7 @@ pub(super) fn html(letter: &Letter, values: &Values, locale: Locale) -> String {
          <head>\n\
          <meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{subject}</title>\n\
+         <title>{title}</title>\n\
          </head>\n\
          <body style=\"margin:0;padding:0;background-color:#f3f4f6;\">\n\
          <table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" \

@@ -1,14 +1,17 @@
-//! Email: the messages hrsync sends to employees, and the transports that deliver them.
+//! Email: the messages hrsync sends to employees and to admins, and the transports that
+//! deliver them.
 //!
-//! Four kinds of mail exist (an activation invite, an "added to organisation" notice, and the two
-//! notices of an email change), each in English and Dutch. [`render`] turns a [`MailContent`]
-//! into a complete `multipart/alternative` message with a plain-text and an HTML part that say
-//! the same thing; the wording lives in `templates`, the layout of both parts in `layout`.
-//! [`Mailer`] delivers a rendered message over SMTP or writes it as an `.eml` file.
+//! Four kinds of mail go to employees (an activation invite, an "added to organisation"
+//! notice, and the two notices of an email change), each in English and Dutch. [`render`]
+//! turns a [`MailContent`] into a complete `multipart/alternative` message with a plain-text
+//! and an HTML part that say the same thing; the wording lives in `templates`, the layout of
+//! both parts in `layout`. Admins get a [`digest`] of runs that changed, held or failed
+//! something. [`Mailer`] delivers a rendered message over SMTP or writes it as an `.eml` file.
 //!
 //! Rendering needs nothing but the content (lettre adds the `Date` and a fresh `Message-ID`), so
 //! a message can be rendered when it is sent, from what the outbox stored.
 
+pub mod digest;
 mod layout;
 pub mod outbox;
 mod templates;
@@ -139,6 +142,8 @@ pub enum MailError {
     InvalidLink { link: String },
     #[error("could not build the {kind} mail: {reason}")]
     Build { kind: MailKind, reason: String },
+    #[error("could not build the digest of run {run}: {reason}")]
+    Digest { run: i64, reason: String },
     #[error("invalid SMTP URL `{url}`: {reason}")]
     InvalidSmtpUrl { url: String, reason: String },
     #[error("could not create the mail folder `{}`: {source}", path.display())]
@@ -171,6 +176,7 @@ impl MailError {
             | MailError::MissingField { .. }
             | MailError::InvalidLink { .. }
             | MailError::Build { .. }
+            | MailError::Digest { .. }
             | MailError::InvalidSmtpUrl { .. } => false,
         }
     }

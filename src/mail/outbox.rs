@@ -11,12 +11,12 @@
 
 use std::time::Duration;
 
-use aws_lc_rs::digest;
+use aws_lc_rs::digest as sha;
 use chrono::{DateTime, Utc};
 use lettre::message::Mailbox;
 
-use super::{Locale, MailContent, MailKind, Mailer, render};
-use crate::store::{OutboxMail, Store, StoreError};
+use super::{Locale, MailContent, MailKind, Mailer, digest, render};
+use crate::store::{DIGEST_KIND, OutboxMail, Store, StoreError};
 
 /// How long a claimed mail is reserved for the worker that claimed it.
 const LEASE: Duration = Duration::from_secs(300);
@@ -31,6 +31,8 @@ pub struct OutboxWorker<'a> {
     /// The activation link with `{token}` where the token goes.
     pub activation_url: String,
     pub token_valid_days: u32,
+    /// Where the pages are reached (`server.public_url`), for the link in a digest.
+    pub public_url: Option<String>,
 }
 
 /// What one pass over the outbox did.
@@ -116,6 +118,9 @@ impl OutboxWorker<'_> {
         mail: &OutboxMail,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, String> {
+        if mail.kind == DIGEST_KIND {
+            return self.deliver_digest(mail).await.map(|()| None);
+        }
         let kind = MailKind::parse(&mail.kind)
             .ok_or_else(|| format!("unknown mail kind `{}`", mail.kind))?;
         let mut content = MailContent {
@@ -152,6 +157,34 @@ impl OutboxWorker<'_> {
     }
 }
 
+impl OutboxWorker<'_> {
+    /// Renders a run's digest from its stored report, and sends it.
+    async fn deliver_digest(&self, mail: &OutboxMail) -> Result<(), String> {
+        let run_id = mail
+            .run_id
+            .ok_or_else(|| format!("digest {} names no run", mail.id))?;
+        let report = self
+            .store
+            .run_report(run_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("the run {run_id} of digest {} is gone", mail.id))?;
+        let public_url = self.public_url.as_deref().ok_or(
+            "server.public_url is not set, and a digest needs it for the link to the run's page",
+        )?;
+        let content = digest::Digest {
+            report: &report,
+            locale: Locale::parse(&mail.locale).unwrap_or(Locale::En),
+            to: &mail.recipient,
+            organisation: &mail.organisation_name,
+            time_zone: mail.time_zone.parse().unwrap_or(chrono_tz::UTC),
+            link: digest::run_link(public_url, run_id),
+        };
+        let message = digest::render(&content, &self.from).map_err(|e| e.to_string())?;
+        self.mailer.send(message).await.map_err(|e| e.to_string())
+    }
+}
+
 /// How sending one mail ended.
 enum Outcome {
     Sent,
@@ -174,7 +207,7 @@ pub fn new_token() -> Result<String, aws_lc_rs::error::Unspecified> {
 
 /// The form a token is stored in: its SHA-256, hex.
 pub fn token_hash(token: &str) -> String {
-    hex(digest::digest(&digest::SHA256, token.as_bytes()).as_ref())
+    hex(sha::digest(&sha::SHA256, token.as_bytes()).as_ref())
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -255,7 +255,12 @@ async fn finish_runs(daemon: &Daemon, grace: Duration) {
             if let Err(e) = daemon
                 .app
                 .store
-                .fail_abandoned_runs(&connector, &error, Utc::now())
+                .fail_abandoned_runs(
+                    &connector,
+                    &error,
+                    daemon.app.digest_recipients(&connector),
+                    Utc::now(),
+                )
                 .await
             {
                 tracing::warn!(error = %e, "Could not end the cut-off run; the next run of the connector will");

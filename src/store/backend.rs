@@ -16,8 +16,9 @@ use crate::domain::{
 use crate::planner::{AccountRef, Action, Change, Field, Notice, Plan, TeamRef, Update};
 
 use super::{
-    Applied, ApplyRun, Doing, FeedState, FeedUpdate, NewRun, OrganisationRow, OutboxMail,
-    OutboxStats, Result, RunEnd, StoreError, TokenState, UserFilter, UserRow, counts_map,
+    Applied, ApplyRun, DIGEST_KIND, Doing, FeedState, FeedUpdate, NewRun, OrganisationRow,
+    OutboxMail, OutboxStats, Result, RunEnd, StoreError, TokenState, UserFilter, UserRow,
+    counts_map,
 };
 
 type DbRow = <Db as sqlx::Database>::Row;
@@ -333,14 +334,23 @@ async fn insert_changes(tx: &mut Tx<'_>, run_id: i64, changes: &[Change]) -> Res
     Ok(())
 }
 
-async fn finish(
-    tx: &mut Tx<'_>,
-    run_id: i64,
+/// How a run ends: its status, what it read, why it was held or failed, and who gets a digest.
+struct Ending<'a> {
     status: RunStatus,
     records_fetched: usize,
-    errors: &[RunError],
+    errors: &'a [RunError],
+    digest_to: &'a [String],
     now: DateTime<Utc>,
-) -> Result<()> {
+}
+
+async fn finish(tx: &mut Tx<'_>, run_id: i64, end: Ending<'_>) -> Result<()> {
+    let Ending {
+        status,
+        records_fetched,
+        errors,
+        digest_to,
+        now,
+    } = end;
     for (i, e) in errors.iter().enumerate() {
         sqlx::query("INSERT INTO sync_errors (run_id, seq, code, message) VALUES ($1, $2, $3, $4)")
             .bind(run_id)
@@ -361,6 +371,22 @@ async fn finish(
     .execute(&mut **tx)
     .await
     .doing("recording the end of the run")?;
+    // The admins' digest is queued with the end of the run, so it is sent once the run is
+    // committed and never for a run that rolled back. Only applied runs (not dry runs) get one.
+    for recipient in digest_to {
+        sqlx::query(&format!(
+            "INSERT INTO mail_outbox (organisation_id, account_id, run_id, kind, recipient, \
+             created_at, attempts, next_attempt_at) \
+             SELECT organisation_id, NULL, id, '{DIGEST_KIND}', $1, $2, 0, $2 FROM sync_runs \
+             WHERE id = $3 AND mode = 'apply'"
+        ))
+        .bind(recipient)
+        .bind(now)
+        .bind(run_id)
+        .execute(&mut **tx)
+        .await
+        .doing("queueing the run's digest")?;
+    }
     Ok(())
 }
 
@@ -372,10 +398,13 @@ pub(super) async fn end_run(pool: &Pool<Db>, run_id: i64, end: &RunEnd<'_>) -> R
     finish(
         &mut tx,
         run_id,
-        end.status,
-        end.records_fetched,
-        end.errors,
-        end.finished_at,
+        Ending {
+            status: end.status,
+            records_fetched: end.records_fetched,
+            errors: end.errors,
+            digest_to: end.digest_to,
+            now: end.finished_at,
+        },
     )
     .await?;
     tx.commit().await.doing("committing the run")
@@ -459,6 +488,7 @@ pub(super) async fn apply_plan(
         missing_email,
         now,
         feed,
+        digest_to: _,
     } = *run;
     let mut tx = pool.begin().await.doing("starting the apply transaction")?;
     let mut queued: Vec<Queued> = Vec::new();
@@ -888,7 +918,18 @@ pub(super) async fn apply_plan(
         .await
         .doing("replacing the held run's changes")?;
     insert_changes(&mut tx, run_id, &plan.changes).await?;
-    finish(&mut tx, run_id, status, records_fetched, &[], now).await?;
+    finish(
+        &mut tx,
+        run_id,
+        Ending {
+            status,
+            records_fetched,
+            errors: &[],
+            digest_to: run.digest_to,
+            now,
+        },
+    )
+    .await?;
     sqlx::query(
         "INSERT INTO connector_state (connector_id, last_good_run_id, last_good_records, \
          last_good_missing_email, updated_at) VALUES ($1, $2, $3, $4, $5) \
@@ -1363,8 +1404,9 @@ pub(super) async fn claim_due_mail(
         return Ok(Vec::new());
     }
     let mut qb = QueryBuilder::<Db>::new(
-        "SELECT m.id, m.organisation_id, o.name AS organisation_name, o.locale, m.account_id, \
-         m.kind, m.recipient, m.recipient_name, m.old_email, m.new_email, m.attempts \
+        "SELECT m.id, m.organisation_id, o.name AS organisation_name, o.locale, o.time_zone, \
+         m.account_id, m.run_id, m.kind, m.recipient, m.recipient_name, m.old_email, m.new_email, \
+         m.attempts \
          FROM mail_outbox m JOIN organisations o ON o.id = m.organisation_id WHERE m.id IN (",
     );
     push_binds(&mut qb, ids.iter().copied());
@@ -1381,7 +1423,9 @@ pub(super) async fn claim_due_mail(
                 organisation_id: get(row, "organisation_id")?,
                 organisation_name: get(row, "organisation_name")?,
                 locale: get(row, "locale")?,
+                time_zone: get(row, "time_zone")?,
                 account_id: get(row, "account_id")?,
+                run_id: get(row, "run_id")?,
                 kind: get(row, "kind")?,
                 recipient: get(row, "recipient")?,
                 recipient_name: get(row, "recipient_name")?,
@@ -1858,6 +1902,7 @@ pub(super) async fn fail_abandoned_runs(
     pool: &Pool<Db>,
     connector: &str,
     error: &RunError,
+    digest_to: &[String],
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>> {
     let mut tx = pool.begin().await.doing("starting a transaction")?;
@@ -1873,15 +1918,50 @@ pub(super) async fn fail_abandoned_runs(
         finish(
             &mut tx,
             *id,
-            RunStatus::Failed,
-            0,
-            std::slice::from_ref(error),
-            now,
+            Ending {
+                status: RunStatus::Failed,
+                records_fetched: 0,
+                errors: std::slice::from_ref(error),
+                digest_to,
+                now,
+            },
         )
         .await?;
     }
     tx.commit().await.doing("ending abandoned runs")?;
     Ok(ids)
+}
+
+pub(super) async fn previous_outcome(
+    pool: &Pool<Db>,
+    connector: &str,
+    before: i64,
+) -> Result<Option<(RunStatus, Vec<String>)>> {
+    let Some(row) = sqlx::query(
+        "SELECT id, status FROM sync_runs WHERE connector_id = $1 AND id < $2 \
+         AND mode = 'apply' AND status <> 'running' ORDER BY id DESC LIMIT 1",
+    )
+    .bind(connector)
+    .bind(before)
+    .fetch_optional(pool)
+    .await
+    .doing("reading the previous run")?
+    else {
+        return Ok(None);
+    };
+    let id: i64 = get(&row, "id")?;
+    let status: String = get(&row, "status")?;
+    let status = RunStatus::parse(&status)
+        .ok_or_else(|| corrupt(format!("run {id} has the unknown status `{status}`")))?;
+    let codes = sqlx::query("SELECT code FROM sync_errors WHERE run_id = $1 ORDER BY seq")
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .doing("reading the previous run's errors")?
+        .iter()
+        .map(|r| get(r, "code"))
+        .collect::<Result<Vec<String>>>()?;
+    Ok(Some((status, codes)))
 }
 
 pub(super) async fn last_runs(pool: &Pool<Db>) -> Result<Vec<RunSummary>> {

@@ -94,6 +94,9 @@ macro_rules! dispatch {
     };
 }
 
+/// The outbox kind of the admins' digest of a run (`mail_outbox.kind`).
+pub const DIGEST_KIND: &str = "digest";
+
 /// The organisation row a run works in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrganisationRow {
@@ -124,6 +127,8 @@ pub struct RunEnd<'a> {
     pub plan: Option<&'a Plan>,
     pub errors: &'a [RunError],
     pub finished_at: DateTime<Utc>,
+    /// Who gets a digest of the run, queued with its end; empty for none.
+    pub digest_to: &'a [String],
 }
 
 /// The run a plan is applied in.
@@ -140,6 +145,8 @@ pub struct ApplyRun<'a> {
     pub now: DateTime<Utc>,
     /// For a connector that fetches incrementally: the feed to keep and the new watermark.
     pub feed: Option<FeedUpdate<'a>>,
+    /// Who gets a digest of the run, queued in its transaction; empty for none.
+    pub digest_to: &'a [String],
 }
 
 /// What an incremental connector keeps when its run is applied.
@@ -183,7 +190,11 @@ pub struct OutboxMail {
     pub organisation_id: i64,
     pub organisation_name: String,
     pub locale: String,
+    /// The organisation's IANA time zone, for times a mail shows.
+    pub time_zone: String,
     pub account_id: Option<i64>,
+    /// The run that queued the mail (none for a resend).
+    pub run_id: Option<i64>,
     pub kind: String,
     pub recipient: String,
     pub recipient_name: Option<String>,
@@ -375,9 +386,20 @@ impl Store {
         &self,
         connector: &str,
         error: &RunError,
+        digest_to: &[String],
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>> {
-        dispatch!(self.fail_abandoned_runs(connector, error, now))
+        dispatch!(self.fail_abandoned_runs(connector, error, digest_to, now))
+    }
+
+    /// How the connector's last applied (not dry) run before `before` ended: its status and
+    /// its error codes (a held run's hold code, a failed run's failure code).
+    pub async fn previous_outcome(
+        &self,
+        connector: &str,
+        before: i64,
+    ) -> Result<Option<(RunStatus, Vec<String>)>> {
+        dispatch!(self.previous_outcome(connector, before))
     }
 
     /// Takes the connector's run lock if no one holds it. On PostgreSQL this is a session

@@ -62,6 +62,8 @@ pub struct TestEnv {
     pub mail_toml: String,
     /// TOML appended to the configuration, e.g. a second connector.
     pub extra_toml: String,
+    /// Extra settings of the `zorg` organisation, e.g. `digest_to`.
+    pub org_extra: String,
 }
 
 /// The CSV header of the test feed, in the documented default layout.
@@ -100,6 +102,7 @@ impl TestEnv {
             connector_extra: String::new(),
             mail_toml,
             extra_toml: String::new(),
+            org_extra: String::new(),
         })
     }
 
@@ -189,6 +192,7 @@ token_valid_days = 14
 name = "Zonnehof Zorg"
 time_zone = "Europe/Amsterdam"
 locale = "en"
+{org_extra}
 
 [organisations.other]
 name = "Other Organisation"
@@ -223,6 +227,7 @@ attributes = ["big_number"]
             extra = self.connector_extra,
             feed = self.feed_path().display(),
             extra_toml = self.extra_toml,
+            org_extra = self.org_extra,
         )
     }
 

@@ -1264,6 +1264,7 @@ pub async fn a_schedule_tick_and_a_connector_run_are_taken_by_one_caller_only(
                 code: "HR104".into(),
                 message: "cut off".into(),
             },
+            &[],
             Utc::now(),
         )
         .await?;
@@ -1284,5 +1285,74 @@ pub async fn a_schedule_tick_and_a_connector_run_are_taken_by_one_caller_only(
     assert_eq!(last[0].status, RunStatus::Failed);
     assert_eq!(app.store.list_runs(10, Some("hr")).await?.len(), 1);
     assert!(app.store.list_runs(10, Some("other")).await?.is_empty());
+    Ok(())
+}
+
+pub async fn admins_get_a_digest_when_a_run_changes_holds_or_fails_something(
+    mut env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: digests to one admin; mail over SMTP; the threshold (not the feed-health gate)
+    // holds a run that deactivates half the staff.
+    let sink = SmtpSink::start().await;
+    env.mail_toml = format!("transport = \"smtp\"\nsmtp_url = \"{}\"\n", sink.url());
+    env.org_extra = "digest_to = [\"it@zorg.example\"]".to_string();
+    env.extra_toml = "[server]\npublic_url = \"https://hrsync.zorg.example/\"\n".to_string();
+    env.connector_extra = "feed_health.max_drop = 1.0".to_string();
+    let all = staff(10);
+    env.write_feed(&rows(&all));
+    let app = env.app().await?;
+
+    // Act: a run that invites, one that changes nothing, a dry run, a held run, the same hold
+    // again, and a failed fetch.
+    let applied = env.sync(&app, TODAY).await?;
+    env.sync(&app, TODAY).await?;
+    env.write_feed(&rows(&all[..5]));
+    env.plan(&app, TODAY).await?;
+    let held = env.sync(&app, TODAY).await?;
+    let held_again = env.sync(&app, TODAY).await?;
+    std::fs::remove_file(env.feed_path())?;
+    let failed = env.sync(&app, TODAY).await?;
+    app.drain_outbox().await?;
+
+    // Assert: three digests, one per new outcome, each linking to its run.
+    assert_eq!(held_again.summary.status, RunStatus::Held);
+    assert_eq!(failed.summary.status, RunStatus::Failed);
+    let mails = sink
+        .wait_for(10 + 3, std::time::Duration::from_secs(10))
+        .await;
+    let digests = mails_to(&mails, "it@zorg.example");
+    let subjects: Vec<String> = digests.iter().filter_map(|m| m.subject()).collect();
+    let changes = hrsync::report::actionable_count(&applied.summary);
+    assert_eq!(
+        subjects,
+        vec![
+            format!(
+                "Zonnehof Zorg: run {} of hr applied {changes} changes",
+                applied.summary.id
+            ),
+            format!(
+                "Zonnehof Zorg: run {} of hr is held for your review",
+                held.summary.id
+            ),
+            format!("Zonnehof Zorg: run {} of hr failed", failed.summary.id),
+        ]
+    );
+    let held_text = digests[1].text().unwrap_or_default();
+    assert!(
+        held_text.contains(&format!(
+            "https://hrsync.zorg.example/runs/{}",
+            held.summary.id
+        )),
+        "{held_text}"
+    );
+    assert!(held_text.contains(&held.errors[0].message), "{held_text}");
+    assert!(held_text.contains("Deactivations"), "{held_text}");
+    assert!(
+        digests[2]
+            .text()
+            .unwrap_or_default()
+            .contains(&failed.errors[0].code),
+        "the failure's code is given"
+    );
     Ok(())
 }
