@@ -1,203 +1,30 @@
 //! The daemon end to end: `hrsync serve` as a process, on a 1-second schedule against a SCIM
-//! fixture server, sending mail to a real SMTP server and stopping on SIGTERM; and the HTTP
-//! router in-process: every admin route refuses a request without the token, and activation
-//! answers 410 for a used link.
+//! fixture server, sending mail to a real SMTP server and stopping on SIGTERM; two replicas on
+//! one PostgreSQL database (each tick run once, no runs overlapping, each mail sent once);
+//! and the HTTP router in-process: every admin route refuses a request without the token, and
+//! activation answers 410 for a used link.
 
+#[path = "support/daemon.rs"]
+mod daemon;
 #[path = "support/smtp.rs"]
 mod smtp;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use daemon::{
+    ADMIN_TOKEN, Daemon, SCIM_TOKEN_VAR, ScimPeople, Setup, eventually, free_port, scim_server,
+};
 use hrsync::server::{AdminToken, admin_routes};
 use smtp::SmtpSink;
-use wiremock::matchers::{header, query_param};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
-const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
-const SCIM_TOKEN_VAR: &str = "HRSYNC_TEST_SERVE_SCIM_TOKEN";
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Serves the SCIM fixture's three pages, each after `delay`.
-async fn scim_server(server: &MockServer, delay: Duration) {
-    server.reset().await;
-    for (start, page) in [
-        ("1", "page-1.json"),
-        ("4", "page-2.json"),
-        ("7", "page-3.json"),
-    ] {
-        let body: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(root().join("tests/fixtures/scim").join(page)).unwrap(),
-        )
-        .unwrap();
-        Mock::given(query_param("startIndex", start))
-            .and(header("authorization", "Bearer scim-token"))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(body)
-                    .set_delay(delay),
-            )
-            .mount(server)
-            .await;
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A configuration for `serve`: SQLite in `dir`, SMTP to `smtp`, one SCIM connector.
-fn write_config(dir: &Path, port: u16, smtp: &str, hr: &str, schedule: Option<&str>) {
-    let schedule = schedule
-        .map(|s| format!("schedule = \"{s}\"\n"))
-        .unwrap_or_default();
-    let config = format!(
-        r#"
-[database]
-url = "sqlite://{db}"
-
-[mail]
-from = "Acme HR <hr@acme.example>"
-transport = "smtp"
-smtp_url = "{smtp}"
-activation_url = "https://app.acme.example/activate?token={{token}}"
-
-[server]
-listen = "127.0.0.1:{port}"
-admin_token_sha256 = "{hash}"
-cookie_secure = false
-mail_poll_seconds = 1
-shutdown_grace_seconds = 1
-
-[organisations.acme]
-name = "Acme"
-time_zone = "Europe/Amsterdam"
-
-[connectors.scim_hr]
-organisation = "acme"
-kind = "http"
-{schedule}
-[connectors.scim_hr.http]
-definition = "{definition}"
-variables = {{ base_url = "{hr}/scim/v2" }}
-secrets = {{ token = "{SCIM_TOKEN_VAR}" }}
-"#,
-        db = dir.join("hrsync.db").display(),
-        hash = AdminToken::hash_hex(ADMIN_TOKEN),
-        definition = root().join("connectors/scim.toml").display(),
-    );
-    std::fs::write(dir.join("hrsync.toml"), config).unwrap();
-}
-
-struct Daemon {
-    child: Child,
-    base: String,
-}
-
-impl Daemon {
-    fn start(dir: &Path, port: u16) -> Daemon {
-        let child = Command::new(env!("CARGO_BIN_EXE_hrsync"))
-            .args([
-                "--config",
-                dir.join("hrsync.toml").to_str().unwrap(),
-                "serve",
-            ])
-            .env(SCIM_TOKEN_VAR, "scim-token")
-            .env("HRSYNC_LOG", "info")
-            .env("HRSYNC_LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
-            .spawn()
-            .unwrap();
-        Daemon {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    async fn get(&self, path: &str) -> serde_json::Value {
-        reqwest::Client::new()
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// Waits until the daemon answers `/healthz`.
-    async fn ready(&self) {
-        for _ in 0..200 {
-            if let Ok(r) = reqwest::get(format!("{}/healthz", self.base)).await
-                && r.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the daemon did not come up");
-    }
-
-    /// Sends SIGTERM and waits for the process to end; returns whether it exited 0.
-    fn terminate(&mut self) -> bool {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        for _ in 0..200 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        panic!("the daemon did not stop within 10 s of SIGTERM");
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-/// Polls `probe` until it gives `Some`, for at most `timeout`.
 /// The daemon's SQLite database in `dir`, opened beside it.
 async fn open_store(dir: &Path) -> hrsync::store::Store {
     hrsync::store::Store::connect(&format!("sqlite://{}", dir.join("hrsync.db").display()), 1)
         .await
         .unwrap()
-}
-
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
-    timeout: Duration,
-    what: &str,
-    mut probe: impl FnMut() -> F,
-) -> T {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            panic!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,13 +35,9 @@ async fn scheduled_runs_send_mail_and_sigterm_mid_run_applies_nothing_of_it() {
     scim_server(&hr, Duration::ZERO).await;
     let smtp = SmtpSink::start().await;
     let port = free_port();
-    write_config(
-        dir.path(),
-        port,
-        &smtp.url(),
-        &hr.uri(),
-        Some("* * * * * *"),
-    );
+    let mut setup = Setup::sqlite(dir.path(), port, &smtp.url(), &hr.uri());
+    setup.schedule = Some("* * * * * *".to_string());
+    setup.write(dir.path());
 
     // Act 1: the daemon runs on its schedule.
     let mut daemon = Daemon::start(dir.path(), port);
@@ -257,7 +80,7 @@ async fn scheduled_runs_send_mail_and_sigterm_mid_run_applies_nothing_of_it() {
 
     // Assert 2: the daemon stopped cleanly and the cut-off run is failed, with nothing applied.
     assert!(clean_exit, "serve exits 0 on SIGTERM");
-    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    let log = daemon.log();
     assert!(log.contains("Stopping"), "{log}");
     let store = open_store(dir.path()).await;
     let runs = store.list_runs(100, Some("scim_hr")).await.unwrap();
@@ -292,7 +115,7 @@ async fn spawn_router() -> (tempfile::TempDir, MockServer, String) {
 }
 
 async fn serve_in_process(dir: &Path, hr: &str) -> String {
-    write_config(dir, 0, "smtp://127.0.0.1:9", hr, None);
+    Setup::sqlite(dir, 0, "smtp://127.0.0.1:9", hr).write(dir);
     // SAFETY: tests in this binary set this variable to the same value before building an app.
     unsafe { std::env::set_var(SCIM_TOKEN_VAR, "scim-token") };
     let config = hrsync::config::load_checked(&dir.join("hrsync.toml")).unwrap();
@@ -409,8 +232,14 @@ async fn api_triggered_run_is_reported_and_its_activation_link_works_once() {
 
     // Act 2: issue a token for one invited person, as the mail worker would, and activate.
     let store = open_store(dir.path()).await;
-    // The daemon's worker tried the mail already and set it to retry later: claim it as if
-    // that time had come.
+    // Once the daemon's worker has tried every mail and set it to retry a minute later, claim
+    // one as if that time had come (before that, the worker could issue a token of its own,
+    // which would revoke the test's).
+    eventually(Duration::from_secs(20), "every mail tried once", || async {
+        let outbox = store.outbox_stats().await.ok()?;
+        (outbox.pending > 0 && outbox.failing == outbox.pending).then_some(())
+    })
+    .await;
     let mail = store
         .claim_due_mail(
             chrono::Utc::now() + chrono::Duration::days(1),
@@ -464,4 +293,215 @@ async fn api_triggered_run_is_reported_and_its_activation_link_works_once() {
         .unwrap();
     assert_eq!(accounts.as_array().unwrap().len(), 1, "{accounts}");
     assert!(accounts[0]["activated_at"].is_string(), "{accounts}");
+}
+
+/// A fresh PostgreSQL database for one test, dropped when the guard goes.
+struct PgDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    /// `None` (with a note) when `HRSYNC_TEST_POSTGRES_URL` is not set; `.ci/run` sets it.
+    async fn create(purpose: &str) -> Option<PgDatabase> {
+        use sqlx::Connection;
+        let Some(admin) = std::env::var("HRSYNC_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            eprintln!(
+                "NOTE: {purpose} did NOT run: it needs PostgreSQL. Set HRSYNC_TEST_POSTGRES_URL \
+                 (e.g. postgres://postgres@127.0.0.1/postgres) or run `bash .ci/run`."
+            );
+            return None;
+        };
+        let name = format!("hrsync_serve_{}", std::process::id());
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .expect("HRSYNC_TEST_POSTGRES_URL must reach PostgreSQL");
+        for statement in [
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            sqlx::query(&statement).execute(&mut conn).await.unwrap();
+        }
+        let (base, _) = admin.rsplit_once('/').expect("a URL with a database name");
+        let url = format!("{base}/{name}");
+        Some(PgDatabase { admin, name, url })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Drop runs outside the test's runtime; a small one of its own does the cleanup.
+        let _ = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_postgres_run_each_tick_once_and_send_each_mail_once() {
+    // Arrange: one PostgreSQL database, a SCIM server with 300 people, one SMTP server, and
+    // two daemons with the same configuration (but their own ports) running the connector
+    // every second; the admin gets a digest of every run that changes something.
+    let Some(database) = PgDatabase::create("the two-replica test").await else {
+        return;
+    };
+    let hr = MockServer::start().await;
+    let people = ScimPeople::mount(&hr, 300).await;
+    let smtp = SmtpSink::start().await;
+    let admin = "it@acme.example";
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut replicas: Vec<Daemon> = dirs
+        .iter()
+        .map(|dir| {
+            let port = free_port();
+            Setup {
+                database: database.url.clone(),
+                port,
+                smtp: smtp.url(),
+                hr: hr.uri(),
+                schedule: Some("* * * * * *".to_string()),
+                digest_to: vec![admin.to_string()],
+            }
+            .write(dir.path());
+            Daemon::start(dir.path(), port)
+        })
+        .collect();
+    for replica in &replicas {
+        replica.ready().await;
+    }
+    let (a, b) = (&replicas[0], &replicas[1]);
+    let succeeded_with_invites = |n: i64| {
+        move || async move {
+            let runs = a.get("/api/runs?connector=scim_hr&limit=100").await;
+            runs.as_array()?
+                .iter()
+                .find(|r| r["status"] == "succeeded" && r["counts"]["invite"] == n)
+                .cloned()
+        }
+    };
+
+    // Act 1: the replicas sync the 300 people on their schedules.
+    eventually(
+        Duration::from_secs(60),
+        "a run inviting 300 people",
+        succeeded_with_invites(300),
+    )
+    .await;
+
+    // Act 2: while a run is in progress (the HR system is slow now), both replicas are asked
+    // to start one.
+    people.set_delay(Duration::from_millis(1500));
+    eventually(Duration::from_secs(20), "a run in progress", || async {
+        let runs = a.get("/api/runs?connector=scim_hr&limit=1").await;
+        (runs[0]["status"] == "running").then_some(())
+    })
+    .await;
+    let asked = [
+        a.post("/api/runs", serde_json::json!({ "connector": "scim_hr" }))
+            .await
+            .status(),
+        b.post("/api/runs", serde_json::json!({ "connector": "scim_hr" }))
+            .await
+            .status(),
+    ];
+    people.set_delay(Duration::ZERO);
+
+    // Act 3: 60 people join; then the replicas run on until all mail is out, and stop.
+    people.set_people(360);
+    eventually(
+        Duration::from_secs(60),
+        "a run inviting the 60 new people",
+        succeeded_with_invites(60),
+    )
+    .await;
+    let mails = smtp.wait_for(360 + 2, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let late = smtp.messages().len() - mails.len();
+    let exits: Vec<bool> = replicas.iter_mut().map(Daemon::terminate).collect();
+
+    // Assert: neither replica started a run while the other's was in progress.
+    assert_eq!(
+        asked.map(|s| s.as_u16()),
+        [409, 409],
+        "a run in progress on either replica refuses another"
+    );
+    assert_eq!(exits, [true, true], "both replicas stop cleanly");
+    let store = hrsync::store::Store::connect(&database.url, 1)
+        .await
+        .unwrap();
+    let mut runs = store.list_runs(10_000, Some("scim_hr")).await.unwrap();
+    runs.reverse();
+    assert!(runs.len() >= 3, "{runs:#?}");
+    // No tick ran twice, and no two runs overlapped.
+    let ticks: Vec<_> = runs.iter().filter_map(|r| r.scheduled_for).collect();
+    let distinct: BTreeSet<_> = ticks.iter().collect();
+    assert_eq!(ticks.len(), distinct.len(), "a tick ran twice: {ticks:?}");
+    for pair in runs.windows(2) {
+        let ended = pair[0].finished_at.expect("an earlier run has ended");
+        assert!(
+            ended <= pair[1].started_at,
+            "run {} started before run {} ended",
+            pair[1].id,
+            pair[0].id
+        );
+    }
+    // Only a run cut off by the stop may have failed; everything else went through.
+    for run in &runs {
+        if run.status == hrsync::domain::RunStatus::Failed {
+            let report = store.run_report(run.id).await.unwrap().unwrap();
+            assert_eq!(report.errors[0].code, "HR104", "{:?}", report.errors);
+        }
+    }
+    // Each person got one activation mail; the admin got one digest per run that changed
+    // something; nothing came twice.
+    assert_eq!(late, 0, "no mail after the outbox was empty");
+    let mut received: BTreeMap<String, usize> = BTreeMap::new();
+    for mail in &mails {
+        for to in &mail.to {
+            *received.entry(to.clone()).or_default() += 1;
+        }
+    }
+    let changing_runs = runs
+        .iter()
+        .filter(|r| hrsync::report::actionable_count(r) > 0)
+        .count();
+    assert_eq!(changing_runs, 2, "{runs:#?}");
+    assert_eq!(received.remove(admin), Some(changing_runs));
+    assert_eq!(received.len(), 360);
+    assert!((1..=360).all(|i| received.get(&ScimPeople::email(i)) == Some(&1)));
+    let outbox = store.outbox_stats().await.unwrap();
+    assert_eq!((outbox.pending, outbox.sent), (0, 362));
+    // Both replicas took part: each ran runs and sent mail (which one did what is up to
+    // timing), so the counts above held under real contention.
+    let ran: Vec<usize> = replicas
+        .iter()
+        .map(|d| d.log().matches("\"Run ended\"").count())
+        .collect();
+    let sent: Vec<usize> = replicas
+        .iter()
+        .map(|d| d.log().matches("\"Mail sent\"").count())
+        .collect();
+    eprintln!("runs ended per replica: {ran:?}; mails sent per replica: {sent:?}");
+    assert!(ran.iter().all(|n| *n > 0), "runs per replica: {ran:?}");
+    assert!(sent.iter().all(|n| *n > 0), "mails per replica: {sent:?}");
+    assert_eq!(ran.iter().sum::<usize>(), runs.len());
+    assert_eq!(sent.iter().sum::<usize>(), 362);
+    store.close().await;
 }

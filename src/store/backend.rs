@@ -27,6 +27,20 @@ type Tx<'c> = Transaction<'c, Db>;
 /// Rows per multi-row statement: well under both backends' limits on bound parameters.
 const CHUNK: usize = 500;
 
+/// Starts a transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`): a deferred transaction that reads and then writes fails with "database is
+/// locked" (`SQLITE_BUSY_SNAPSHOT`) when another connection wrote in between, whatever the busy
+/// timeout, while an immediate one waits its turn. The daemon's mail worker, its runs and its
+/// HTTP handlers write to one SQLite file at the same time.
+async fn begin_write(pool: &Pool<Db>, doing: &'static str) -> Result<Tx<'static>> {
+    if POSTGRES {
+        pool.begin().await
+    } else {
+        pool.begin_with("BEGIN IMMEDIATE").await
+    }
+    .doing(doing)
+}
+
 /// Binds every value as a comma-separated list, for `IN (…)`.
 fn push_binds<'a, T>(qb: &mut QueryBuilder<'a, Db>, values: impl IntoIterator<Item = T>)
 where
@@ -391,7 +405,7 @@ async fn finish(tx: &mut Tx<'_>, run_id: i64, end: Ending<'_>) -> Result<()> {
 }
 
 pub(super) async fn end_run(pool: &Pool<Db>, run_id: i64, end: &RunEnd<'_>) -> Result<()> {
-    let mut tx = pool.begin().await.doing("starting a transaction")?;
+    let mut tx = begin_write(pool, "starting a transaction").await?;
     if let Some(plan) = end.plan {
         insert_changes(&mut tx, run_id, &plan.changes).await?;
     }
@@ -490,7 +504,7 @@ pub(super) async fn apply_plan(
         feed,
         digest_to: _,
     } = *run;
-    let mut tx = pool.begin().await.doing("starting the apply transaction")?;
+    let mut tx = begin_write(pool, "starting the apply transaction").await?;
     let mut queued: Vec<Queued> = Vec::new();
     let org = organisation.id;
     let actions = || plan.changes.iter().map(|c| &c.action);
@@ -1447,7 +1461,7 @@ pub(super) async fn issue_activation_token(
     let account = mail
         .account_id
         .ok_or_else(|| corrupt(format!("activation email {} has no account", mail.id)))?;
-    let mut tx = pool.begin().await.doing("starting a transaction")?;
+    let mut tx = begin_write(pool, "starting a transaction").await?;
     // The mail was queued earlier: it still applies only while the person is invited, has
     // not activated, and still has the address it goes to.
     let row = sqlx::query(
@@ -1573,7 +1587,7 @@ pub(super) async fn queue_activation_resend(
     email_key: &str,
     now: DateTime<Utc>,
 ) -> Result<i64> {
-    let mut tx = pool.begin().await.doing("starting a transaction")?;
+    let mut tx = begin_write(pool, "starting a transaction").await?;
     let row = sqlx::query(
         "SELECT a.id AS account_id, a.email, a.display_name, a.activated_at, m.state, \
          o.id AS organisation_id FROM accounts a \
@@ -1834,7 +1848,7 @@ pub(super) async fn activate(
     token_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<TokenState> {
-    let mut tx = pool.begin().await.doing("starting a transaction")?;
+    let mut tx = begin_write(pool, "starting a transaction").await?;
     let (state, ids) = read_token(&mut *tx, token_hash, now).await?;
     let (TokenState::Valid { .. }, Some((account, _))) = (&state, ids) else {
         return Ok(state);
@@ -1905,7 +1919,7 @@ pub(super) async fn fail_abandoned_runs(
     digest_to: &[String],
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>> {
-    let mut tx = pool.begin().await.doing("starting a transaction")?;
+    let mut tx = begin_write(pool, "starting a transaction").await?;
     let rows = sqlx::query(
         "SELECT id FROM sync_runs WHERE connector_id = $1 AND status = 'running' ORDER BY id",
     )
