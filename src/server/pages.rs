@@ -47,8 +47,8 @@ fn page(title: &str, body: &str) -> Html<String> {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{} · hrsync</title><style>{STYLE}</style></head><body>\
-         <header><a href=\"/runs\">Runs</a><a href=\"/accounts\">Accounts</a>\
-         <form method=\"post\" action=\"/signout\"><button type=\"submit\">Sign out</button></form></header>\
+         <header><a href=\"/runs\" id=\"nav-runs\">Runs</a><a href=\"/accounts\" id=\"nav-accounts\">Accounts</a>\
+         <form method=\"post\" action=\"/signout\"><button type=\"submit\" id=\"sign-out\">Sign out</button></form></header>\
          <main><h1>{}</h1>{body}</main></body></html>",
         esc(title),
         esc(title)
@@ -174,10 +174,10 @@ pub async fn runs(State(daemon): State<Shared>, Query(q): Query<RunsQuery>) -> R
         "<form method=\"get\" action=\"/runs\" class=\"inline\"><label>Connector \
          <select name=\"connector\"><option value=\"\">all</option>{options}</select></label> \
          <button type=\"submit\">Show</button></form> \
-         <form method=\"post\" action=\"/runs\" class=\"inline\"><label>Run now \
-         <select name=\"connector\">{}</select></label> \
+         <form method=\"post\" action=\"/runs\" class=\"inline\" id=\"run-now\"><label>Run now \
+         <select name=\"connector\" id=\"run-connector\">{}</select></label> \
          <label><input type=\"checkbox\" name=\"dry_run\" value=\"true\"> dry run</label> \
-         <button type=\"submit\">Start</button></form>",
+         <button type=\"submit\" id=\"start-run\">Start</button></form>",
         connectors
             .iter()
             .map(|c| format!("<option value=\"{0}\">{0}</option>", esc(c)))

@@ -1,0 +1,190 @@
+//! The admin pages in a real browser: headless Chromium, driven over WebDriver, against
+//! `hrsync serve` as a process. An admin signs in, starts a run and opens it, filters the
+//! accounts, selects some and exports them as CSV and Excel. Screenshots of each page are saved
+//! under `target/tmp/screenshots/` for people to look at.
+//!
+//! It needs Chromium and ChromeDriver (Debian's `chromium` and `chromium-driver`):
+//! `HRSYNC_TEST_CHROMEDRIVER` names the chromedriver to use (and `HRSYNC_TEST_CHROMIUM` the
+//! browser, `/usr/bin/chromium` by default). `.ci/run` installs both and sets it; without it
+//! the test says so and does nothing.
+
+#[path = "support/daemon.rs"]
+mod daemon;
+#[path = "support/smtp.rs"]
+mod smtp;
+#[path = "support/webdriver.rs"]
+mod webdriver;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use daemon::{ADMIN_TOKEN, Daemon, Setup, free_port, scim_server};
+use smtp::SmtpSink;
+use webdriver::Browser;
+use wiremock::MockServer;
+
+fn screenshots() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
+}
+
+/// Saves a screenshot and checks it is a PNG of a real page, not an empty one.
+async fn snap(browser: &Browser, name: &str) {
+    let png = browser.screenshot(&screenshots().join(name)).await;
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name} is a PNG");
+    assert!(
+        png.len() > 10_000,
+        "{name} shows a page ({} bytes)",
+        png.len()
+    );
+}
+
+/// Reloads the current page until `css` matches an element whose text is not `running`.
+async fn until_finished(browser: &Browser, css: &str) -> String {
+    for _ in 0..100 {
+        let url = browser.url().await;
+        browser.goto(&url).await;
+        let text = browser.text(&browser.find(css).await).await;
+        if text != "running" {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the run did not finish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_signs_in_runs_a_sync_filters_accounts_and_exports_them_in_chromium() {
+    // Arrange: the daemon on a SCIM fixture server (seven people), and a browser.
+    let Ok(chromedriver) = std::env::var("HRSYNC_TEST_CHROMEDRIVER") else {
+        eprintln!(
+            "NOTE: the browser test did NOT run. Install Debian's chromium and chromium-driver \
+             and set HRSYNC_TEST_CHROMEDRIVER=/usr/bin/chromedriver, or run `bash .ci/run`."
+        );
+        return;
+    };
+    let chromium =
+        std::env::var("HRSYNC_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let hr = MockServer::start().await;
+    scim_server(&hr, Duration::ZERO).await;
+    let smtp = SmtpSink::start().await;
+    let port = free_port();
+    Setup::sqlite(dir.path(), port, &smtp.url(), &hr.uri()).write(dir.path());
+    let daemon = Daemon::start(dir.path(), port);
+    daemon.ready().await;
+    let base = daemon.base.clone();
+    let browser = Browser::start(&chromedriver, &chromium, &dir.path().join("downloads")).await;
+
+    // Act 1: an admin page without signing in leads to the sign-in form.
+    browser.goto(&format!("{base}/accounts")).await;
+    assert_eq!(browser.title().await, "Sign in · hrsync");
+    browser
+        .type_into(&browser.find("#token").await, "not-the-token")
+        .await;
+    browser.click(&browser.find("#sign-in").await).await;
+    let refused = browser.text(&browser.find("p.error").await).await;
+    browser
+        .type_into(&browser.find("#token").await, ADMIN_TOKEN)
+        .await;
+    snap(&browser, "01-sign-in.png").await;
+    browser.click(&browser.find("#sign-in").await).await;
+
+    // Assert 1: a wrong token is refused; the right one leads back to the page asked for.
+    assert_eq!(refused, "That is not the admin token.");
+    assert_eq!(browser.url().await, format!("{base}/accounts"));
+
+    // Act 2: start a run from the runs page; it opens the run.
+    browser.click(&browser.find("#nav-runs").await).await;
+    browser.click(&browser.find("#start-run").await).await;
+    let status = until_finished(&browser, "#run-status").await;
+    snap(&browser, "02-run.png").await;
+
+    // Assert 2: the run invited people, and its changes are grouped by kind.
+    assert_eq!(status, "succeeded");
+    let invites = browser.text(&browser.find("#kind-invite").await).await;
+    assert!(invites.starts_with("invite ("), "{invites}");
+
+    // Act 3: the runs table links to the run.
+    browser.click(&browser.find("#nav-runs").await).await;
+    snap(&browser, "03-runs.png").await;
+    assert_eq!(browser.find_all("svg#changes-chart").await.len(), 1);
+    let links = browser.find_all("table#runs tbody a").await;
+    assert_eq!(links.len(), 1);
+    browser.click(&links[0]).await;
+    assert_eq!(
+        browser.text(&browser.find("#run-status").await).await,
+        "succeeded"
+    );
+
+    // Act 4: filter the accounts by text and status.
+    browser.click(&browser.find("#nav-accounts").await).await;
+    let everyone = browser.find_all("table#accounts tbody tr").await.len();
+    browser
+        .type_into(&browser.find("#q").await, "janssen")
+        .await;
+    browser
+        .click(&browser.find("#status option[value=invited]").await)
+        .await;
+    browser.click(&browser.find("#apply-filter").await).await;
+    snap(&browser, "04-accounts-filtered.png").await;
+
+    // Assert 4: the filter is in the address and only Zoë Janssen is shown.
+    let url = browser.url().await;
+    assert!(
+        url.contains("q=janssen") && url.contains("status=invited"),
+        "{url}"
+    );
+    let rows = browser.find_all("table#accounts tbody tr").await;
+    assert_eq!(rows.len(), 1);
+    let row = browser.text(&rows[0]).await;
+    assert!(row.contains("zoe.janssen@acme.example"), "{row}");
+    assert!(everyone > 1, "more accounts without the filter");
+
+    // Act 5: select two invited accounts and export them, as CSV and as Excel.
+    browser
+        .goto(&format!("{base}/accounts?status=invited"))
+        .await;
+    let boxes = browser
+        .find_all("table#accounts tbody input[type=checkbox]")
+        .await;
+    assert!(boxes.len() >= 2);
+    browser.click(&boxes[0]).await;
+    browser.click(&boxes[1]).await;
+    let rows = browser.find_all("table#accounts tbody tr").await;
+    let (first, second) = (browser.text(&rows[0]).await, browser.text(&rows[1]).await);
+    snap(&browser, "05-accounts-selected.png").await;
+    browser.click(&browser.find("#export-csv").await).await;
+    let csv = browser.downloaded(".csv", Duration::from_secs(20)).await;
+    browser.click(&browser.find("#export-xlsx").await).await;
+    let xlsx = browser.downloaded(".xlsx", Duration::from_secs(20)).await;
+
+    // Assert 5: the CSV holds the two selected accounts and nothing else; the Excel file is a
+    // workbook (a zip archive).
+    let csv = std::fs::read_to_string(csv).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and two accounts:\n{csv}");
+    assert!(lines[0].starts_with("organisation,email"), "{csv}");
+    let exported: Vec<&str> = lines[1..]
+        .iter()
+        .map(|line| line.split(',').nth(1).unwrap())
+        .collect();
+    assert_ne!(exported[0], exported[1]);
+    for email in exported {
+        assert!(
+            first.contains(email) || second.contains(email),
+            "{email} is one of the selected rows:\n{first}\n{second}"
+        );
+    }
+    let workbook = std::fs::read(xlsx).unwrap();
+    assert!(
+        workbook.starts_with(b"PK\x03\x04"),
+        "an .xlsx is a zip archive"
+    );
+
+    // Act 6: sign out; the admin pages ask for the token again.
+    browser.click(&browser.find("#sign-out").await).await;
+    browser.goto(&format!("{base}/runs")).await;
+    assert_eq!(browser.title().await, "Sign in · hrsync");
+    browser.quit().await;
+    eprintln!("screenshots are in {}", screenshots().display());
+}

@@ -1,0 +1,254 @@
+#![allow(dead_code)]
+//! A small W3C WebDriver client for browser tests: it starts `chromedriver`, opens a headless
+//! Chromium session with a fresh profile and a download folder, and offers the few commands
+//! the tests use (navigate, find, click, type, read, screenshot). It speaks the protocol over
+//! reqwest, so the tests need no browser-automation crate.
+//!
+//! Include it with `#[path = "support/webdriver.rs"] mod webdriver;`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// The key under which WebDriver returns an element reference.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A running chromedriver with one browser session.
+pub struct Browser {
+    driver: Child,
+    http: reqwest::Client,
+    /// `http://127.0.0.1:PORT/session/ID`
+    session: String,
+    pub downloads: PathBuf,
+    _profile: tempfile::TempDir,
+}
+
+/// An element of the current page.
+#[derive(Clone, Debug)]
+pub struct Element(String);
+
+impl Browser {
+    /// Starts `chromedriver` (the path given) and a headless Chromium (`chromium`), with
+    /// downloads going to `downloads`.
+    pub async fn start(chromedriver: &str, chromium: &str, downloads: &Path) -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start chromedriver `{chromedriver}`: {e}"));
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut ready = false;
+        for _ in 0..100 {
+            if let Ok(r) = http.get(format!("{base}/status")).send().await
+                && let Ok(status) = r.json::<Value>().await
+                && status["value"]["ready"] == true
+            {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(ready, "chromedriver did not become ready on port {port}");
+        let profile = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(downloads).unwrap();
+        let downloads = downloads.canonicalize().unwrap();
+        let capabilities = json!({
+            "capabilities": { "alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": chromium,
+                    "args": [
+                        "--headless=new",
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--disable-dev-shm-usage",
+                        "--disable-background-networking",
+                        "--disable-component-update",
+                        "--disable-sync",
+                        "--no-first-run",
+                        "--window-size=1280,900",
+                        format!("--user-data-dir={}", profile.path().display()),
+                    ],
+                    "prefs": {
+                        "download.default_directory": downloads.display().to_string(),
+                        "download.prompt_for_download": false,
+                    },
+                },
+            }},
+        });
+        let answer: Value = http
+            .post(format!("{base}/session"))
+            .json(&capabilities)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = answer["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no browser session: {answer}"))
+            .to_string();
+        let browser = Browser {
+            driver,
+            http,
+            session: format!("{base}/session/{id}"),
+            downloads,
+            _profile: profile,
+        };
+        // Headless Chromium saves downloads only when told where (a Chrome DevTools command).
+        browser
+            .command(
+                "POST",
+                "/goog/cdp/execute",
+                json!({
+                    "cmd": "Browser.setDownloadBehavior",
+                    "params": { "behavior": "allow", "downloadPath": browser.downloads.display().to_string() },
+                }),
+            )
+            .await;
+        browser
+    }
+
+    /// Sends a command; panics with the driver's answer when it reports an error.
+    async fn command(&self, method: &str, path: &str, body: Value) -> Value {
+        let url = format!("{}{path}", self.session);
+        let request = match method {
+            "GET" => self.http.get(&url),
+            "DELETE" => self.http.delete(&url),
+            _ => self.http.post(&url).json(&body),
+        };
+        let answer: Value = request.send().await.unwrap().json().await.unwrap();
+        if answer["value"]["error"].is_string() {
+            panic!("WebDriver {method} {path} failed: {}", answer["value"]);
+        }
+        answer["value"].clone()
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.command("POST", "/url", json!({ "url": url })).await;
+    }
+
+    pub async fn url(&self) -> String {
+        self.command("GET", "/url", Value::Null)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    pub async fn title(&self) -> String {
+        self.command("GET", "/title", Value::Null)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The elements matching a CSS selector, in document order.
+    pub async fn find_all(&self, css: &str) -> Vec<Element> {
+        self.command(
+            "POST",
+            "/elements",
+            json!({ "using": "css selector", "value": css }),
+        )
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| e[ELEMENT].as_str().map(|id| Element(id.to_string())))
+        .collect()
+    }
+
+    /// The one element matching a CSS selector; panics when there is none.
+    pub async fn find(&self, css: &str) -> Element {
+        self.find_all(css)
+            .await
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no element matches `{css}`"))
+    }
+
+    pub async fn click(&self, element: &Element) {
+        self.command("POST", &format!("/element/{}/click", element.0), json!({}))
+            .await;
+    }
+
+    pub async fn type_into(&self, element: &Element, text: &str) {
+        self.command("POST", &format!("/element/{}/clear", element.0), json!({}))
+            .await;
+        self.command(
+            "POST",
+            &format!("/element/{}/value", element.0),
+            json!({ "text": text }),
+        )
+        .await;
+    }
+
+    /// The element's rendered text.
+    pub async fn text(&self, element: &Element) -> String {
+        self.command("GET", &format!("/element/{}/text", element.0), Value::Null)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Saves a PNG of the window to `path` and returns its bytes.
+    pub async fn screenshot(&self, path: &Path) -> Vec<u8> {
+        use base64::Engine;
+        let encoded = self.command("GET", "/screenshot", Value::Null).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_str().unwrap_or_default())
+            .expect("a base64 screenshot");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, &png).unwrap();
+        png
+    }
+
+    /// Waits until a file whose name ends in `suffix` has finished downloading, and returns
+    /// its path.
+    pub async fn downloaded(&self, suffix: &str, timeout: Duration) -> PathBuf {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let found = std::fs::read_dir(&self.downloads)
+                .unwrap()
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.to_string_lossy().ends_with(suffix));
+            if let Some(path) = found {
+                return path;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!(
+                    "no `*{suffix}` file was downloaded into {:?}",
+                    self.downloads
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Ends the session and chromedriver.
+    pub async fn quit(mut self) {
+        let _ = self.http.delete(&self.session).send().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}
