@@ -51,8 +51,7 @@ impl OutboxWorker<'_> {
     }
 
     /// [`OutboxWorker::drain`], asking `keep_going` before each mail: a stopping daemon
-    /// finishes the mail in hand and leaves the rest of its claim to come due again when the
-    /// lease ends.
+    /// finishes the mail in hand and hands the rest of its claim back, due now.
     pub async fn drain_while(&self, keep_going: impl Fn() -> bool) -> Result<Drained, StoreError> {
         let mut drained = Drained::default();
         loop {
@@ -64,11 +63,15 @@ impl OutboxWorker<'_> {
             if batch.is_empty() {
                 return Ok(drained);
             }
-            for mail in batch {
+            for (i, mail) in batch.iter().enumerate() {
                 if !keep_going() {
+                    // Hand the rest of the claim back, so another worker need not wait for
+                    // the lease to end.
+                    let rest: Vec<i64> = batch[i..].iter().map(|m| m.id).collect();
+                    self.store.release_mail(&rest, Utc::now()).await?;
                     return Ok(drained);
                 }
-                match self.send_one(&mail, Utc::now()).await? {
+                match self.send_one(mail, Utc::now()).await? {
                     Outcome::Sent => drained.sent += 1,
                     Outcome::Failed => drained.failed += 1,
                     Outcome::Cancelled => drained.cancelled += 1,

@@ -243,8 +243,17 @@ async fn finish_runs(daemon: &Daemon, grace: Duration) {
     };
     for connector in cut {
         tracing::warn!(connector = %connector, "Run cut off at shutdown; its transaction rolled back");
-        // The run's own lock went with its connection; take it again to end the run.
-        if let Ok(Some(lock)) = daemon.app.store.try_lock_connector(&connector).await {
+        // The run's own lock goes with its connection, which closes in the background; take
+        // the lock again (a few tries while the database notices) to end the run.
+        let mut lock = None;
+        for _ in 0..30 {
+            if let Ok(Some(taken)) = daemon.app.store.try_lock_connector(&connector).await {
+                lock = Some(taken);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if let Some(lock) = lock {
             let error = RunError {
                 code: RUN_INTERRUPTED.to_string(),
                 message: format!(
@@ -266,6 +275,8 @@ async fn finish_runs(daemon: &Daemon, grace: Duration) {
                 tracing::warn!(error = %e, "Could not end the cut-off run; the next run of the connector will");
             }
             lock.release().await;
+        } else {
+            tracing::warn!(connector = %connector, "Could not retake the connector's lock to end the cut-off run; the next run of the connector will");
         }
     }
 }

@@ -1451,6 +1451,21 @@ pub(super) async fn claim_due_mail(
         .collect()
 }
 
+pub(super) async fn release_mail(pool: &Pool<Db>, ids: &[i64], now: DateTime<Utc>) -> Result<()> {
+    for chunk in ids.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new("UPDATE mail_outbox SET next_attempt_at = ");
+        qb.push_bind(now);
+        qb.push(" WHERE sent_at IS NULL AND cancelled_at IS NULL AND id IN (");
+        push_binds(&mut qb, chunk.iter().copied());
+        qb.push(")");
+        qb.build()
+            .execute(pool)
+            .await
+            .doing("handing claimed emails back")?;
+    }
+    Ok(())
+}
+
 pub(super) async fn issue_activation_token(
     pool: &Pool<Db>,
     mail: &OutboxMail,

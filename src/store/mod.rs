@@ -458,6 +458,14 @@ impl Store {
         dispatch!(self.issue_activation_token(mail, token_hash, now, expires_at))
     }
 
+    /// Hands claimed emails back unsent: due again at `now`, for any worker.
+    pub async fn release_mail(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        dispatch!(self.release_mail(ids, now))
+    }
+
     pub async fn mark_mail_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
         dispatch!(self.mark_mail_sent(id, now))
     }

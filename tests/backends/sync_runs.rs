@@ -1356,3 +1356,27 @@ pub async fn admins_get_a_digest_when_a_run_changes_holds_or_fails_something(
     );
     Ok(())
 }
+
+pub async fn a_stopping_mail_worker_hands_the_rest_of_its_claim_back(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: three activation mails queued.
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+
+    // Act: the worker is told to stop after the first mail of its batch.
+    let drained = app
+        .drain_outbox_while(|| asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2)
+        .await?;
+
+    // Assert: one sent; the other two are due again at once, not after the lease.
+    assert_eq!(drained.sent, 1);
+    let due = app
+        .store
+        .claim_due_mail(Utc::now(), std::time::Duration::from_secs(60), 10)
+        .await?;
+    assert_eq!(due.len(), 2);
+    Ok(())
+}
