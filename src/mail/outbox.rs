@@ -20,8 +20,9 @@ use crate::store::{DIGEST_KIND, OutboxMail, Store, StoreError};
 
 /// How long a claimed mail is reserved for the worker that claimed it.
 const LEASE: Duration = Duration::from_secs(300);
-/// How many mails one claim takes.
-const BATCH: i64 = 50;
+/// How many mails one claim takes. Each mail's claim is renewed just before it is sent, so a
+/// slow mail server cannot make a claim run out under the mails still waiting in the batch.
+const BATCH: i64 = 10;
 
 /// What the worker needs besides the store.
 pub struct OutboxWorker<'a> {
@@ -75,6 +76,7 @@ impl OutboxWorker<'_> {
                     Outcome::Sent => drained.sent += 1,
                     Outcome::Failed => drained.failed += 1,
                     Outcome::Cancelled => drained.cancelled += 1,
+                    Outcome::Skipped => {}
                 }
             }
         }
@@ -83,6 +85,11 @@ impl OutboxWorker<'_> {
     /// Sends one claimed mail and records the outcome. The error is the store's; the mail's
     /// own failure is recorded on its row.
     async fn send_one(&self, mail: &OutboxMail, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
+        let lease = chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::minutes(5));
+        if !self.store.renew_claim(mail, now + lease).await? {
+            tracing::info!(mail_id = mail.id, kind = %mail.kind, "Mail skipped: another worker claimed it after this claim ran out");
+            return Ok(Outcome::Skipped);
+        }
         let outcome = self.deliver(mail, now).await;
         match &outcome {
             Ok(Some(reason)) => {
@@ -193,6 +200,8 @@ enum Outcome {
     Sent,
     Failed,
     Cancelled,
+    /// No longer this worker's to send.
+    Skipped,
 }
 
 /// Exponential backoff for failed mails: 1, 2, 4, … minutes, at most six hours.

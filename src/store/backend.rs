@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{Pool, QueryBuilder, Row, Transaction};
 
 use crate::domain::{
@@ -357,7 +357,10 @@ struct Ending<'a> {
     now: DateTime<Utc>,
 }
 
-async fn finish(tx: &mut Tx<'_>, run_id: i64, end: Ending<'_>) -> Result<()> {
+/// Ends a run that is still running (or approves a held one): false, and nothing written, when
+/// it is not, because another process ended it first (e.g. as abandoned, while its commit was
+/// on its way).
+async fn finish(tx: &mut Tx<'_>, run_id: i64, end: Ending<'_>) -> Result<bool> {
     let Ending {
         status,
         records_fetched,
@@ -365,6 +368,21 @@ async fn finish(tx: &mut Tx<'_>, run_id: i64, end: Ending<'_>) -> Result<()> {
         digest_to,
         now,
     } = end;
+    let ended = sqlx::query(
+        "UPDATE sync_runs SET status = $1, finished_at = $2, records_fetched = $3 WHERE id = $4 \
+         AND (status = 'running' OR (status = 'held' AND $1 = 'approved'))",
+    )
+    .bind(status.as_str())
+    .bind(now)
+    .bind(records_fetched as i64)
+    .bind(run_id)
+    .execute(&mut **tx)
+    .await
+    .doing("recording the end of the run")?
+    .rows_affected();
+    if ended == 0 {
+        return Ok(false);
+    }
     for (i, e) in errors.iter().enumerate() {
         sqlx::query("INSERT INTO sync_errors (run_id, seq, code, message) VALUES ($1, $2, $3, $4)")
             .bind(run_id)
@@ -375,16 +393,6 @@ async fn finish(tx: &mut Tx<'_>, run_id: i64, end: Ending<'_>) -> Result<()> {
             .await
             .doing("recording the run's errors")?;
     }
-    sqlx::query(
-        "UPDATE sync_runs SET status = $1, finished_at = $2, records_fetched = $3 WHERE id = $4",
-    )
-    .bind(status.as_str())
-    .bind(now)
-    .bind(records_fetched as i64)
-    .bind(run_id)
-    .execute(&mut **tx)
-    .await
-    .doing("recording the end of the run")?;
     // The admins' digest is queued with the end of the run, so it is sent once the run is
     // committed and never for a run that rolled back. Only applied runs (not dry runs) get one.
     for recipient in digest_to {
@@ -401,7 +409,14 @@ async fn finish(tx: &mut Tx<'_>, run_id: i64, end: Ending<'_>) -> Result<()> {
         .await
         .doing("queueing the run's digest")?;
     }
-    Ok(())
+    Ok(true)
+}
+
+/// The error of a run that another process ended while it ran; its transaction rolls back.
+fn ended_elsewhere(run_id: i64) -> StoreError {
+    StoreError::Superseded(format!(
+        "run {run_id} was ended by another process while it ran (see its report); nothing of it was applied"
+    ))
 }
 
 pub(super) async fn end_run(pool: &Pool<Db>, run_id: i64, end: &RunEnd<'_>) -> Result<()> {
@@ -420,7 +435,9 @@ pub(super) async fn end_run(pool: &Pool<Db>, run_id: i64, end: &RunEnd<'_>) -> R
             now: end.finished_at,
         },
     )
-    .await?;
+    .await?
+    .then_some(())
+    .ok_or_else(|| ended_elsewhere(run_id))?;
     tx.commit().await.doing("committing the run")
 }
 
@@ -943,7 +960,9 @@ pub(super) async fn apply_plan(
             now,
         },
     )
-    .await?;
+    .await?
+    .then_some(())
+    .ok_or_else(|| ended_elsewhere(run_id))?;
     sqlx::query(
         "INSERT INTO connector_state (connector_id, last_good_run_id, last_good_records, \
          last_good_missing_email, updated_at) VALUES ($1, $2, $3, $4, $5) \
@@ -1395,8 +1414,11 @@ pub(super) async fn claim_due_mail(
 ) -> Result<Vec<OutboxMail>> {
     // A claim pushes the row's next attempt past the lease: other workers skip it, and if this
     // worker dies the row becomes due again when the lease ends.
-    let lease_until =
-        now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
+    // Whole microseconds, as PostgreSQL stores them: the value is the claim's mark, compared
+    // again by `renew_claim`.
+    let lease_until = (now
+        + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5)))
+    .trunc_subsecs(6);
     let lock = if POSTGRES {
         " FOR UPDATE SKIP LOCKED"
     } else {
@@ -1446,9 +1468,30 @@ pub(super) async fn claim_due_mail(
                 old_email: get(row, "old_email")?,
                 new_email: get(row, "new_email")?,
                 attempts: get(row, "attempts")?,
+                claimed_until: lease_until,
             })
         })
         .collect()
+}
+
+pub(super) async fn renew_claim(
+    pool: &Pool<Db>,
+    id: i64,
+    claimed_until: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool> {
+    let renewed = sqlx::query(
+        "UPDATE mail_outbox SET next_attempt_at = $1 WHERE id = $2 AND next_attempt_at = $3 \
+         AND sent_at IS NULL AND cancelled_at IS NULL",
+    )
+    .bind(until)
+    .bind(id)
+    .bind(claimed_until)
+    .execute(pool)
+    .await
+    .doing("renewing the claim on an email")?
+    .rows_affected();
+    Ok(renewed == 1)
 }
 
 pub(super) async fn release_mail(pool: &Pool<Db>, ids: &[i64], now: DateTime<Utc>) -> Result<()> {
@@ -1942,11 +1985,13 @@ pub(super) async fn fail_abandoned_runs(
     .fetch_all(&mut *tx)
     .await
     .doing("finding abandoned runs")?;
-    let ids: Vec<i64> = rows.iter().map(|r| get(r, "id")).collect::<Result<_>>()?;
-    for id in &ids {
-        finish(
+    let running: Vec<i64> = rows.iter().map(|r| get(r, "id")).collect::<Result<_>>()?;
+    let mut ids = Vec::with_capacity(running.len());
+    for id in running {
+        // A run whose commit lands meanwhile is not running any more and is left as it ended.
+        let ended = finish(
             &mut tx,
-            *id,
+            id,
             Ending {
                 status: RunStatus::Failed,
                 records_fetched: 0,
@@ -1956,6 +2001,9 @@ pub(super) async fn fail_abandoned_runs(
             },
         )
         .await?;
+        if ended {
+            ids.push(id);
+        }
     }
     tx.commit().await.doing("ending abandoned runs")?;
     Ok(ids)

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
@@ -60,6 +60,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     NotFound(String),
+    /// The run was ended by another process while this one worked on it.
+    #[error("{0}")]
+    Superseded(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -83,7 +86,14 @@ enum Backend {
 /// The database, SQLite or PostgreSQL.
 pub struct Store {
     backend: Backend,
+    /// On PostgreSQL, the connections that hold connector locks, apart from the pool the
+    /// work uses: a run holds its lock connection for as long as it runs, so several runs at
+    /// once could otherwise take every connection and wait for one to do their work with.
+    locks: Option<PgPool>,
 }
+
+/// How many connector locks one process may hold at once (one per connector running).
+const MAX_LOCKS: u32 = 64;
 
 macro_rules! dispatch {
     ($self:ident . $f:ident ( $($arg:expr),* $(,)? )) => {
@@ -201,6 +211,9 @@ pub struct OutboxMail {
     pub old_email: Option<String>,
     pub new_email: Option<String>,
     pub attempts: i32,
+    /// Until when this worker's claim reserves the mail; also the claim's mark, so a worker
+    /// can tell whether the mail is still its own ([`Store::renew_claim`]).
+    pub claimed_until: DateTime<Utc>,
 }
 
 /// The outbox at a glance.
@@ -270,6 +283,7 @@ impl Store {
                 .map_err(StoreError::Connect)?;
             Ok(Store {
                 backend: Backend::Sqlite(pool),
+                locks: None,
             })
         } else {
             let mut options = PgConnectOptions::from_str(url).map_err(StoreError::Connect)?;
@@ -279,11 +293,18 @@ impl Store {
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .map_err(StoreError::Connect)?;
+            let locks = PgPoolOptions::new()
+                .max_connections(MAX_LOCKS)
+                .min_connections(0)
+                .idle_timeout(Duration::from_secs(60))
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_lazy_with(options);
             Ok(Store {
                 backend: Backend::Postgres(pool),
+                locks: Some(locks),
             })
         }
     }
@@ -314,7 +335,12 @@ impl Store {
     pub async fn close(&self) {
         match &self.backend {
             Backend::Sqlite(pool) => pool.close().await,
-            Backend::Postgres(pool) => pool.close().await,
+            Backend::Postgres(pool) => {
+                if let Some(locks) = &self.locks {
+                    locks.close().await;
+                }
+                pool.close().await
+            }
         }
     }
 
@@ -408,9 +434,8 @@ impl Store {
     /// the connector. On SQLite, a single-host database, it always succeeds; the daemon's
     /// own per-connector guard keeps its runs apart.
     pub async fn try_lock_connector(&self, connector: &str) -> Result<Option<ConnectorLock>> {
-        let pool = match &self.backend {
-            Backend::Sqlite(_) => return Ok(Some(ConnectorLock { conn: None, key: 0 })),
-            Backend::Postgres(pool) => pool,
+        let Some(pool) = &self.locks else {
+            return Ok(Some(ConnectorLock { conn: None, key: 0 }));
         };
         let key = lock_key(connector);
         let mut conn = pool
@@ -456,6 +481,14 @@ impl Store {
         expires_at: DateTime<Utc>,
     ) -> Result<Option<String>> {
         dispatch!(self.issue_activation_token(mail, token_hash, now, expires_at))
+    }
+
+    /// Extends this worker's claim on a mail to `until`, just before sending it: false when the
+    /// claim ran out and another worker has claimed the mail since (or it was sent), so it
+    /// must not be sent here.
+    pub async fn renew_claim(&self, mail: &OutboxMail, until: DateTime<Utc>) -> Result<bool> {
+        let until = until.trunc_subsecs(6);
+        dispatch!(self.renew_claim(mail.id, mail.claimed_until, until))
     }
 
     /// Hands claimed emails back unsent: due again at `now`, for any worker.
@@ -538,17 +571,15 @@ pub struct ConnectorLock {
 }
 
 impl ConnectorLock {
-    /// Releases the lock. Should unlocking fail, the connection is closed instead, which
-    /// releases it too.
+    /// Releases the lock, and closes its connection: should this future be dropped
+    /// half-way, or unlocking fail, no connection still holding the lock goes back to a pool.
     pub async fn release(mut self) {
         if let Some(mut conn) = self.conn.take() {
-            let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            conn.close_on_drop();
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
                 .bind(self.key)
                 .execute(&mut *conn)
                 .await;
-            if unlocked.is_err() {
-                conn.close_on_drop();
-            }
         }
     }
 }

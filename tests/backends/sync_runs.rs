@@ -1380,3 +1380,37 @@ pub async fn a_stopping_mail_worker_hands_the_rest_of_its_claim_back(
     assert_eq!(due.len(), 2);
     Ok(())
 }
+
+pub async fn a_mail_whose_claim_ran_out_is_not_sent_by_the_first_claimer(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: worker A claims the mails with a lease that runs out; worker B claims them
+    // after that.
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    let now = Utc::now();
+    let a = app
+        .store
+        .claim_due_mail(now, std::time::Duration::from_secs(1), 10)
+        .await?;
+    let b = app
+        .store
+        .claim_due_mail(
+            now + chrono::Duration::seconds(2),
+            std::time::Duration::from_secs(60),
+            10,
+        )
+        .await?;
+
+    // Act: each renews its claim on the first mail just before sending it.
+    let until = now + chrono::Duration::minutes(5);
+    let a_may_send = app.store.renew_claim(&a[0], until).await?;
+    let b_may_send = app.store.renew_claim(&b[0], until).await?;
+
+    // Assert: only the later claim holds.
+    assert_eq!(a[0].id, b[0].id);
+    assert!(!a_may_send, "A's claim ran out and B took the mail");
+    assert!(b_may_send);
+    Ok(())
+}
