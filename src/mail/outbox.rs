@@ -129,7 +129,7 @@ impl OutboxWorker<'_> {
         now: DateTime<Utc>,
     ) -> Result<Option<String>, String> {
         if mail.kind == DIGEST_KIND {
-            return self.deliver_digest(mail).await.map(|()| None);
+            return self.deliver_digest(mail, now).await;
         }
         let kind = MailKind::parse(&mail.kind)
             .ok_or_else(|| format!("unknown mail kind `{}`", mail.kind))?;
@@ -168,8 +168,13 @@ impl OutboxWorker<'_> {
 }
 
 impl OutboxWorker<'_> {
-    /// Renders a run's digest from its stored report, and sends it.
-    async fn deliver_digest(&self, mail: &OutboxMail) -> Result<(), String> {
+    /// Renders a run's digest from its stored report, and sends it; `Ok(Some(reason))` when
+    /// it no longer applies.
+    async fn deliver_digest(
+        &self,
+        mail: &OutboxMail,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, String> {
         let run_id = mail
             .run_id
             .ok_or_else(|| format!("digest {} names no run", mail.id))?;
@@ -179,6 +184,22 @@ impl OutboxWorker<'_> {
             .await
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("the run {run_id} of digest {} is gone", mail.id))?;
+        // A held run's digest still waiting (say, the mail server was down) when an admin
+        // approved the run: the approval has its own digest, and this one would now say
+        // "approved" twice.
+        if report.summary.status == crate::domain::RunStatus::Approved
+            && report
+                .summary
+                .finished_at
+                .is_some_and(|f| mail.created_at < f)
+        {
+            let reason = "the held run was approved before its digest went out";
+            self.store
+                .cancel_mail(mail.id, reason, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(Some(reason.to_string()));
+        }
         let public_url = self.public_url.as_deref().ok_or(
             "server.public_url is not set, and a digest needs it for the link to the run's page",
         )?;
@@ -191,7 +212,11 @@ impl OutboxWorker<'_> {
             link: digest::run_link(public_url, run_id),
         };
         let message = digest::render(&content, &self.from).map_err(|e| e.to_string())?;
-        self.mailer.send(message).await.map_err(|e| e.to_string())
+        self.mailer
+            .send(message)
+            .await
+            .map(|()| None)
+            .map_err(|e| e.to_string())
     }
 }
 

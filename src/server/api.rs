@@ -18,7 +18,7 @@ use axum::routing::{MethodRouter, get, post};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{Daemon, StartError, pages};
+use super::{Daemon, StartError, auth, pages};
 use crate::domain::{Email, RunMode, Trigger};
 use crate::mail::outbox::token_hash;
 use crate::report;
@@ -87,6 +87,13 @@ pub fn router(daemon: Shared) -> Router {
 /// a page answers 401 with the sign-in form.
 async fn require_admin(State(daemon): State<Shared>, request: Request, next: Next) -> Response {
     if daemon.token.admits(request.headers()) {
+        if auth::cross_origin_form(request.method(), request.headers()) {
+            tracing::warn!(path = %request.uri().path(), "Refused a cross-origin form sent with the admin cookie");
+            return error(
+                StatusCode::FORBIDDEN,
+                "refused: this form was sent from another origin",
+            );
+        }
         return next.run(request).await;
     }
     if request.uri().path().starts_with("/api/") {

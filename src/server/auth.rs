@@ -5,8 +5,8 @@
 //! the comparison takes the same time whatever the token, and the token is never logged.
 
 use aws_lc_rs::digest;
-use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::{HeaderMap, HeaderValue, Method};
 
 use crate::config::ServerSettings;
 
@@ -72,6 +72,39 @@ impl AdminToken {
     }
 }
 
+/// Whether a request that changes something, signed in only by the cookie, comes from another
+/// site or origin. `SameSite=Strict` keeps the cookie from other *sites*, but a page on a
+/// sibling subdomain (or another port of localhost) is the same site; the browser's
+/// `Sec-Fetch-Site`, or else its `Origin` against `Host`, tells those apart. A request with a
+/// bearer token is not a browser's form, and reads (GET, HEAD) change nothing.
+pub fn cross_origin_form(method: &Method, headers: &HeaderMap) -> bool {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+        || headers.contains_key(AUTHORIZATION)
+    {
+        return false;
+    }
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    if let Some(site) = text("sec-fetch-site") {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match (text("origin"), text("host")) {
+        (Some(origin), Some(host)) => {
+            let authority = origin
+                .split_once("://")
+                .map(|(_, rest)| rest)
+                .unwrap_or(origin);
+            !authority.eq_ignore_ascii_case(host)
+        }
+        (Some(_), None) => true,
+        // No header says where it came from: not a modern browser's cross-origin form.
+        (None, _) => false,
+    }
+}
+
 /// The token a request presents: the bearer token, else the sign-in cookie.
 fn presented(headers: &HeaderMap) -> Option<String> {
     if let Some(bearer) = headers
@@ -115,7 +148,55 @@ pub fn new_admin_token() -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn a_cookie_form_from_another_origin_is_refused_and_a_same_origin_one_is_not() {
+        let post = Method::POST;
+        // A sibling subdomain is the same site, so the cookie goes along; the browser says
+        // the origin differs.
+        assert!(cross_origin_form(
+            &post,
+            &headers(&[("sec-fetch-site", "same-site")])
+        ));
+        assert!(cross_origin_form(
+            &post,
+            &headers(&[
+                ("origin", "https://intranet.acme.example"),
+                ("host", "hrsync.acme.example")
+            ])
+        ));
+        assert!(!cross_origin_form(
+            &post,
+            &headers(&[("sec-fetch-site", "same-origin")])
+        ));
+        assert!(!cross_origin_form(
+            &post,
+            &headers(&[
+                ("origin", "https://hrsync.acme.example"),
+                ("host", "hrsync.acme.example")
+            ])
+        ));
+        // Reads, and API clients with a bearer token, are not forms.
+        assert!(!cross_origin_form(
+            &Method::GET,
+            &headers(&[("sec-fetch-site", "cross-site")])
+        ));
+        assert!(!cross_origin_form(
+            &post,
+            &headers(&[
+                ("authorization", "Bearer x"),
+                ("sec-fetch-site", "cross-site")
+            ])
+        ));
+    }
 
     fn token() -> AdminToken {
         AdminToken::from_hex(&AdminToken::hash_hex("s3cret-admin")).unwrap()

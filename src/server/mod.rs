@@ -77,7 +77,10 @@ impl Daemon {
             .connector_ids(Some(connector))
             .map_err(StartError::UnknownConnector)?;
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-        let done_rx = self.spawn_run(connector, request, Some(started_tx)).await;
+        let done_rx = self
+            .spawn_run(connector, request, Some(started_tx))
+            .await
+            .ok_or(StartError::Stopping)?;
         match started_rx.await {
             Ok(run_id) => Ok(run_id),
             // The run never got an id: it was busy, or failed before it was recorded.
@@ -92,13 +95,13 @@ impl Daemon {
     }
 
     /// Runs `connector` as a task of [`Runs`]; the receiver hears whether it ran (`false`:
-    /// a run of it was in progress) or why it could not.
+    /// a run of it was in progress) or why it could not. `None` once a stop was asked for.
     async fn spawn_run(
         self: &Arc<Daemon>,
         connector: &str,
         request: RunRequest,
         started: Option<tokio::sync::oneshot::Sender<i64>>,
-    ) -> tokio::sync::oneshot::Receiver<anyhow::Result<bool>> {
+    ) -> Option<tokio::sync::oneshot::Receiver<anyhow::Result<bool>>> {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let daemon = Arc::clone(self);
         let id = connector.to_string();
@@ -108,6 +111,11 @@ impl Daemon {
             let _ = done_tx.send(outcome.map(|o| o.is_some()));
         };
         let mut tasks = self.runs.tasks.lock().await;
+        // Asked again under the lock: a stop waits for the runs holding it, and a run spawned
+        // after that wait would be left running.
+        if self.stopping() {
+            return None;
+        }
         let mut connectors = self
             .runs
             .connectors
@@ -123,7 +131,7 @@ impl Daemon {
         }
         let handle = tasks.spawn(run);
         connectors.insert(handle.id(), connector.to_string());
-        done_rx
+        Some(done_rx)
     }
 
     fn after_run(
@@ -339,7 +347,9 @@ async fn scheduler(daemon: Arc<Daemon>, connector: String, schedule: Schedule) {
             as_of: AsOf::Now,
             scheduled_for: Some(tick),
         };
-        let done_rx = daemon.spawn_run(&connector, request, None).await;
+        let Some(done_rx) = daemon.spawn_run(&connector, request, None).await else {
+            return;
+        };
         // One scheduled run of a connector at a time: the next tick is looked for after it.
         tokio::select! {
             _ = done_rx => {}

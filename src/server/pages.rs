@@ -67,9 +67,14 @@ fn time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-/// A path to go back to after signing in: only a path on this site.
+/// A path to go back to after signing in: only a path on this site. Browsers drop tabs and
+/// line breaks from a URL and read `\\` as `/`, so `/\t/evil.example` would be
+/// `//evil.example`: any white space, control character or backslash is refused.
 fn local_path(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    let plain = !next
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\\');
+    if plain && next.starts_with('/') && !next.starts_with("//") {
         next
     } else {
         "/runs"
@@ -635,6 +640,13 @@ mod tests {
             esc("<script>alert('x')</script> & \"q\""),
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
         );
+    }
+
+    #[test]
+    fn sign_in_goes_back_only_to_a_path_on_this_site_even_with_hidden_characters() {
+        assert_eq!(local_path("/\t/evil.example"), "/runs");
+        assert_eq!(local_path("/\n/evil.example"), "/runs");
+        assert_eq!(local_path("/ /evil.example"), "/runs");
     }
 
     #[test]

@@ -1442,7 +1442,7 @@ pub(super) async fn claim_due_mail(
     let mut qb = QueryBuilder::<Db>::new(
         "SELECT m.id, m.organisation_id, o.name AS organisation_name, o.locale, o.time_zone, \
          m.account_id, m.run_id, m.kind, m.recipient, m.recipient_name, m.old_email, m.new_email, \
-         m.attempts \
+         m.attempts, m.created_at \
          FROM mail_outbox m JOIN organisations o ON o.id = m.organisation_id WHERE m.id IN (",
     );
     push_binds(&mut qb, ids.iter().copied());
@@ -1469,9 +1469,26 @@ pub(super) async fn claim_due_mail(
                 new_email: get(row, "new_email")?,
                 attempts: get(row, "attempts")?,
                 claimed_until: lease_until,
+                created_at: get(row, "created_at")?,
             })
         })
         .collect()
+}
+
+pub(super) async fn cancel_mail(
+    pool: &Pool<Db>,
+    id: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query("UPDATE mail_outbox SET cancelled_at = $1, last_error = $2 WHERE id = $3")
+        .bind(now)
+        .bind(format!("cancelled: {reason}"))
+        .bind(id)
+        .execute(pool)
+        .await
+        .doing("cancelling an email")?;
+    Ok(())
 }
 
 pub(super) async fn renew_claim(

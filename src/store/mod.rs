@@ -214,6 +214,8 @@ pub struct OutboxMail {
     /// Until when this worker's claim reserves the mail; also the claim's mark, so a worker
     /// can tell whether the mail is still its own ([`Store::renew_claim`]).
     pub claimed_until: DateTime<Utc>,
+    /// When the mail was queued.
+    pub created_at: DateTime<Utc>,
 }
 
 /// The outbox at a glance.
@@ -489,6 +491,11 @@ impl Store {
     pub async fn renew_claim(&self, mail: &OutboxMail, until: DateTime<Utc>) -> Result<bool> {
         let until = until.trunc_subsecs(6);
         dispatch!(self.renew_claim(mail.id, mail.claimed_until, until))
+    }
+
+    /// Cancels a queued email that no longer applies; `reason` is kept as its last error.
+    pub async fn cancel_mail(&self, id: i64, reason: &str, now: DateTime<Utc>) -> Result<()> {
+        dispatch!(self.cancel_mail(id, reason, now))
     }
 
     /// Hands claimed emails back unsent: due again at `now`, for any worker.

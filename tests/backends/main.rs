@@ -61,6 +61,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         sync_runs::admins_get_a_digest_when_a_run_changes_holds_or_fails_something,
         sync_runs::a_stopping_mail_worker_hands_the_rest_of_its_claim_back,
         sync_runs::a_mail_whose_claim_ran_out_is_not_sent_by_the_first_claimer,
+        sync_runs::a_held_runs_digest_still_queued_at_approval_gives_way_to_the_approvals,
     ]
 }
 

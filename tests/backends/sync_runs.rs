@@ -1414,3 +1414,36 @@ pub async fn a_mail_whose_claim_ran_out_is_not_sent_by_the_first_claimer(
     assert!(b_may_send);
     Ok(())
 }
+
+pub async fn a_held_runs_digest_still_queued_at_approval_gives_way_to_the_approvals(
+    mut env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: a held run whose digest has not gone out yet (no mail sent in between).
+    let sink = SmtpSink::start().await;
+    env.mail_toml = format!("transport = \"smtp\"\nsmtp_url = \"{}\"\n", sink.url());
+    env.org_extra = "digest_to = [\"it@zorg.example\"]".to_string();
+    env.extra_toml = "[server]\npublic_url = \"https://hrsync.zorg.example\"\n".to_string();
+    env.connector_extra = "feed_health.max_drop = 1.0".to_string();
+    let all = staff(10);
+    env.write_feed(&rows(&all));
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    app.drain_outbox().await?;
+    env.write_feed(&rows(&all[..5]));
+    let held = env.sync(&app, TODAY).await?;
+
+    // Act: approve, then send what is queued.
+    app.approve(held.summary.id).await?;
+    let drained = app.drain_outbox().await?;
+
+    // Assert: one digest for the run, saying it was approved and applied.
+    assert_eq!((drained.sent, drained.cancelled), (1, 1));
+    let mails = sink
+        .wait_for(10 + 2, std::time::Duration::from_secs(10))
+        .await;
+    let digests = mails_to(&mails, "it@zorg.example");
+    assert_eq!(digests.len(), 2, "the first run's and the approval's");
+    let text = digests[1].text().unwrap_or_default();
+    assert!(text.contains("was approved"), "{text}");
+    Ok(())
+}
