@@ -38,10 +38,11 @@ async fn snap(browser: &Browser, name: &str) {
     );
 }
 
-/// Reloads the current page until `css` matches an element whose text is not `running`.
+/// Reloads the current page (a run's) until `css` matches an element whose text is not
+/// `running`.
 async fn until_finished(browser: &Browser, css: &str) -> String {
+    let url = browser.wait_for_url("/runs/").await;
     for _ in 0..100 {
-        let url = browser.url().await;
         browser.goto(&url).await;
         let text = browser.text(&browser.find(css).await).await;
         if text != "running" {
@@ -91,6 +92,7 @@ async fn admin_signs_in_runs_a_sync_filters_accounts_and_exports_them_in_chromiu
 
     // Assert 1: a wrong token is refused; the right one leads back to the page asked for.
     assert_eq!(refused, "That is not the admin token.");
+    browser.find("table#accounts").await;
     assert_eq!(browser.url().await, format!("{base}/accounts"));
 
     // Act 2: start a run from the runs page; it opens the run.
@@ -106,8 +108,8 @@ async fn admin_signs_in_runs_a_sync_filters_accounts_and_exports_them_in_chromiu
 
     // Act 3: the runs table links to the run.
     browser.click(&browser.find("#nav-runs").await).await;
-    snap(&browser, "03-runs.png").await;
     assert_eq!(browser.find_all("svg#changes-chart").await.len(), 1);
+    snap(&browser, "03-runs.png").await;
     let links = browser.find_all("table#runs tbody a").await;
     assert_eq!(links.len(), 1);
     browser.click(&links[0]).await;
@@ -126,10 +128,10 @@ async fn admin_signs_in_runs_a_sync_filters_accounts_and_exports_them_in_chromiu
         .click(&browser.find("#status option[value=invited]").await)
         .await;
     browser.click(&browser.find("#apply-filter").await).await;
+    let url = browser.wait_for_url("q=janssen").await;
     snap(&browser, "04-accounts-filtered.png").await;
 
     // Assert 4: the filter is in the address and only Zoë Janssen is shown.
-    let url = browser.url().await;
     assert!(
         url.contains("q=janssen") && url.contains("status=invited"),
         "{url}"
@@ -183,6 +185,7 @@ async fn admin_signs_in_runs_a_sync_filters_accounts_and_exports_them_in_chromiu
 
     // Act 6: sign out; the admin pages ask for the token again.
     browser.click(&browser.find("#sign-out").await).await;
+    browser.find("#sign-in").await;
     browser.goto(&format!("{base}/runs")).await;
     assert_eq!(browser.title().await, "Sign in · hrsync");
     browser.quit().await;

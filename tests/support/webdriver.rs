@@ -105,6 +105,11 @@ impl Browser {
             downloads,
             _profile: profile,
         };
+        // A click that submits a form may return before the next page is there: finding an
+        // element waits up to 10 s for it to appear.
+        browser
+            .command("POST", "/timeouts", json!({ "implicit": 10_000 }))
+            .await;
         // Headless Chromium saves downloads only when told where (a Chrome DevTools command).
         browser
             .command(
@@ -144,6 +149,21 @@ impl Browser {
             .as_str()
             .unwrap_or_default()
             .to_string()
+    }
+
+    /// Waits until the address contains `part` (after a click that navigates), and returns it.
+    pub async fn wait_for_url(&self, part: &str) -> String {
+        for _ in 0..100 {
+            let url = self.url().await;
+            if url.contains(part) {
+                return url;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the address never contained `{part}`; it is {}",
+            self.url().await
+        );
     }
 
     pub async fn title(&self) -> String {
