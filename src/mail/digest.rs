@@ -175,13 +175,7 @@ const NL: Phrasebook = Phrasebook {
 
 /// The digest as a multipart/alternative message (plain text and HTML saying the same).
 pub fn render(digest: &Digest<'_>, from: &Mailbox) -> Result<Message, MailError> {
-    let address = digest.to.trim();
-    let to = address
-        .parse::<lettre::Address>()
-        .map_err(|err| MailError::InvalidAddress {
-            address: address.to_string(),
-            reason: err.to_string(),
-        })?;
+    let to = super::address(digest.to)?;
     check_link(&digest.link)?;
     let Composed {
         subject,

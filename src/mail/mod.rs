@@ -210,14 +210,19 @@ pub fn render(content: &MailContent, from: &Mailbox) -> Result<Message, MailErro
         })
 }
 
-fn recipient(content: &MailContent) -> Result<Mailbox, MailError> {
-    let address = content.to.trim();
-    let parsed = address
+/// A recipient's address, trimmed and checked.
+fn address(text: &str) -> Result<lettre::Address, MailError> {
+    let address = text.trim();
+    address
         .parse::<lettre::Address>()
         .map_err(|err| MailError::InvalidAddress {
             address: address.to_string(),
             reason: err.to_string(),
-        })?;
+        })
+}
+
+fn recipient(content: &MailContent) -> Result<Mailbox, MailError> {
+    let parsed = address(&content.to)?;
     let name = content
         .to_name
         .as_deref()

@@ -1481,11 +1481,22 @@ pub(super) async fn cancel_mail(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let mut conn = pool.acquire().await.doing("taking a connection")?;
+    cancel_row(&mut conn, id, reason, now).await
+}
+
+/// Marks a queued email cancelled, with why as its last error.
+async fn cancel_row(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    id: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query("UPDATE mail_outbox SET cancelled_at = $1, last_error = $2 WHERE id = $3")
         .bind(now)
         .bind(format!("cancelled: {reason}"))
         .bind(id)
-        .execute(pool)
+        .execute(conn)
         .await
         .doing("cancelling an email")?;
     Ok(())
@@ -1570,13 +1581,7 @@ pub(super) async fn issue_activation_token(
         }
     };
     if let Some(reason) = why_not {
-        sqlx::query("UPDATE mail_outbox SET cancelled_at = $1, last_error = $2 WHERE id = $3")
-            .bind(now)
-            .bind(format!("cancelled: {reason}"))
-            .bind(mail.id)
-            .execute(&mut *tx)
-            .await
-            .doing("cancelling an activation email")?;
+        cancel_row(&mut tx, mail.id, &reason, now).await?;
         tx.commit().await.doing("committing a cancelled email")?;
         return Ok(Some(reason));
     }
