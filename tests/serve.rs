@@ -14,7 +14,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use daemon::{
-    ADMIN_TOKEN, Daemon, SCIM_TOKEN_VAR, ScimPeople, Setup, eventually, free_port, scim_server,
+    ADMIN_TOKEN, Daemon, SCIM_TOKEN_VAR, ScimPeople, Setup, admin_get, admin_post, eventually,
+    free_port, scim_server,
 };
 use hrsync::server::{AdminToken, admin_routes};
 use smtp::SmtpSink;
@@ -197,32 +198,19 @@ async fn api_triggered_run_is_reported_and_its_activation_link_works_once() {
     let client = reqwest::Client::new();
 
     // Act 1: trigger a run.
-    let started = client
-        .post(format!("{base}/api/runs"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&serde_json::json!({ "connector": "scim_hr" }))
-        .send()
-        .await
-        .unwrap();
+    let started = admin_post(
+        &base,
+        "/api/runs",
+        serde_json::json!({ "connector": "scim_hr" }),
+    )
+    .await;
     assert_eq!(started.status(), 202);
     let run_id = started.json::<serde_json::Value>().await.unwrap()["run_id"]
         .as_i64()
         .unwrap();
-    let report = eventually(Duration::from_secs(20), "the run to end", || {
-        let client = client.clone();
-        let base = base.clone();
-        async move {
-            let r: serde_json::Value = client
-                .get(format!("{base}/api/runs/{run_id}"))
-                .bearer_auth(ADMIN_TOKEN)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            (r["status"] != "running").then_some(r)
-        }
+    let report = eventually(Duration::from_secs(20), "the run to end", || async {
+        let r = admin_get(&base, &format!("/api/runs/{run_id}")).await;
+        (r["status"] != "running").then_some(r)
     })
     .await;
 
@@ -282,15 +270,7 @@ async fn api_triggered_run_is_reported_and_its_activation_link_works_once() {
     let body: serde_json::Value = second.json().await.unwrap();
     assert_eq!(body["state"], "used", "{body}");
     assert_eq!(unknown.status(), 404);
-    let accounts: serde_json::Value = client
-        .get(format!("{base}/api/accounts?status=active"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let accounts = admin_get(&base, "/api/accounts?status=active").await;
     assert_eq!(accounts.as_array().unwrap().len(), 1, "{accounts}");
     assert!(accounts[0]["activated_at"].is_string(), "{accounts}");
 }

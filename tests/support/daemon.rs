@@ -263,26 +263,12 @@ impl Daemon {
 
     /// GETs an admin route (or an open one) with the admin token, as JSON.
     pub async fn get(&self, path: &str) -> serde_json::Value {
-        reqwest::Client::new()
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        admin_get(&self.base, path).await
     }
 
     /// POSTs `body` to an admin route with the admin token.
     pub async fn post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
-        reqwest::Client::new()
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
+        admin_post(&self.base, path, body).await
     }
 
     /// Waits until the daemon answers `/healthz`.
@@ -324,6 +310,30 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// GETs `path` under `base` with the admin token, as JSON.
+pub async fn admin_get(base: &str, path: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// POSTs `body` as JSON to `path` under `base` with the admin token.
+pub async fn admin_post(base: &str, path: &str, body: serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// Polls `probe` until it gives `Some`, for at most `timeout`.
