@@ -493,7 +493,7 @@ impl Bench {
         let plan = planner::plan(records, &directory, &self.policy, self.as_of);
         let planned = Instant::now();
         drop(directory);
-        if let Some(hold) = &plan.hold {
+        if let Some(hold) = plan.hold() {
             bail!("the run was held ({}): {}", hold.code, hold.message);
         }
         let run_id = self

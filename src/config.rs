@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use chrono_tz::Tz;
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::connectors::csv::CsvSettings;
 use crate::domain::ConnectorId;
@@ -27,7 +27,9 @@ pub const ENV_PREFIX: &str = "HRSYNC";
 /// The configuration file read when no `--config` is given.
 pub const DEFAULT_PATH: &str = "config/hrsync.toml";
 
-#[derive(Clone, Debug, Deserialize)]
+/// Settings as deserialised. They serialise too, so that a test can walk every field of the
+/// effective configuration (`tests/config_check.rs` requires a range for each number).
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct Settings {
     pub database: DatabaseSettings,
     pub mail: MailSettings,
@@ -42,7 +44,7 @@ pub struct Settings {
 }
 
 /// Settings of `hrsync serve`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     /// Where the admin API and pages listen, e.g. `127.0.0.1:8080`.
@@ -97,7 +99,7 @@ fn default_stale_days() -> u32 {
     7
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct DatabaseSettings {
     /// `sqlite://data/hrsync.db` or `postgres://user@host/db`; the scheme picks the backend.
     pub url: String,
@@ -111,14 +113,14 @@ fn default_max_connections() -> u32 {
     5
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum MailTransportKind {
     File,
     Smtp,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct MailSettings {
     /// The sender, e.g. `Zonnehof Zorg <no-reply@zonnehof.example>`.
     pub from: String,
@@ -145,7 +147,7 @@ fn default_token_days() -> u32 {
     14
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct OrganisationSettings {
     pub name: String,
     /// An IANA time zone such as `Europe/Amsterdam`; HR dates are read in it.
@@ -174,7 +176,7 @@ fn default_locale() -> String {
     "en".to_string()
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     Csv,
@@ -182,7 +184,7 @@ pub enum SourceKind {
 }
 
 /// Settings of the `http` source kind: which definition, and this instance's values for it.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     /// The definition: a name (`scim` is `connectors/scim.toml`) or a path to a `.toml` file.
@@ -200,7 +202,7 @@ pub struct HttpSettings {
 
 /// When an incremental connector reads its whole feed again, so that people who vanished from
 /// the HR system (rather than being ended there) are seen as leavers.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IncrementalSettings {
     /// After this many incremental runs.
@@ -269,19 +271,21 @@ impl HttpSettings {
     }
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum FeedSetting {
     Full,
     Incremental,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct ConnectorSettings {
     /// The organisation (a key under `[organisations]`) this connector syncs.
     pub organisation: String,
     pub kind: SourceKind,
-    /// Settings of the `csv` source kind.
+    /// Settings of the `csv` source kind. Not serialised: they hold no number, and they are
+    /// the csv source's own type.
+    #[serde(skip_serializing)]
     pub csv: Option<CsvSettings>,
     /// Settings of the `http` source kind.
     pub http: Option<HttpSettings>,
@@ -311,7 +315,7 @@ pub struct ConnectorSettings {
 }
 
 /// The feed-health gate's limits, compared with the connector's last good feed.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct FeedHealthSettings {
     /// Held when the record count drops by more than this share.
     #[serde(default = "default_max_drop")]
@@ -347,7 +351,7 @@ fn default_teams_from() -> String {
     "department".to_string()
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct StatusMapSettings {
     /// Statuses that mean active; left out, the default list (`active`).
     pub active: Option<Vec<String>>,
@@ -366,7 +370,7 @@ impl StatusMapSettings {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct RoleRuleSettings {
     pub role: String,
     #[serde(default)]
@@ -380,7 +384,7 @@ pub struct RoleRuleSettings {
     pub require: Vec<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct ThresholdSettings {
     #[serde(default = "default_max_deactivations")]
     pub max_deactivations: usize,
@@ -407,6 +411,165 @@ impl Default for ThresholdSettings {
             max_deactivation_ratio: default_ratio(),
             min_deactivations_for_ratio: default_min_for_ratio(),
         }
+    }
+}
+
+/// The allowed range of every numeric setting. `check` refuses a value outside its range, so
+/// nothing it accepts can overflow a date or a duration, or ask for an absurd allocation, at
+/// run time; `App::build` refuses the same values. The ranges are generous for a production
+/// deployment and documented with each key in README's configuration reference.
+pub mod bounds {
+    use std::fmt;
+
+    /// The values a numeric setting may take, both ends included.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub enum Range {
+        /// Whole numbers (counts, sizes, days, seconds).
+        Whole { min: u64, max: u64 },
+        /// Shares of a whole, such as 0.10 for 10%. NaN is in no range.
+        Share { min: f64, max: f64 },
+    }
+
+    /// A setting's value, as [`Range`] compares it.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub enum Number {
+        Whole(u64),
+        Share(f64),
+    }
+
+    impl Range {
+        pub fn admits(&self, value: Number) -> bool {
+            match (*self, value) {
+                (Range::Whole { min, max }, Number::Whole(v)) => (min..=max).contains(&v),
+                (Range::Share { min, max }, Number::Share(v)) => (min..=max).contains(&v),
+                // A whole number where a share belongs (or the reverse) is a slip in this
+                // module, never an operator's value: refuse rather than guess.
+                _ => false,
+            }
+        }
+    }
+
+    impl fmt::Display for Range {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self {
+                Range::Whole { min, max } => write!(f, "{min} to {max}"),
+                Range::Share { min, max } => write!(f, "{min} to {max}"),
+            }
+        }
+    }
+
+    impl fmt::Display for Number {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self {
+                Number::Whole(v) => write!(f, "{v}"),
+                Number::Share(v) => write!(f, "{v}"),
+            }
+        }
+    }
+
+    /// A numeric setting and its range.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Bound {
+        /// The dotted key; under `connectors`, `ID` stands for the connector's id.
+        pub key: &'static str,
+        pub range: Range,
+    }
+
+    impl Bound {
+        /// The key of this setting in connector `id` (settings outside connectors ignore it).
+        pub fn key_for(&self, id: &str) -> String {
+            match self.key.strip_prefix("connectors.ID.") {
+                Some(rest) => format!("connectors.{id}.{rest}"),
+                None => self.key.to_string(),
+            }
+        }
+
+        /// Whether a dotted key names this setting, for any connector id in place of `ID`.
+        pub fn matches(&self, key: &str) -> bool {
+            let (mut pattern, mut key) = (self.key.split('.'), key.split('.'));
+            loop {
+                match (pattern.next(), key.next()) {
+                    (None, None) => return true,
+                    (Some("ID"), Some(_)) => {}
+                    (Some(p), Some(k)) if p == k => {}
+                    _ => return false,
+                }
+            }
+        }
+    }
+
+    const fn whole(key: &'static str, min: u64, max: u64) -> Bound {
+        Bound {
+            key,
+            range: Range::Whole { min, max },
+        }
+    }
+
+    const fn share(key: &'static str) -> Bound {
+        Bound {
+            key,
+            range: Range::Share { min: 0.0, max: 1.0 },
+        }
+    }
+
+    /// The pool reserves room for every connection up front; see `store::MAX_POOL_SIZE`.
+    pub const MAX_CONNECTIONS: Bound = whole(
+        "database.max_connections",
+        1,
+        crate::store::MAX_POOL_SIZE as u64,
+    );
+    /// A year: an activation link older than that is better sent again.
+    pub const TOKEN_VALID_DAYS: Bound = whole("mail.token_valid_days", 1, 365);
+    /// Up to an hour; the worker is woken after every run as well.
+    pub const MAIL_POLL_SECONDS: Bound = whole("server.mail_poll_seconds", 1, 3600);
+    /// 0 cuts a run in progress off at once; an hour is longer than any service manager
+    /// waits for a stop.
+    pub const SHUTDOWN_GRACE_SECONDS: Bound = whole("server.shutdown_grace_seconds", 0, 3600);
+    pub const STALE_INVITE_DAYS: Bound = whole("server.stale_invite_days", 1, 365);
+    pub const INVITE_DAYS_BEFORE_START: Bound =
+        whole("connectors.ID.invite_days_before_start", 0, 365);
+    pub const FULL_EVERY_RUNS: Bound =
+        whole("connectors.ID.http.incremental.full_every_runs", 1, 10_000);
+    /// A year at most, so people who vanished from the HR system are found within one.
+    pub const FULL_EVERY_HOURS: Bound =
+        whole("connectors.ID.http.incremental.full_every_hours", 1, 8760);
+    pub const OVERLAP_MINUTES: Bound =
+        whole("connectors.ID.http.incremental.overlap_minutes", 0, 1440);
+    /// 0 holds every run that deactivates anyone; a million is more than any organisation.
+    pub const MAX_DEACTIVATIONS: Bound =
+        whole("connectors.ID.thresholds.max_deactivations", 0, 1_000_000);
+    pub const MAX_DEACTIVATION_RATIO: Bound =
+        share("connectors.ID.thresholds.max_deactivation_ratio");
+    pub const MIN_DEACTIVATIONS_FOR_RATIO: Bound = whole(
+        "connectors.ID.thresholds.min_deactivations_for_ratio",
+        0,
+        1_000_000,
+    );
+    pub const MAX_DROP: Bound = share("connectors.ID.feed_health.max_drop");
+    pub const MAX_MISSING_EMAIL_RISE: Bound =
+        share("connectors.ID.feed_health.max_missing_email_rise");
+
+    /// Every numeric setting of the configuration.
+    pub const ALL: &[Bound] = &[
+        MAX_CONNECTIONS,
+        TOKEN_VALID_DAYS,
+        MAIL_POLL_SECONDS,
+        SHUTDOWN_GRACE_SECONDS,
+        STALE_INVITE_DAYS,
+        INVITE_DAYS_BEFORE_START,
+        FULL_EVERY_RUNS,
+        FULL_EVERY_HOURS,
+        OVERLAP_MINUTES,
+        MAX_DEACTIVATIONS,
+        MAX_DEACTIVATION_RATIO,
+        MIN_DEACTIVATIONS_FOR_RATIO,
+        MAX_DROP,
+        MAX_MISSING_EMAIL_RISE,
+    ];
+
+    /// The range of the setting a dotted key names, if it is a numeric one.
+    pub fn of(key: &str) -> Option<Range> {
+        ALL.iter().find(|b| b.matches(key)).map(|b| b.range)
     }
 }
 
@@ -530,9 +693,15 @@ pub fn load_with_env(
         Err(e) => {
             let key = e.path().to_string();
             let key = if key == "." { String::new() } else { key };
+            let mut message = e.inner().to_string();
+            // A number the type cannot hold (a negative count, say) is out of range as well:
+            // say which values are.
+            if let Some(range) = bounds::of(&key) {
+                message.push_str(&format!("; use {range}"));
+            }
             problems.push(Problem {
                 origin: origin_of(&key),
-                message: e.inner().to_string(),
+                message,
                 key,
             });
             Err(ConfigError { problems })
@@ -591,9 +760,6 @@ impl Loaded {
                 format!("the environment variable `{var}` is not set"),
             ));
         }
-        if s.database.max_connections == 0 {
-            problems.push(self.problem("database.max_connections", "must be at least 1"));
-        }
         if s.mail.from.parse::<lettre::message::Mailbox>().is_err() {
             problems.push(self.problem(
                 "mail.from",
@@ -639,12 +805,6 @@ impl Loaded {
                 ))
             }
             _ => {}
-        }
-        if server.mail_poll_seconds == 0 {
-            problems.push(self.problem("server.mail_poll_seconds", "must be at least 1"));
-        }
-        if s.mail.token_valid_days == 0 {
-            problems.push(self.problem("mail.token_valid_days", "must be at least 1"));
         }
         if s.mail.transport == MailTransportKind::Smtp {
             if s.mail.smtp_url.is_none() {
@@ -802,10 +962,27 @@ impl Loaded {
                     }
                 }
             }
-            if let Some(schedule) = &c.schedule
-                && let Err(e) = crate::schedule::Schedule::parse(schedule)
-            {
-                problems.push(self.problem(at("schedule"), e));
+            if let Some(schedule) = &c.schedule {
+                match crate::schedule::Schedule::parse(schedule) {
+                    Err(e) => problems.push(self.problem(at("schedule"), e)),
+                    Ok(parsed) => {
+                        // Each field may be in range while the date is not (`0 0 31 4 *`):
+                        // the daemon would wait for a tick that never comes, silently.
+                        let zone = s
+                            .organisations
+                            .get(&c.organisation)
+                            .and_then(|o| o.time_zone.parse::<Tz>().ok())
+                            .unwrap_or(Tz::UTC);
+                        if parsed.next_after(chrono::Utc::now(), zone).is_none() {
+                            problems.push(self.problem(
+                                at("schedule"),
+                                format!(
+                                    "`{schedule}` never fires: no date matches its day and month"
+                                ),
+                            ));
+                        }
+                    }
+                }
             }
             if TeamSource::parse(&c.teams_from).is_none() {
                 problems.push(self.problem(
@@ -845,26 +1022,84 @@ impl Loaded {
                     }
                 }
             }
-            for (key, value) in [
-                ("feed_health.max_drop", c.feed_health.max_drop),
-                (
-                    "feed_health.max_missing_email_rise",
-                    c.feed_health.max_missing_email_rise,
-                ),
-            ] {
-                if !(0.0..=1.0).contains(&value) {
-                    problems.push(self.problem(at(key), "must be between 0 and 1"));
+        }
+        problems.extend(self.bounds_problems());
+        problems
+    }
+
+    /// Every numeric setting with its value, and its range in [`bounds`].
+    pub fn numbers(&self) -> Vec<(String, bounds::Bound, bounds::Number)> {
+        use bounds::Number::{Share, Whole};
+        let s = &self.settings;
+        let global = |bound: bounds::Bound, value| (bound.key.to_string(), bound, value);
+        let mut numbers = vec![
+            global(
+                bounds::MAX_CONNECTIONS,
+                Whole(s.database.max_connections.into()),
+            ),
+            global(
+                bounds::TOKEN_VALID_DAYS,
+                Whole(s.mail.token_valid_days.into()),
+            ),
+            global(bounds::MAIL_POLL_SECONDS, Whole(s.server.mail_poll_seconds)),
+            global(
+                bounds::SHUTDOWN_GRACE_SECONDS,
+                Whole(s.server.shutdown_grace_seconds),
+            ),
+            global(
+                bounds::STALE_INVITE_DAYS,
+                Whole(s.server.stale_invite_days.into()),
+            ),
+        ];
+        // usize is at most 64 bits on every target Rust supports; saturate rather than cast.
+        let count = |n: usize| Whole(u64::try_from(n).unwrap_or(u64::MAX));
+        for (id, c) in &s.connectors {
+            let mut of = |bound: bounds::Bound, value| {
+                numbers.push((bound.key_for(id), bound, value));
+            };
+            of(
+                bounds::INVITE_DAYS_BEFORE_START,
+                Whole(c.invite_days_before_start.into()),
+            );
+            if let Some(inc) = c.http.as_ref().and_then(|h| h.incremental.as_ref()) {
+                if let Some(runs) = inc.full_every_runs {
+                    of(bounds::FULL_EVERY_RUNS, Whole(runs.into()));
                 }
+                if let Some(hours) = inc.full_every_hours {
+                    of(bounds::FULL_EVERY_HOURS, Whole(hours.into()));
+                }
+                of(bounds::OVERLAP_MINUTES, Whole(inc.overlap_minutes.into()));
             }
             let t = &c.thresholds;
-            if !(0.0..=1.0).contains(&t.max_deactivation_ratio) {
-                problems.push(self.problem(
-                    at("thresholds.max_deactivation_ratio"),
-                    "must be between 0 and 1",
-                ));
-            }
+            of(bounds::MAX_DEACTIVATIONS, count(t.max_deactivations));
+            of(
+                bounds::MAX_DEACTIVATION_RATIO,
+                Share(t.max_deactivation_ratio),
+            );
+            of(
+                bounds::MIN_DEACTIVATIONS_FOR_RATIO,
+                count(t.min_deactivations_for_ratio),
+            );
+            of(bounds::MAX_DROP, Share(c.feed_health.max_drop));
+            of(
+                bounds::MAX_MISSING_EMAIL_RISE,
+                Share(c.feed_health.max_missing_email_rise),
+            );
         }
-        problems
+        numbers
+    }
+
+    /// The numeric settings outside their range, e.g. `mail.token_valid_days: 100000000 is
+    /// out of range; use 1 to 365`. Part of [`Loaded::check`], and what `App::build` refuses
+    /// to run with: it reads no file and no environment, so it holds for any caller.
+    pub fn bounds_problems(&self) -> Vec<Problem> {
+        self.numbers()
+            .into_iter()
+            .filter(|(_, bound, value)| !bound.range.admits(*value))
+            .map(|(key, bound, value)| {
+                self.problem(key, format!("{value} is out of range; use {}", bound.range))
+            })
+            .collect()
     }
 
     /// The problems of the HR sources themselves, for `hrsync check`: each CSV export is read
@@ -955,6 +1190,7 @@ impl Loaded {
         policy.health = HealthLimits {
             max_drop: c.feed_health.max_drop,
             max_missing_email_rise: c.feed_health.max_missing_email_rise,
+            ..HealthLimits::default()
         };
         policy.thresholds = Thresholds {
             max_deactivations: c.thresholds.max_deactivations,

@@ -25,6 +25,10 @@ pub const MAILS_FAILED_TOTAL: &str = "hrsync_mails_failed_total";
 /// Emails waiting in the outbox, and the age of the oldest (database gauges).
 pub const OUTBOX_DEPTH: &str = "hrsync_outbox_depth";
 pub const OUTBOX_OLDEST_AGE: &str = "hrsync_outbox_oldest_age_seconds";
+pub const OUTBOX_UNDELIVERABLE: &str = "hrsync_outbox_undeliverable";
+/// Restarts of the daemon's supervised tasks after they ended unexpectedly, by task (and
+/// connector, for a scheduler).
+pub const TASK_RESTARTS_TOTAL: &str = "hrsync_task_restarts_total";
 
 /// The upper bounds of the fetch duration histogram, in seconds.
 const BUCKETS: [f64; 9] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0];
@@ -107,6 +111,15 @@ pub fn mails(sent: usize, failed: usize) {
     }
 }
 
+/// A supervised task of the daemon ended unexpectedly and is restarted.
+pub fn task_restarted(task: &str, connector: Option<&str>) {
+    let mut labels = vec![("task", task.to_string())];
+    if let Some(connector) = connector {
+        labels.push(("connector", connector.to_string()));
+    }
+    add(TASK_RESTARTS_TOTAL, labels, 1);
+}
+
 /// A gauge read at scrape time.
 pub struct Gauge {
     pub name: &'static str,
@@ -122,6 +135,10 @@ fn help(name: &str) -> (&'static str, &'static str) {
         MAILS_SENT_TOTAL => ("counter", "Emails sent."),
         MAILS_FAILED_TOTAL => ("counter", "Email attempts that failed and will be retried."),
         FETCH_DURATION => ("histogram", "How long fetches took."),
+        TASK_RESTARTS_TOTAL => (
+            "counter",
+            "Daemon tasks restarted after they ended unexpectedly.",
+        ),
         _ => ("untyped", ""),
     }
 }
@@ -157,6 +174,7 @@ pub fn render(gauges: &[Gauge]) -> String {
         HTTP_RETRIES_TOTAL,
         MAILS_SENT_TOTAL,
         MAILS_FAILED_TOTAL,
+        TASK_RESTARTS_TOTAL,
     ] {
         let (kind, text) = help(name);
         let _ = writeln!(out, "# HELP {name} {text}\n# TYPE {name} {kind}");
@@ -169,6 +187,14 @@ pub fn render(gauges: &[Gauge]) -> String {
         }
         if !any && matches!(name, MAILS_SENT_TOTAL | MAILS_FAILED_TOTAL) {
             let _ = writeln!(out, "{name} 0");
+        }
+        // The mail worker runs in every daemon: its restarts show as zero from the start.
+        if name == TASK_RESTARTS_TOTAL
+            && !registry.counters.keys().any(|(n, l)| {
+                *n == name && l.iter().any(|(k, v)| *k == "task" && v == "mail_worker")
+            })
+        {
+            let _ = writeln!(out, "{name}{{task=\"mail_worker\"}} 0");
         }
     }
     let (kind, text) = help(FETCH_DURATION);
@@ -242,6 +268,8 @@ mod tests {
             "hrsync_fetch_duration_seconds_bucket{connector=\"render_test\",le=\"0.5\"} 1"
         ));
         assert!(text.contains("# TYPE hrsync_outbox_depth gauge\nhrsync_outbox_depth 2"));
+        assert!(text.contains("# TYPE hrsync_task_restarts_total counter\n"));
+        assert!(text.contains("hrsync_task_restarts_total{task=\"mail_worker\"} 0"));
     }
 
     #[test]

@@ -146,8 +146,15 @@ struct RunGuard<'a> {
 
 impl App {
     /// Opens the database (migrating it) and the mail transport the configuration names.
+    /// Refuses numbers outside their range as `hrsync check` does: the CLI checks the whole
+    /// configuration first, and this holds for any other caller, so no run starts with a
+    /// value that could overflow a date or size the pool absurdly.
     pub async fn build(config: Loaded) -> anyhow::Result<App> {
         use anyhow::Context;
+        let problems = config.bounds_problems();
+        if !problems.is_empty() {
+            return Err(crate::config::ConfigError { problems }.into());
+        }
         let db = &config.settings.database;
         let password = config.database_password()?;
         let store = Store::connect_with_password(&db.url, db.max_connections, password.as_ref())
@@ -312,7 +319,35 @@ impl App {
     /// what changed since its last applied run and merges that into what it knew, or reads
     /// its whole feed when one is due (or `sync --full` asked for it).
     pub async fn fetch(&self, connector: &str) -> anyhow::Result<Feed> {
-        self.fetch_feed(connector, self.force_full_fetch).await
+        self.fetch_clean(connector, self.force_full_fetch).await
+    }
+
+    /// [`App::fetch_feed`], with every record's text cleaned at this one edge whatever the
+    /// source kind ([`HrRecord::normalised`]), so nothing after it meets a control character.
+    async fn fetch_clean(&self, connector: &str, force_full: bool) -> anyhow::Result<Feed> {
+        let mut feed = self.fetch_feed(connector, force_full).await?;
+        feed.records = std::mem::take(&mut feed.records)
+            .into_iter()
+            .map(HrRecord::normalised)
+            .collect();
+        if let Some((record, (field, why))) = feed
+            .records
+            .iter()
+            .find_map(|r| r.unstorable_field().map(|f| (r, f)))
+        {
+            anyhow::bail!(
+                "the record of employee `{}` cannot be stored: its field `{field}` {why}",
+                crate::domain::single_line(
+                    &record
+                        .employee_id
+                        .as_str()
+                        .chars()
+                        .take(64)
+                        .collect::<String>()
+                )
+            );
+        }
+        Ok(feed)
     }
 
     /// [`App::fetch`], reading an incremental connector's whole feed when `force_full`.
@@ -530,40 +565,44 @@ impl App {
         let stats = FeedStats::of(records);
         let limits = policy.health;
         let previous = self.store.connector_state(connector).await?;
+        // An empty feed says all there is to say; otherwise every reason that holds the run
+        // is listed: the gate's first (a broken feed is the cause), then the planner's (the
+        // deactivations it would cause).
         let empty = plan
-            .hold
-            .as_ref()
+            .hold()
             .is_some_and(|h| h.code == planner::HOLD_EMPTY_FEED);
-        if let Some(hold) = health::check(previous, stats, &limits)
-            && !empty
-        {
-            plan.hold = Some(hold);
+        if !empty {
+            let mut holds = health::check(previous, stats, plan.quarantined_records(), &limits);
+            holds.append(&mut plan.holds);
+            plan.holds = holds;
         }
         tracing::info!(
             records = fetched,
             changes = plan.actionable().count(),
-            held = plan.hold.is_some(),
+            held = plan.is_held(),
             "Planned"
         );
         let hold_errors: Vec<RunError> = plan
-            .hold
+            .holds
             .iter()
             .map(|h| RunError {
                 code: h.code.to_string(),
                 message: h.message.clone(),
             })
             .collect();
-        match (mode, &plan.hold) {
-            (RunMode::Plan, _) | (RunMode::Apply, Some(_)) => {
-                let status = if plan.hold.is_some() {
+        match (mode, plan.is_held()) {
+            (RunMode::Plan, _) | (RunMode::Apply, true) => {
+                let status = if plan.is_held() {
                     RunStatus::Held
                 } else {
                     RunStatus::Succeeded
                 };
                 let mut digest_to = Vec::new();
                 if status == RunStatus::Held && mode == RunMode::Apply {
+                    let codes: Vec<&str> = hold_errors.iter().map(|e| e.code.as_str()).collect();
                     tracing::warn!(
-                        reason = %hold_errors[0].message,
+                        codes = %codes.join(","),
+                        reasons = %hold_errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; "),
                         "Run held; nothing is applied until an admin approves it"
                     );
                     digest_to = self
@@ -584,7 +623,7 @@ impl App {
                     )
                     .await?;
             }
-            (RunMode::Apply, None) => {
+            (RunMode::Apply, false) => {
                 let digest_to = self
                     .digest_for(
                         connector,
@@ -703,7 +742,7 @@ impl App {
         // Read the way the held run read: a held full fetch (which may deactivate people who
         // vanished) is not compared with a delta.
         let full = self.force_full_fetch || s.fetch == Some(FetchKind::Full);
-        let feed = self.fetch_feed(&connector, full).await?;
+        let feed = self.fetch_clean(&connector, full).await?;
         let records = &feed.records;
         // The same instant the held run planned for: only the data may have changed.
         let plan = self

@@ -90,10 +90,17 @@ async fn admin_signs_in_runs_a_sync_filters_accounts_and_exports_them_in_chromiu
     snap(&browser, "01-sign-in.png").await;
     browser.click(&browser.find("#sign-in").await).await;
 
-    // Assert 1: a wrong token is refused; the right one leads back to the page asked for.
+    // Assert 1: a wrong token is refused; the right one leads back to the page asked for,
+    // and the cookie holds a session id, never the token.
     assert_eq!(refused, "That is not the admin token.");
     browser.find("table#accounts").await;
     assert_eq!(browser.url().await, format!("{base}/accounts"));
+    let session = browser
+        .cookie("hrsync_admin")
+        .await
+        .expect("a sign-in cookie");
+    assert_ne!(session, ADMIN_TOKEN);
+    assert_eq!(session.len(), 64, "{session}");
 
     // Act 2: start a run from the runs page; it opens the run.
     browser.click(&browser.find("#nav-runs").await).await;
@@ -183,11 +190,20 @@ async fn admin_signs_in_runs_a_sync_filters_accounts_and_exports_them_in_chromiu
         "an .xlsx is a zip archive"
     );
 
-    // Act 6: sign out; the admin pages ask for the token again.
+    // Act 6: sign out; then put the signed-out session's cookie back, as a copy kept
+    // elsewhere would be sent.
     browser.click(&browser.find("#sign-out").await).await;
     browser.find("#sign-in").await;
     browser.goto(&format!("{base}/runs")).await;
+    let after_sign_out = browser.title().await;
+    browser.set_cookie("hrsync_admin", &session).await;
+    browser.goto(&format!("{base}/runs")).await;
+
+    // Assert 6: the admin pages ask for the token again, the old cookie included: the
+    // session ended on the server.
+    assert_eq!(after_sign_out, "Sign in · hrsync");
     assert_eq!(browser.title().await, "Sign in · hrsync");
+    assert!(browser.url().await.contains("/signin?next="));
     browser.quit().await;
     eprintln!("screenshots are in {}", screenshots().display());
 }

@@ -292,3 +292,45 @@ fn users_are_listed_and_an_invite_can_be_resent() {
     );
     assert!(stdout(&resend).contains("earlier link no longer works"));
 }
+
+#[test]
+fn check_prints_each_exports_record_count() {
+    let repo = Checkout::new();
+
+    let out = repo.hrsync(&["check"]);
+
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("config/examples/dekring-export.csv holds "),
+        "{text}"
+    );
+    assert!(
+        text.contains("config/examples/zonnehof-export.csv holds "),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_names_the_line_of_an_export_cut_inside_a_quoted_value() {
+    let repo = Checkout::new();
+    let path = repo.path("config/examples/dekring-export.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines = text.lines().count();
+    std::fs::write(&path, format!("{}\"Eng", text)).unwrap();
+
+    let out = repo.hrsync(&["check"]);
+
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("dekring-export.csv line {}", lines + 1))
+            && err.contains("never closes"),
+        "{err}"
+    );
+}

@@ -1,8 +1,10 @@
 //! Configuration: the default works out of the box, and every problem is reported at once,
 //! each with the file (or environment variable) and the key it is about.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
+use hrsync::config::bounds::{self, Bound, Range};
 use hrsync::config::{self, Problem};
 
 const VALID: &str = r#"
@@ -280,4 +282,296 @@ fn a_digest_without_a_public_url_or_with_a_bad_address_is_reported() {
             + "\n[server]\npublic_url = \"https://hrsync.acme.example\"\n"),
     );
     assert_eq!(problems(&with_url, &[]), vec![]);
+}
+
+/// A minimal HR API definition that can fetch incrementally, so that a connector may carry
+/// `http.incremental` and with it every numeric setting there is.
+const DELTA_DEFINITION: &str = r#"
+name = "Delta HR"
+
+[auth]
+kind = "none"
+
+[request]
+url = "https://hr.example.org/people"
+
+[records]
+path = "people"
+
+[incremental]
+query = { changed_since = "{since}" }
+
+[fields.employee_id]
+path = "id"
+
+[fields.email]
+path = "email"
+"#;
+
+/// [`VALID`] with an incremental http connector `acme_api`, written with its definition.
+fn with_every_number(dir: &Path) -> std::path::PathBuf {
+    let definition = dir.join("delta.toml");
+    std::fs::write(&definition, DELTA_DEFINITION).expect("writing the definition");
+    write(
+        dir,
+        &format!(
+            "{VALID}\n[connectors.acme_api]\norganisation = \"acme\"\nkind = \"http\"\n\n\
+             [connectors.acme_api.http]\ndefinition = \"{}\"\n\
+             incremental = {{ full_every_runs = 10, full_every_hours = 24, overlap_minutes = 5 }}\n",
+            definition.display()
+        ),
+    )
+}
+
+/// The key of a numeric setting in [`with_every_number`]'s configuration.
+fn instance_key(bound: &Bound) -> String {
+    bound.key_for(if bound.key.contains(".http.") {
+        "acme_api"
+    } else {
+        "acme_hr"
+    })
+}
+
+/// The environment variable that sets a dotted key.
+fn env_var(key: &str) -> String {
+    format!("HRSYNC__{}", key.replace('.', "__").to_uppercase())
+}
+
+/// The problems of [`with_every_number`]'s configuration with one setting set to `value`.
+fn problems_with(path: &Path, bound: &Bound, value: &str) -> Vec<Problem> {
+    problems(path, &[(&env_var(&instance_key(bound)), value)])
+}
+
+/// The values at the ends of a range, and one step outside each.
+fn ends_and_outside(range: Range) -> ([String; 2], [String; 2]) {
+    match range {
+        Range::Whole { min, max } => (
+            [min.to_string(), max.to_string()],
+            [
+                min.checked_sub(1)
+                    .map_or("-1".to_string(), |below| below.to_string()),
+                (max + 1).to_string(),
+            ],
+        ),
+        Range::Share { min, max } => (
+            [min.to_string(), max.to_string()],
+            [(min - 0.01).to_string(), (max + 0.01).to_string()],
+        ),
+    }
+}
+
+#[test]
+fn every_numeric_setting_has_a_range() {
+    // Arrange: every number the settings structs hold, by hand, and a configuration that
+    // gives each of them.
+    let expected = [
+        "database.max_connections",
+        "mail.token_valid_days",
+        "server.mail_poll_seconds",
+        "server.shutdown_grace_seconds",
+        "server.stale_invite_days",
+        "connectors.ID.invite_days_before_start",
+        "connectors.ID.http.incremental.full_every_runs",
+        "connectors.ID.http.incremental.full_every_hours",
+        "connectors.ID.http.incremental.overlap_minutes",
+        "connectors.ID.thresholds.max_deactivations",
+        "connectors.ID.thresholds.max_deactivation_ratio",
+        "connectors.ID.thresholds.min_deactivations_for_ratio",
+        "connectors.ID.feed_health.max_drop",
+        "connectors.ID.feed_health.max_missing_email_rise",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = with_every_number(dir.path());
+
+    // Act
+    let loaded = config::load_with_env(&path, []).unwrap();
+    let checked: BTreeSet<String> = loaded
+        .numbers()
+        .into_iter()
+        .map(|(key, _, _)| key)
+        .collect();
+
+    // Assert: each has a range, and check looks at each one of every connector.
+    let bounded: Vec<&str> = bounds::ALL.iter().map(|b| b.key).collect();
+    assert_eq!(bounded, expected);
+    let instances: BTreeSet<String> = bounds::ALL
+        .iter()
+        .flat_map(|b| {
+            let mut keys = vec![instance_key(b)];
+            if !b.key.contains(".http.") && b.key.starts_with("connectors.") {
+                keys.push(b.key_for("acme_api"));
+            }
+            keys
+        })
+        .collect();
+    assert_eq!(checked, instances);
+}
+
+/// The dotted keys of every number in a serialised configuration, with `ID` for connector ids.
+fn numeric_keys(value: &serde_json::Value, key: &str, found: &mut BTreeSet<String>) {
+    match value {
+        serde_json::Value::Number(_) => {
+            found.insert(key.to_string());
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                numeric_keys(item, key, found);
+            }
+        }
+        serde_json::Value::Object(fields) => {
+            for (name, field) in fields {
+                let name = if key == "connectors" { "ID" } else { name };
+                let key = if key.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{key}.{name}")
+                };
+                numeric_keys(field, &key, found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_number_the_settings_structs_hold_has_a_range() {
+    // Arrange: a configuration that gives every optional number too.
+    let dir = tempfile::tempdir().unwrap();
+    let path = with_every_number(dir.path());
+    let loaded = config::load_with_env(&path, []).unwrap();
+
+    // Act: every numeric field of the settings as deserialised, whatever a test listed.
+    let mut numbers = BTreeSet::new();
+    numeric_keys(
+        &serde_json::to_value(&loaded.settings).unwrap(),
+        "",
+        &mut numbers,
+    );
+
+    // Assert: a field added without a range fails here.
+    let bounded: BTreeSet<String> = bounds::ALL.iter().map(|b| b.key.to_string()).collect();
+    assert_eq!(numbers, bounded);
+}
+
+#[test]
+fn each_numeric_setting_accepts_the_lowest_and_highest_values_of_its_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = with_every_number(dir.path());
+
+    for bound in bounds::ALL {
+        for value in ends_and_outside(bound.range).0 {
+            // Act
+            let found = problems_with(&path, bound, &value);
+
+            // Assert
+            assert_eq!(found, vec![], "{} = {value}", instance_key(bound));
+        }
+    }
+}
+
+#[test]
+fn each_numeric_setting_refuses_one_step_outside_its_range_naming_the_key_and_the_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = with_every_number(dir.path());
+
+    for bound in bounds::ALL {
+        for value in ends_and_outside(bound.range).1 {
+            // Act
+            let found = problems_with(&path, bound, &value);
+
+            // Assert: one problem, about this key, giving the range; a value the type
+            // cannot hold (-1 for a count) is refused by loading, with the range as well.
+            let key = instance_key(bound);
+            assert_eq!(found.len(), 1, "{key} = {value}: {found:#?}");
+            assert_eq!(found[0].key, key);
+            let range = format!("use {}", bound.range);
+            assert!(found[0].message.ends_with(&range), "{}", found[0]);
+            if value != "-1" {
+                assert_eq!(
+                    found[0].message,
+                    format!("{value} is out of range; {range}")
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_values_that_crashed_a_deployment_are_refused_with_key_and_range() {
+    // Arrange: activation links valid for 100 million days (the mail worker's date overflowed)
+    // and a pool of u32::MAX connections (the process aborted reserving 309 GB).
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        &VALID
+            .replace("[database]\n", "[database]\nmax_connections = 4294967295\n")
+            .replace(
+                "transport = \"file\"\n",
+                "transport = \"file\"\ntoken_valid_days = 100000000\n",
+            ),
+    );
+
+    // Act
+    let found = problems(&path, &[]);
+
+    // Assert
+    let lines: Vec<String> = found.iter().map(ToString::to_string).collect();
+    let file = path.display();
+    assert_eq!(
+        lines,
+        vec![
+            format!("{file}: database.max_connections: 4294967295 is out of range; use 1 to 100"),
+            format!("{file}: mail.token_valid_days: 100000000 is out of range; use 1 to 365"),
+        ]
+    );
+}
+
+#[test]
+fn a_share_that_is_not_a_number_is_refused() {
+    // Arrange: TOML can spell NaN and infinity; neither is a share of anything.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        &VALID.replace(
+            "kind = \"csv\"\n",
+            "kind = \"csv\"\nthresholds.max_deactivation_ratio = nan\nfeed_health.max_drop = inf\n",
+        ),
+    );
+
+    // Act
+    let found = problems(&path, &[]);
+
+    // Assert
+    let lines: Vec<String> = found
+        .iter()
+        .map(|p| format!("{}: {}", p.key, p.message))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            "connectors.acme_hr.thresholds.max_deactivation_ratio: NaN is out of range; use 0 to 1",
+            "connectors.acme_hr.feed_health.max_drop: inf is out of range; use 0 to 1",
+        ]
+    );
+}
+
+#[test]
+fn a_schedule_whose_date_never_comes_is_refused() {
+    // Arrange: every field is in range, but there is no 31st of April.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        &VALID.replace(
+            "kind = \"csv\"\n",
+            "kind = \"csv\"\nschedule = \"0 6 31 4 *\"\n",
+        ),
+    );
+
+    // Act
+    let found = problems(&path, &[]);
+
+    // Assert
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].key, "connectors.acme_hr.schedule");
+    assert!(found[0].message.contains("never fires"), "{}", found[0]);
 }

@@ -227,7 +227,7 @@ async fn run_case(steps: Vec<Step>, settings: Settings) -> Result<(), TestCaseEr
             .collect();
         let directory = store.load_directory(org.id, &emails).await.expect("load");
         let plan = planner::plan(&records, &directory, &policy, now);
-        if plan.hold.is_none() {
+        if plan.hold().is_none() {
             let run_id = store
                 .start_run(&hrsync::store::NewRun {
                     organisation_id: org.id,

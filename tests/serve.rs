@@ -1,8 +1,10 @@
 //! The daemon end to end: `hrsync serve` as a process, on a 1-second schedule against a SCIM
 //! fixture server, sending mail to a real SMTP server and stopping on SIGTERM; two replicas on
 //! one PostgreSQL database (each tick run once, no runs overlapping, each mail sent once);
-//! and the HTTP router in-process: every admin route refuses a request without the token, and
-//! activation answers 410 for a used link.
+//! and the HTTP router in-process: every admin route refuses a request without the token (401
+//! for the API, a redirect to sign-in for the pages), and activation answers 410 for a used
+//! link. `tests/admin_guard.rs` tests sign-in sessions, the cross-origin check, the HTTP limits
+//! and `/healthz`.
 
 #[path = "support/daemon.rs"]
 mod daemon;
@@ -10,23 +12,15 @@ mod daemon;
 mod smtp;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::time::Duration;
 
 use daemon::{
-    ADMIN_TOKEN, Daemon, SCIM_TOKEN_VAR, ScimPeople, Setup, admin_get, admin_post, eventually,
-    free_port, scim_server,
+    ADMIN_TOKEN, Daemon, ScimPeople, Setup, admin_get, admin_post, eventually, free_port,
+    open_store, scim_server, serve_in_process,
 };
-use hrsync::server::{AdminToken, admin_routes};
+use hrsync::server::{HttpLimits, admin_routes};
 use smtp::SmtpSink;
 use wiremock::MockServer;
-
-/// The daemon's SQLite database in `dir`, opened beside it.
-async fn open_store(dir: &Path) -> hrsync::store::Store {
-    hrsync::store::Store::connect(&format!("sqlite://{}", dir.join("hrsync.db").display()), 1)
-        .await
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_runs_send_mail_and_sigterm_mid_run_applies_nothing_of_it() {
@@ -104,6 +98,43 @@ async fn scheduled_runs_send_mail_and_sigterm_mid_run_applies_nothing_of_it() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_control_characters_are_mailed_clean_and_the_mail_keeps_flowing() {
+    // Arrange: an HR system whose names hold CR LF, tabs, NUL and a bidi override, and a
+    // daemon that runs the connector every second.
+    let dir = tempfile::tempdir().unwrap();
+    let hr = MockServer::start().await;
+    let people = ScimPeople::mount(&hr, 5).await;
+    people.set_hostile_names();
+    let smtp = SmtpSink::start().await;
+    let port = free_port();
+    let mut setup = Setup::sqlite(dir.path(), port, &smtp.url(), &hr.uri());
+    setup.schedule = Some("* * * * * *".to_string());
+    setup.write(dir.path());
+    let mut daemon = Daemon::start(dir.path(), port);
+    daemon.ready().await;
+
+    // Act: the first people are invited, then three more join.
+    let first = smtp.wait_for(5, Duration::from_secs(30)).await;
+    people.set_people(8);
+    let all = smtp.wait_for(8, Duration::from_secs(30)).await;
+
+    // Assert: every mail went to a clean, one-line name, and the daemon stayed healthy.
+    for mail in &all {
+        let to = smtp::decode_words(&mail.header("To").unwrap_or_default());
+        assert!(
+            to.contains("\"Person 0") && !to.chars().any(|c| c.is_control() || c == '\u{202E}'),
+            "{to:?}"
+        );
+    }
+    assert_eq!(first.len(), 5);
+    assert_eq!(all.len(), 8, "each person mailed once");
+    let health = daemon.get("/healthz").await;
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["mail_worker"], "ok", "{health}");
+    assert!(daemon.terminate(), "serve exits 0 on SIGTERM");
+}
+
 /// The router in-process on port 0, over a SQLite database in a new folder, with the SCIM
 /// connector (unscheduled) on a SCIM fixture server. Returns the folder, the HR server (both
 /// must live as long as the test) and the base URL.
@@ -111,30 +142,12 @@ async fn spawn_router() -> (tempfile::TempDir, MockServer, String) {
     let dir = tempfile::tempdir().unwrap();
     let hr = MockServer::start().await;
     scim_server(&hr, Duration::ZERO).await;
-    let base = serve_in_process(dir.path(), &hr.uri()).await;
+    let base = serve_in_process(dir.path(), &hr.uri(), HttpLimits::default()).await;
     (dir, hr, base)
 }
 
-async fn serve_in_process(dir: &Path, hr: &str) -> String {
-    Setup::sqlite(dir, 0, "smtp://127.0.0.1:9", hr).write(dir);
-    // SAFETY: tests in this binary set this variable to the same value before building an app.
-    unsafe { std::env::set_var(SCIM_TOKEN_VAR, "scim-token") };
-    let config = hrsync::config::load_checked(&dir.join("hrsync.toml")).unwrap();
-    let app = hrsync::sync::App::build(config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let token = AdminToken::from_hex(&AdminToken::hash_hex(ADMIN_TOKEN)).unwrap();
-    tokio::spawn(hrsync::server::serve_on(
-        app,
-        token,
-        listener,
-        std::future::pending(),
-    ));
-    base
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_admin_route_answers_401_without_the_token() {
+async fn every_admin_route_refuses_a_request_without_the_token() {
     // Arrange
     let (_dir, _hr, base) = spawn_router().await;
     let client = reqwest::Client::builder()
@@ -153,14 +166,22 @@ async fn every_admin_route_answers_401_without_the_token() {
         let wrong = client
             .request(route.method.clone(), &url)
             .bearer_auth("not-the-token")
-            .header("Cookie", "hrsync_admin=not-the-token")
+            .header("Cookie", format!("hrsync_admin={}", "0".repeat(64)))
             .send()
             .await
             .unwrap();
 
-        // Assert
-        assert_eq!(bare.status(), 401, "{} {}", route.method, route.path);
-        assert_eq!(wrong.status(), 401, "{} {}", route.method, route.path);
+        // Assert: the API answers 401; a page sends the browser to sign in.
+        for response in [bare, wrong] {
+            let what = format!("{} {}", route.method, route.path);
+            if route.path.starts_with("/api/") {
+                assert_eq!(response.status(), 401, "{what}");
+            } else {
+                assert_eq!(response.status(), 303, "{what}");
+                let location = response.headers()["location"].to_str().unwrap();
+                assert!(location.starts_with("/signin?next="), "{what}: {location}");
+            }
+        }
     }
     // The open routes stay open, and a GET with the token gets through.
     assert_eq!(

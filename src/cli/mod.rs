@@ -360,10 +360,38 @@ async fn check(path: &std::path::Path, connect: bool) -> ExitCode {
         return ExitCode::Error;
     }
     outln!("{}: the configuration is valid.", path.display());
-    if !connect {
-        return ExitCode::Success;
-    }
     let mut code = ExitCode::Success;
+    // The exports as a run reads them: how many records, and whether most lack an email
+    // (a column mapped wrong), which a connector's first run would be held for.
+    for (id, settings) in &loaded.settings.connectors {
+        let Some(csv) = settings
+            .csv
+            .as_ref()
+            .filter(|_| settings.kind == config::SourceKind::Csv)
+        else {
+            continue;
+        };
+        let records = match crate::connectors::csv::read_file(csv) {
+            Ok(records) => records,
+            Err(error) => {
+                eprintln!("{id}: {error}");
+                code = ExitCode::Error;
+                continue;
+            }
+        };
+        outln!(
+            "{id}: {} holds {} records.",
+            csv.path.display(),
+            records.len()
+        );
+        if let Some(problem) = mostly_without_email(&records) {
+            eprintln!("{id}: {problem}");
+            code = ExitCode::Error;
+        }
+    }
+    if !connect {
+        return code;
+    }
     for (id, settings) in &loaded.settings.connectors {
         if settings.kind != config::SourceKind::Http {
             continue;
@@ -379,6 +407,18 @@ async fn check(path: &std::path::Path, connect: bool) -> ExitCode {
     code
 }
 
+/// Why a feed looks mapped wrong: more than half its records have no usable email. A
+/// connector's first run would be held for it (HR204), so `check` says so first.
+fn mostly_without_email(records: &[crate::domain::HrRecord]) -> Option<String> {
+    let missing = records.iter().filter(|r| r.email.is_err()).count();
+    (missing * 2 > records.len()).then(|| {
+        format!(
+            "{missing} of {} records have no usable email: check which field the email is read from",
+            records.len()
+        )
+    })
+}
+
 /// What the first page of an http connector gives, for `check --connect`.
 async fn connect_first_page(loaded: &Loaded, connector: &str) -> anyhow::Result<String> {
     let source = crate::sync::http_source(loaded, connector)?;
@@ -388,6 +428,12 @@ async fn connect_first_page(loaded: &Loaded, connector: &str) -> anyhow::Result<
             ..FetchOptions::default()
         })
         .await?;
+    if let Some(problem) = mostly_without_email(&fetched.records) {
+        anyhow::bail!(
+            "the first page has {} records, but {problem}",
+            fetched.records.len()
+        );
+    }
     let mut text = format!(
         "{connector} ({}): connected; the first page has {} records",
         source.definition().name,

@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use chrono::format::{Item, StrftimeItems};
 
-use crate::domain::{Department, Email, EmployeeId, HrRecord, TeamKey, non_empty};
+use crate::domain::{Department, Email, EmployeeId, HrRecord, TeamKey, attribute, non_empty};
 
 /// Settings of one `csv` connector: where the file is and how its columns map to record fields.
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -130,6 +130,7 @@ pub fn parse(
     let delimiter = settings
         .delimiter
         .unwrap_or_else(|| detect_delimiter(bytes));
+    check_quoting(&file, bytes, delimiter as u8)?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -232,6 +233,22 @@ pub enum CsvError {
         found: usize,
         expected: usize,
         header_line: u64,
+    },
+    #[error(
+        "{file} line {line}, column {column}: a quoted value opens here and never closes; the file was cut off or hand-edited, and reading on would merge the rows after it into this one"
+    )]
+    UnclosedQuote {
+        file: String,
+        line: u64,
+        column: usize,
+    },
+    #[error(
+        "{file} line {line}, column {column}: text follows the closing quote of a value; quote the whole value and double every quote inside it (\"\")"
+    )]
+    TextAfterQuote {
+        file: String,
+        line: u64,
+        column: usize,
     },
     #[error("{file} line {line}, column `{column}`: the employee id is empty; every row needs one")]
     MissingEmployeeId {
@@ -579,9 +596,9 @@ impl Header {
         for ((target, value), name) in self.targets.iter().zip(fields).zip(&self.names) {
             match target {
                 Target::Ignored => {}
-                Target::Attribute(attribute) => {
-                    if let Some(value) = non_empty(value) {
-                        row.attributes.insert(attribute.clone(), value);
+                Target::Attribute(attribute_name) => {
+                    if let Some(value) = attribute(value) {
+                        row.attributes.insert(attribute_name.clone(), value);
                     }
                 }
                 Target::Field(field) => {
@@ -688,6 +705,70 @@ fn department(code: Option<String>, name: Option<String>) -> Option<Department> 
         key: TeamKey::parse(&key)?,
         name,
     })
+}
+
+/// Checks the file's quoting before the csv reader sees it, because that reader is lenient
+/// where an HR export must not be: it reads a quote that never closes as running to the end of
+/// the file (a file cut off inside the last column looks complete, and an unmatched quote in
+/// one row swallows the rows after it), and it joins text after a closing quote to the value.
+/// Here, as in RFC 4180, a quote opens a value only as the value's first character; inside,
+/// `""` is a quote; after the closing quote only spaces, the delimiter or the end of the line
+/// may follow. A quote inside an unquoted value is an ordinary character. Errors name the line
+/// and column where the value starts.
+fn check_quoting(file: &str, bytes: &[u8], delimiter: u8) -> Result<(), CsvError> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        AfterQuote,
+    }
+    let (mut state, mut line, mut column) = (State::FieldStart, 1u64, 1usize);
+    let mut cell_line = 1u64;
+    let mut iter = bytes.iter().copied().peekable();
+    while let Some(byte) = iter.next() {
+        let ends_record = byte == b'\n' || byte == b'\r';
+        state = match (state, byte) {
+            (State::Quoted, b'"') if iter.peek() == Some(&b'"') => {
+                iter.next();
+                State::Quoted
+            }
+            (State::Quoted, b'"') => State::AfterQuote,
+            (State::Quoted, _) => State::Quoted,
+            (State::FieldStart, b'"') => {
+                cell_line = line;
+                State::Quoted
+            }
+            (State::AfterQuote, b' ' | b'\t') => State::AfterQuote,
+            (State::AfterQuote, _) if byte != delimiter && !ends_record => {
+                return Err(CsvError::TextAfterQuote {
+                    file: file.to_string(),
+                    line: cell_line,
+                    column,
+                });
+            }
+            (_, _) if byte == delimiter => {
+                column += 1;
+                State::FieldStart
+            }
+            (_, _) if ends_record => {
+                column = 1;
+                State::FieldStart
+            }
+            (_, _) => State::Unquoted,
+        };
+        if byte == b'\n' {
+            line += 1;
+        }
+    }
+    if state == State::Quoted {
+        return Err(CsvError::UnclosedQuote {
+            file: file.to_string(),
+            line: cell_line,
+            column,
+        });
+    }
+    Ok(())
 }
 
 /// Finds the line a record starts on.
@@ -941,10 +1022,71 @@ mod tests {
         let records = parse("hr.csv", text.as_bytes(), &settings()).unwrap();
 
         assert_eq!(records[0].display_name.as_deref(), Some("Dijkstra, Saar"));
-        assert_eq!(
-            records[0].job_title.as_deref(),
-            Some("Zorg \"plus\"\nnacht")
-        );
+        assert_eq!(records[0].job_title.as_deref(), Some("Zorg \"plus\" nacht"));
+    }
+
+    #[test]
+    fn line_breaks_tabs_nul_and_bidi_marks_in_names_become_one_line() {
+        let text = "employee_id,email,first_name,last_name,job_title,notes\n\
+                    \"E\u{0}1\",a@example.org,\"Ann\r\nMarie\",\"\u{202E}Smit\t\",\"Zorg\nnacht\",\"a\nb\u{0}\"\n";
+        let mut settings = settings();
+        settings.attributes = vec!["notes".to_string()];
+
+        let records = parse("hr.csv", text.as_bytes(), &settings).unwrap();
+
+        let r = &records[0];
+        assert_eq!(r.employee_id.as_str(), "E1");
+        assert_eq!(r.first_name.as_deref(), Some("Ann Marie"));
+        assert_eq!(r.last_name.as_deref(), Some("Smit"));
+        assert_eq!(r.job_title.as_deref(), Some("Zorg nacht"));
+        assert_eq!(r.attributes["notes"], "a\nb");
+    }
+
+    #[test]
+    fn stray_quote_that_keeps_the_field_count_fails_at_its_line() {
+        let text = "employee_id,email,last_name,department\n\
+                    E1,a@example.org,\"Smit,Zorg\n\
+                    E2,b@example.org,Jansen,Zorg\n\
+                    E3,c@example.org,Bakker,Zorg\n";
+
+        let error = error_text(parse("hr.csv", text.as_bytes(), &settings()));
+
+        assert!(error.starts_with("hr.csv line 2, column 3:"), "{error}");
+        assert!(error.contains("never closes"), "{error}");
+    }
+
+    #[test]
+    fn file_cut_inside_the_last_column_of_the_last_row_fails() {
+        let text = "employee_id,email,department\n\
+                    E1,a@example.org,\"Engineering\"\n\
+                    E2,b@example.org,\"Eng";
+
+        let error = error_text(parse("hr.csv", text.as_bytes(), &settings()));
+
+        assert!(error.starts_with("hr.csv line 3, column 3:"), "{error}");
+        assert!(error.contains("never closes"), "{error}");
+    }
+
+    #[test]
+    fn text_after_a_closing_quote_fails_at_the_line_where_the_value_starts() {
+        let text = "employee_id,email,last_name\n\
+                    E1,a@example.org,\"Smit\nde\" Vries\n";
+
+        let error = error_text(parse("hr.csv", text.as_bytes(), &settings()));
+
+        assert!(error.starts_with("hr.csv line 2, column 3:"), "{error}");
+        assert!(error.contains("text follows the closing quote"), "{error}");
+    }
+
+    #[test]
+    fn quotes_inside_unquoted_values_and_spaces_after_a_closing_quote_are_accepted() {
+        let text = "employee_id;email;job_title;last_name\r\n\
+                    E1;a@example.org;Size 5\"11;\"Smit\" \r\n";
+
+        let records = parse("hr.csv", text.as_bytes(), &settings()).unwrap();
+
+        assert_eq!(records[0].job_title.as_deref(), Some("Size 5\"11"));
+        assert_eq!(records[0].last_name.as_deref(), Some("Smit"));
     }
 
     #[test]
@@ -1416,7 +1558,47 @@ mod tests {
             let mut bytes = b"employee_id,email,start_date\n".to_vec();
             bytes.extend(body);
 
-            let _ = parse("hr.csv", &bytes, &settings());
+            if let Ok(records) = parse("hr.csv", &bytes, &settings()) {
+                for record in records {
+                    proptest::prop_assert_eq!(record.clone().normalised(), record);
+                }
+            }
+        }
+
+        #[test]
+        fn any_text_a_spreadsheet_writes_is_read_back_as_one_clean_record_per_row(
+            cells in proptest::collection::vec(
+                (
+                    "[A-Za-z0-9]{1,8}",
+                    proptest::prop_oneof![
+                        proptest::prelude::any::<String>(),
+                        "[ \t\r\n\",;\x00\u{202E}\u{2028}a-zé]{0,30}",
+                    ],
+                    "[ \t\r\n\",;a-z]{0,30}",
+                ),
+                1..8,
+            )
+        ) {
+            let mut writer = ::csv::Writer::from_writer(Vec::new());
+            writer.write_record(["employee_id", "email", "first_name", "notes"]).unwrap();
+            for (i, (id, name, note)) in cells.iter().enumerate() {
+                writer.write_record([format!("{id}-{i}").as_str(), "", name, note]).unwrap();
+            }
+            let bytes = writer.into_inner().unwrap();
+            let mut settings = settings();
+            settings.delimiter = Some(',');
+            settings.attributes = vec!["notes".to_string()];
+
+            let records = parse("hr.csv", &bytes, &settings);
+
+            // A row whose every cell is blank is skipped as a blank line; ids never are.
+            let records = records.unwrap();
+            proptest::prop_assert_eq!(records.len(), cells.len());
+            for (record, (_, name, note)) in records.iter().zip(&cells) {
+                proptest::prop_assert_eq!(record.first_name.clone(), non_empty(name));
+                proptest::prop_assert_eq!(record.attributes.get("notes").cloned(), attribute(note));
+                proptest::prop_assert_eq!(&record.clone().normalised(), record);
+            }
         }
     }
 }

@@ -16,7 +16,9 @@ use chrono::{DateTime, NaiveDate};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::domain::{Department, Email, EmailError, EmployeeId, HrRecord, TeamKey, non_empty};
+use crate::domain::{
+    Department, Email, EmailError, EmployeeId, HrRecord, TeamKey, attribute, non_empty,
+};
 
 /// A path into a JSON value: `work.reportsTo.id`, `emails[type=work].value`, `items[0]`,
 /// `"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User".employeeNumber`.
@@ -249,6 +251,12 @@ pub struct FieldSpec {
     pub formats: Vec<String>,
 }
 
+/// A text trimmed, `None` when empty; the single-line cleaning comes after every reading step.
+fn trimmed(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
 impl FieldSpec {
     /// Problems that can be found without data: unusable date formats.
     pub fn problems(&self) -> Vec<String> {
@@ -296,13 +304,13 @@ impl FieldSpec {
             .iter()
             .chain(&self.fallbacks)
             .filter_map(|p| p.select(item).and_then(scalar_text))
-            .find_map(|t| non_empty(&t).filter(|t| !self.empty.iter().any(|e| e == t)))
+            .find_map(|t| trimmed(&t).filter(|t| !self.empty.iter().any(|e| e == t)))
             .or_else(|| {
                 let parts: Vec<String> = self
                     .join
                     .iter()
                     .filter_map(|p| p.select(item).and_then(scalar_text))
-                    .filter_map(|t| non_empty(&t))
+                    .filter_map(|t| trimmed(&t))
                     .collect();
                 (!parts.is_empty()).then(|| parts.join(" "))
             })
@@ -330,7 +338,13 @@ impl FieldSpec {
                 None => self.map_default.clone().unwrap_or(text),
             };
         }
-        non_empty(&text)
+        trimmed(&text)
+    }
+
+    /// [`FieldSpec::text`] cleaned to a single line, as every record field but the attributes
+    /// is (see [`crate::domain::single_line`]).
+    pub fn line(&self, item: &Value, lookups: &Lookups) -> Option<String> {
+        self.text(item, lookups).and_then(|t| non_empty(&t))
     }
 
     /// The field as a date; `Err` names the value and the formats tried.
@@ -537,11 +551,11 @@ impl FieldMap {
             None => Err(EmailError::Missing),
         };
         let mut r = HrRecord::new(employee_id, email);
-        r.first_name = self.first_name.text(item, lookups);
-        r.last_name = self.last_name.text(item, lookups);
-        r.display_name = self.display_name.text(item, lookups);
-        let code = self.department_code.text(item, lookups);
-        let name = self.department.text(item, lookups);
+        r.first_name = self.first_name.line(item, lookups);
+        r.last_name = self.last_name.line(item, lookups);
+        r.display_name = self.display_name.line(item, lookups);
+        let code = self.department_code.line(item, lookups);
+        let name = self.department.line(item, lookups);
         r.department = code
             .clone()
             .or_else(|| name.clone())
@@ -550,13 +564,13 @@ impl FieldMap {
                 name: name.or(code).unwrap_or_else(|| key.to_string()),
                 key,
             });
-        r.location = self.location.text(item, lookups);
+        r.location = self.location.line(item, lookups);
         r.manager_id = self
             .manager_id
             .text(item, lookups)
             .and_then(|t| EmployeeId::parse(&t));
-        r.job_title = self.job_title.text(item, lookups);
-        r.employment_type = self.employment_type.text(item, lookups);
+        r.job_title = self.job_title.line(item, lookups);
+        r.employment_type = self.employment_type.line(item, lookups);
         r.start_date = self
             .start_date
             .date(item, lookups)
@@ -565,9 +579,9 @@ impl FieldMap {
             .end_date
             .date(item, lookups)
             .map_err(|m| fail("end_date", m))?;
-        r.status = self.status.text(item, lookups);
+        r.status = self.status.line(item, lookups);
         for (name, spec) in &self.attributes {
-            if let Some(value) = spec.text(item, lookups) {
+            if let Some(value) = spec.text(item, lookups).and_then(|t| attribute(&t)) {
                 r.attributes.insert(name.clone(), value);
             }
         }
@@ -864,5 +878,72 @@ mod tests {
                 .unwrap_err()
                 .contains("no variable `cost_centre_field`")
         );
+    }
+
+    /// Any JSON value, leaning towards the hostile: texts of any Unicode (control characters,
+    /// bidi marks, NUL), huge and odd numbers, nested arrays and objects.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let text = prop_oneof![
+            any::<String>(),
+            "[ \\t\\r\\n\\u{0}\\u{202E}\\u{2028}a-zé@.]{0,40}",
+            Just("x".repeat(10_000)),
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            text.prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z]{1,4}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_json_record_gives_a_clean_record_or_an_error_naming_its_field(
+            id in any_json(),
+            mail in any_json(),
+            first in any_json(),
+            dept in any_json(),
+            start in any_json(),
+            note in any_json(),
+        ) {
+            let map: FieldMap = serde_json::from_value(json!({
+                "employee_id": {"path": "id"},
+                "email": {"path": "mail"},
+                "first_name": {"path": "name.first"},
+                "display_name": {"join": ["name.first", "dept"]},
+                "department": {"path": "dept", "part": "name_before_parentheses"},
+                "manager_id": {"path": "dept"},
+                "start_date": {"path": "start", "formats": ["%Y-%m-%d", "rfc3339", "odata"]},
+                "status": {"path": "note", "boolean": true},
+                "attributes": {"note": {"path": "note"}}
+            }))
+            .unwrap();
+            let item = json!({"id": id, "mail": mail, "name": {"first": first}, "dept": dept, "start": start, "note": note});
+
+            match map.record(&item, "fuzz page 1", 1, &none()) {
+                Ok(record) => {
+                    let clean = record.clone().normalised();
+                    proptest::prop_assert_eq!(&clean, &record, "already clean at the edge");
+                    // Only length is left for the run to refuse (an id too long to index).
+                    proptest::prop_assert!(record
+                        .unstorable_field()
+                        .is_none_or(|(_, why)| why.contains("longer than")));
+                }
+                Err(error) => {
+                    proptest::prop_assert!(error.to_string().starts_with("fuzz page 1, record 1: "));
+                }
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
-/// An email address, trimmed, compared case-insensitively.
+/// An email address, cleaned to a single line and trimmed, compared case-insensitively.
 ///
 /// The address keeps the letter case it was given in (people care how their name is written),
 /// but equality, ordering and hashing use [`Email::key`], the lower-cased form, so
@@ -31,11 +31,11 @@ impl Email {
     /// characters in all. Letters may be non-ASCII (internationalised addresses). Anything a
     /// mail server would refuse (`<a@b.nl>`, `mailto:a@b.nl`, `a@b.nl;`) is invalid.
     pub fn parse(raw: &str) -> Result<Email, EmailError> {
-        let text = raw.trim();
+        let text = &super::single_line(raw);
         if text.is_empty() {
             return Err(EmailError::Missing);
         }
-        let invalid = || EmailError::Invalid(text.to_string());
+        let invalid = || EmailError::Invalid(shortened(text));
         if text.len() > 254 {
             return Err(invalid());
         }
@@ -74,6 +74,16 @@ impl Email {
     /// The lower-cased address that identifies an account.
     pub fn key(&self) -> &str {
         &self.key
+    }
+}
+
+/// An invalid address as a report shows it: at most 320 characters, so a hostile value of any
+/// size cannot swell a report.
+fn shortened(text: &str) -> String {
+    const MAX: usize = 320;
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
     }
 }
 
@@ -116,10 +126,10 @@ macro_rules! text_id {
         pub struct $name(String);
 
         impl $name {
-            /// Trims the text; an empty one is no id.
+            /// Cleans the text to a single line (see [`super::single_line`]); an empty one is
+            /// no id.
             pub fn parse(raw: &str) -> Option<$name> {
-                let text = raw.trim();
-                (!text.is_empty()).then(|| $name(text.to_string()))
+                super::non_empty(raw).map($name)
             }
 
             pub fn as_str(&self) -> &str {
@@ -205,5 +215,32 @@ mod tests {
     fn employee_id_is_trimmed_and_never_empty() {
         assert_eq!(EmployeeId::parse(" 0042 ").unwrap().as_str(), "0042");
         assert!(EmployeeId::parse("  ").is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_into_a_clean_address_or_a_short_error(raw in proptest::prelude::any::<String>()) {
+            match Email::parse(&raw) {
+                Ok(email) => {
+                    proptest::prop_assert!(crate::domain::is_single_line(email.as_str()));
+                    proptest::prop_assert!(email.as_str().len() <= 254);
+                    proptest::prop_assert_eq!(email.key(), email.as_str().to_lowercase());
+                }
+                Err(EmailError::Invalid(text)) => {
+                    proptest::prop_assert!(crate::domain::is_single_line(&text));
+                    proptest::prop_assert!(text.chars().count() <= 321);
+                }
+                Err(EmailError::Missing) => {}
+            }
+        }
+
+        #[test]
+        fn ids_are_single_line_and_never_empty(raw in proptest::prelude::any::<String>()) {
+            if let Some(id) = EmployeeId::parse(&raw) {
+                proptest::prop_assert!(!id.as_str().is_empty());
+                proptest::prop_assert!(crate::domain::is_single_line(id.as_str()));
+                proptest::prop_assert_eq!(EmployeeId::parse(id.as_str()), Some(id.clone()));
+            }
+        }
     }
 }

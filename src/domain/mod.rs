@@ -9,13 +9,15 @@ mod directory;
 mod ids;
 mod record;
 mod run;
+mod text;
 
 pub use directory::{
     Account, AccountId, Directory, Grant, Membership, MembershipId, MembershipState, Team, TeamId,
     TeamLink,
 };
 pub use ids::{ConnectorId, Email, EmailError, EmployeeId, TeamKey};
-pub use record::{Department, HrRecord, non_empty};
+pub use record::{Department, HrRecord};
 pub use run::{
     ChangeLine, FetchKind, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger,
 };
+pub use text::{attribute, is_single_line, non_empty, single_line};

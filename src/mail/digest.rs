@@ -48,6 +48,8 @@ pub struct Digest<'a> {
     pub time_zone: Tz,
     /// The run's page: `{server.public_url}/runs/{id}`.
     pub link: String,
+    /// The run's emails that were refused for good: (recipient, error).
+    pub undeliverable: &'a [(String, String)],
 }
 
 /// The link to a run's page under the pages' public address.
@@ -72,6 +74,7 @@ struct Phrasebook {
     no_lines: &'static str,
     button: &'static str,
     link_fallback: &'static str,
+    undeliverable: &'static str,
     footer: &'static str,
     trigger_schedule: &'static str,
     trigger_command: &'static str,
@@ -101,6 +104,7 @@ const EN: Phrasebook = Phrasebook {
     no_lines: "No changes.",
     button: "Open the run",
     link_fallback: "If the button does not work, copy this link into your browser:",
+    undeliverable: "These emails of the run could not be delivered, and are not tried again:",
     footer: "You get this email because your address is in digest_to of {organisation} in \
         hrsync's configuration.",
     trigger_schedule: "on its schedule",
@@ -149,6 +153,8 @@ const NL: Phrasebook = Phrasebook {
     no_lines: "Geen wijzigingen.",
     button: "Run bekijken",
     link_fallback: "Werkt de knop niet? Kopieer dan deze link naar je browser:",
+    undeliverable: "Deze e-mails van de run konden niet worden bezorgd en worden niet opnieuw \
+                    verstuurd:",
     footer: "Je ontvangt deze e-mail omdat je adres in digest_to van {organisation} staat in \
         de configuratie van hrsync.",
     trigger_schedule: "volgens schema",
@@ -185,7 +191,7 @@ pub fn render(digest: &Digest<'_>, from: &Mailbox) -> Result<Message, MailError>
     Message::builder()
         .from(from.clone())
         .to(Mailbox::new(None, to))
-        .subject(subject)
+        .subject(crate::domain::single_line(&subject))
         .message_id(None)
         .header(super::AutoSubmitted)
         .header(super::ContentLanguage(digest.locale))
@@ -195,6 +201,29 @@ pub fn render(digest: &Digest<'_>, from: &Mailbox) -> Result<Message, MailError>
             reason: err.to_string(),
         })
 }
+
+/// The lines that list a run's undeliverable emails: at most [`MAX_UNDELIVERABLE`], then how
+/// many more, each error cut to one short line.
+fn undeliverable_lines(mails: &[(String, String)]) -> Vec<String> {
+    let mut lines: Vec<String> = mails
+        .iter()
+        .take(MAX_UNDELIVERABLE)
+        .map(|(to, error)| {
+            let error: String = crate::domain::single_line(error)
+                .chars()
+                .take(200)
+                .collect();
+            format!("{to}: {error}")
+        })
+        .collect();
+    if mails.len() > MAX_UNDELIVERABLE {
+        lines.push(format!("… +{}", mails.len() - MAX_UNDELIVERABLE));
+    }
+    lines
+}
+
+/// How many undeliverable emails a digest names one by one.
+const MAX_UNDELIVERABLE: usize = 20;
 
 /// A digest's subject and its two bodies.
 struct Composed {
@@ -259,6 +288,7 @@ fn compose(digest: &Digest<'_>) -> Composed {
         .map(|e| format!("{}: {}", e.code, e.message))
         .collect();
 
+    let undeliverable = undeliverable_lines(digest.undeliverable);
     let text = {
         let mut out = fill(intro);
         out.push_str("\n\n");
@@ -277,6 +307,14 @@ fn compose(digest: &Digest<'_>) -> Composed {
             out.push('\n');
             for reason in &reasons {
                 out.push_str(&format!("- {reason}\n"));
+            }
+            out.push('\n');
+        }
+        if !undeliverable.is_empty() {
+            out.push_str(words.undeliverable);
+            out.push('\n');
+            for line in &undeliverable {
+                out.push_str(&format!("- {line}\n"));
             }
             out.push('\n');
         }
@@ -316,6 +354,14 @@ fn compose(digest: &Digest<'_>) -> Composed {
             body.push_str("<ul style=\"margin:0 0 16px 0;padding-left:20px;\">\n");
             for reason in &reasons {
                 body.push_str(&format!("<li>{}</li>\n", escape_html(reason)));
+            }
+            body.push_str("</ul>\n");
+        }
+        if !undeliverable.is_empty() {
+            body.push_str(&p(words.undeliverable));
+            body.push_str("<ul style=\"margin:0 0 16px 0;padding-left:20px;\">\n");
+            for line in &undeliverable {
+                body.push_str(&format!("<li>{}</li>\n", escape_html(line)));
             }
             body.push_str("</ul>\n");
         }
@@ -451,6 +497,7 @@ mod tests {
             organisation: "Acme & Co",
             time_zone: chrono_tz::Europe::Amsterdam,
             link: run_link("https://hrsync.acme.example/", report.summary.id),
+            undeliverable: &[],
         }
     }
 

@@ -167,10 +167,13 @@ pub enum MailError {
 impl MailError {
     /// Whether sending the same mail again later may succeed: a network failure, a timeout or a
     /// 4xx answer from the SMTP server, or a file that could not be written. A mail that cannot
-    /// be rendered, or that the server refused with a 5xx answer, will fail again.
+    /// be rendered, or that the server refused for this message (550 to 556: no such mailbox,
+    /// not accepted, rejected as spam), will fail again. Other 5xx answers (535 authentication
+    /// failed, 530, 500 to 504) are about the server or hrsync's settings, not this message:
+    /// once ops fix them, every mail goes out, so they count as transient.
     pub fn is_transient(&self) -> bool {
         match self {
-            MailError::Smtp { cause, .. } => !cause.is_permanent(),
+            MailError::Smtp { cause, .. } => !refuses_the_message(cause),
             MailError::File { .. } | MailError::MailDir { .. } => true,
             MailError::InvalidAddress { .. }
             | MailError::MissingField { .. }
@@ -182,6 +185,15 @@ impl MailError {
     }
 }
 
+/// Whether an SMTP error is the server's refusal of this one message (RFC 5321's 550 to 556).
+fn refuses_the_message(error: &lettre::transport::smtp::Error) -> bool {
+    error.is_permanent()
+        && error
+            .status()
+            .and_then(|code| code.to_string().parse::<u16>().ok())
+            .is_some_and(|code| (550..=556).contains(&code))
+}
+
 /// Renders a multipart/alternative message (plain text + HTML, both complete, HTML-escaped
 /// values) in the content's locale, from `from` to `content.to`.
 ///
@@ -189,6 +201,17 @@ impl MailError {
 /// link of an activation mail, either address of an email-change notice, the organisation), or
 /// when a link is not an http(s) URL.
 pub fn render(content: &MailContent, from: &Mailbox) -> Result<Message, MailError> {
+    // Whatever a value holds, rendering fails this one message and never the caller: a bug
+    // in a library's header encoding must not take the mail worker down with it.
+    std::panic::catch_unwind(|| render_unguarded(content, from)).unwrap_or_else(|_| {
+        Err(MailError::Build {
+            kind: content.kind,
+            reason: "rendering the message panicked".to_string(),
+        })
+    })
+}
+
+fn render_unguarded(content: &MailContent, from: &Mailbox) -> Result<Message, MailError> {
     let recipient = recipient(content)?;
     let values = layout::Values::from_content(content)?;
     let letter = templates::letter(content.kind, content.locale, &values);
@@ -199,7 +222,7 @@ pub fn render(content: &MailContent, from: &Mailbox) -> Result<Message, MailErro
     Message::builder()
         .from(from.clone())
         .to(recipient)
-        .subject(subject)
+        .subject(crate::domain::single_line(&subject))
         .message_id(None)
         .header(AutoSubmitted)
         .header(ContentLanguage(content.locale))
@@ -223,12 +246,12 @@ fn address(text: &str) -> Result<lettre::Address, MailError> {
 
 fn recipient(content: &MailContent) -> Result<Mailbox, MailError> {
     let parsed = address(&content.to)?;
+    // A header holds one line: a name with a line break (from a hand-made account, say)
+    // would otherwise break the `To` header.
     let name = content
         .to_name
         .as_deref()
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-        .map(str::to_string);
+        .and_then(crate::domain::non_empty);
     Ok(Mailbox::new(name, parsed))
 }
 
@@ -654,5 +677,46 @@ mod tests {
         assert!(matches!(err, MailError::InvalidAddress { .. }), "{err}");
         assert!(err.to_string().contains("`not an address`"), "{err}");
         assert!(!err.is_transient());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn any_name_renders_a_message_whose_headers_stay_single_lines(
+            name in proptest::prop_oneof![
+                proptest::prelude::any::<String>(),
+                "[ \t\r\n\x00\x0b\x1b\u{85}\u{200F}\u{202E}\u{2028}\u{2066}\"<>,;:@a-zé]{0,40}",
+                proptest::strategy::Just("Ann\r\nBcc: evil@example.org".to_string()),
+                proptest::strategy::Just("W".repeat(5_000)),
+            ],
+            organisation in proptest::prelude::any::<String>(),
+        ) {
+            for kind in [MailKind::Activation, MailKind::EmailChangedOld, MailKind::AddedToOrganisation] {
+                let mut content = email_change(kind, Locale::Nl);
+                content.link = Some("https://app.example.org/activate?token=abc".to_string());
+                content.to_name = Some(name.clone());
+                content.organisation = organisation.clone();
+
+                let message = match render(&content, &from()) {
+                    Ok(message) => message,
+                    Err(MailError::Build { reason, .. }) => {
+                        proptest::prop_assert!(!reason.contains("panicked"), "{}", reason);
+                        continue;
+                    }
+                    Err(other) => {
+                        proptest::prop_assert!(!other.to_string().is_empty());
+                        continue;
+                    }
+                };
+                let raw = String::from_utf8_lossy(&message.formatted()).into_owned();
+                let head = raw.split("\r\n\r\n").next().unwrap_or_default();
+                for line in head.split("\r\n") {
+                    proptest::prop_assert!(!line.contains('\n') && !line.contains('\r'), "{:?}", line);
+                    proptest::prop_assert!(!line.starts_with("Bcc:"), "{:?}", line);
+                }
+                proptest::prop_assert!(head.contains("To: "), "{}", head);
+            }
+        }
     }
 }

@@ -3,19 +3,24 @@
 //! An applied run writes its emails as outbox rows in the same transaction as its changes, so
 //! a run that rolls back queues nothing and a run that commits loses nothing. The worker claims
 //! due rows (each claim is a lease, so a crashed worker's rows come back), renders and sends
-//! them, and marks each one sent, or failed with its error and a later retry time. A mail is
-//! never given up: a failing one stays queued with its error for the report and for ops.
+//! them, and marks each one sent, or failed with its error. A transient failure (a 4xx answer,
+//! a lost connection, a file that could not be written) is retried later with backoff; a
+//! permanent one (a 5xx answer, a message that cannot be built) is not tried again, and the
+//! account and the run's digest show why. One mail can fail only itself: an error or a panic
+//! while it is rendered or sent is recorded on its row, and the worker goes on.
 //!
 //! Activation tokens are made here, at send time, so the token itself is never stored: only
 //! its SHA-256 is, and issuing a new one revokes the earlier ones of that person.
 
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use aws_lc_rs::digest as sha;
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt as _;
 use lettre::message::Mailbox;
 
-use super::{Locale, MailContent, MailKind, Mailer, digest, render};
+use super::{Locale, MailContent, MailError, MailKind, Mailer, digest, render};
 use crate::store::{DIGEST_KIND, OutboxMail, Store, StoreError};
 
 /// How long a claimed mail is reserved for the worker that claimed it.
@@ -83,43 +88,63 @@ impl OutboxWorker<'_> {
     }
 
     /// Sends one claimed mail and records the outcome. The error is the store's; the mail's
-    /// own failure is recorded on its row.
+    /// own failure is recorded on its row: a transient one (a 4xx answer, a lost connection) is
+    /// retried with backoff, a permanent one (a 5xx answer, a message that cannot be built) is
+    /// not tried again. Nothing one mail holds can end the worker: a panic while delivering it
+    /// fails that mail alone.
     async fn send_one(&self, mail: &OutboxMail, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
         let lease = chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::minutes(5));
         if !self.store.renew_claim(mail, now + lease).await? {
             tracing::info!(mail_id = mail.id, kind = %mail.kind, "Mail skipped: another worker claimed it after this claim ran out");
             return Ok(Outcome::Skipped);
         }
-        let outcome = self.deliver(mail, now).await;
-        match &outcome {
+        let outcome = AssertUnwindSafe(self.deliver(mail, now))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                Err(Failure::permanent(
+                    "delivering the mail panicked; it is not tried again",
+                ))
+            });
+        match outcome {
             Ok(Some(reason)) => {
                 tracing::info!(mail_id = mail.id, kind = %mail.kind, %reason, "Mail cancelled");
-                return Ok(Outcome::Cancelled);
+                Ok(Outcome::Cancelled)
             }
             Ok(None) => {
                 self.store.mark_mail_sent(mail.id, Utc::now()).await?;
                 tracing::info!(mail_id = mail.id, kind = %mail.kind, "Mail sent");
+                Ok(Outcome::Sent)
             }
-            Err(error) => {
+            Err(failure) if failure.permanent => {
+                self.store
+                    .mark_mail_undeliverable(mail.id, &failure.message, Utc::now())
+                    .await?;
+                tracing::warn!(
+                    mail_id = mail.id,
+                    kind = %mail.kind,
+                    attempts = mail.attempts + 1,
+                    error = %failure.message,
+                    "Mail refused for good; it is not tried again"
+                );
+                Ok(Outcome::Failed)
+            }
+            Err(failure) => {
                 let retry_at = now + retry_delay(mail.attempts + 1);
                 self.store
-                    .mark_mail_failed(mail.id, error, retry_at)
+                    .mark_mail_failed(mail.id, &failure.message, retry_at)
                     .await?;
                 tracing::warn!(
                     mail_id = mail.id,
                     kind = %mail.kind,
                     attempts = mail.attempts + 1,
                     %retry_at,
-                    error = %error,
+                    error = %failure.message,
                     "Mail not sent; it stays queued and is retried later"
                 );
+                Ok(Outcome::Failed)
             }
         }
-        Ok(if outcome.is_ok() {
-            Outcome::Sent
-        } else {
-            Outcome::Failed
-        })
     }
 
     /// Renders and sends the mail; `Ok(Some(reason))` when it no longer applies.
@@ -127,12 +152,12 @@ impl OutboxWorker<'_> {
         &self,
         mail: &OutboxMail,
         now: DateTime<Utc>,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, Failure> {
         if mail.kind == DIGEST_KIND {
             return self.deliver_digest(mail, now).await;
         }
         let kind = MailKind::parse(&mail.kind)
-            .ok_or_else(|| format!("unknown mail kind `{}`", mail.kind))?;
+            .ok_or_else(|| Failure::permanent(format!("unknown mail kind `{}`", mail.kind)))?;
         let mut content = MailContent {
             kind,
             locale: Locale::parse(&mail.locale).unwrap_or(Locale::En),
@@ -145,25 +170,69 @@ impl OutboxWorker<'_> {
             new_email: mail.new_email.clone(),
         };
         if kind == MailKind::Activation {
-            let token = new_token().map_err(|e| e.to_string())?;
-            let expires_at = now + chrono::Duration::days(self.token_valid_days.into());
+            let token = new_token().map_err(|e| Failure::transient(e.to_string()))?;
+            let expires_at = chrono::Duration::try_days(self.token_valid_days.into())
+                .and_then(|valid| now.checked_add_signed(valid))
+                .ok_or_else(|| {
+                    Failure::permanent(format!(
+                        "mail.token_valid_days = {} puts the link's expiry past the calendar",
+                        self.token_valid_days
+                    ))
+                })?;
             if let Some(reason) = self
                 .store
                 .issue_activation_token(mail, &token_hash(&token), now, expires_at)
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(Failure::store)?
             {
                 return Ok(Some(reason));
             }
             content.link = Some(self.activation_url.replace("{token}", &token));
             content.expires_in_days = Some(self.token_valid_days);
         }
-        let message = render(&content, &self.from).map_err(|e| e.to_string())?;
+        let message = render(&content, &self.from).map_err(Failure::mail)?;
         self.mailer
             .send(message)
             .await
             .map(|()| None)
-            .map_err(|e| e.to_string())
+            .map_err(Failure::mail)
+    }
+}
+
+/// Why a mail did not go out, and whether trying again later may help.
+#[derive(Debug)]
+struct Failure {
+    message: String,
+    /// Sending it again would fail the same way: not tried again.
+    permanent: bool,
+}
+
+impl Failure {
+    fn permanent(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            permanent: true,
+        }
+    }
+
+    fn transient(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            permanent: false,
+        }
+    }
+
+    /// A mail error: permanent unless [`MailError::is_transient`].
+    fn mail(error: MailError) -> Failure {
+        Failure {
+            permanent: !error.is_transient(),
+            message: error.to_string(),
+        }
+    }
+
+    /// The store failed while the mail was prepared: the mail itself may be fine.
+    fn store(error: StoreError) -> Failure {
+        Failure::transient(error.to_string())
     }
 }
 
@@ -174,16 +243,18 @@ impl OutboxWorker<'_> {
         &self,
         mail: &OutboxMail,
         now: DateTime<Utc>,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, Failure> {
         let run_id = mail
             .run_id
-            .ok_or_else(|| format!("digest {} names no run", mail.id))?;
+            .ok_or_else(|| Failure::permanent(format!("digest {} names no run", mail.id)))?;
         let report = self
             .store
             .run_report(run_id)
             .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("the run {run_id} of digest {} is gone", mail.id))?;
+            .map_err(Failure::store)?
+            .ok_or_else(|| {
+                Failure::permanent(format!("the run {run_id} of digest {} is gone", mail.id))
+            })?;
         // A held run's digest still waiting (say, the mail server was down) when an admin
         // approved the run: the approval has its own digest, and this one would now say
         // "approved" twice.
@@ -197,12 +268,20 @@ impl OutboxWorker<'_> {
             self.store
                 .cancel_mail(mail.id, reason, now)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(Failure::store)?;
             return Ok(Some(reason.to_string()));
         }
-        let public_url = self.public_url.as_deref().ok_or(
-            "server.public_url is not set, and a digest needs it for the link to the run's page",
-        )?;
+        // Retried: setting public_url (and restarting) lets the digest go out.
+        let public_url = self.public_url.as_deref().ok_or_else(|| {
+            Failure::transient(
+                "server.public_url is not set, and a digest needs it for the link to the run's page",
+            )
+        })?;
+        let undeliverable = self
+            .store
+            .undeliverable_mail_of_run(run_id)
+            .await
+            .map_err(Failure::store)?;
         let content = digest::Digest {
             report: &report,
             locale: Locale::parse(&mail.locale).unwrap_or(Locale::En),
@@ -210,13 +289,14 @@ impl OutboxWorker<'_> {
             organisation: &mail.organisation_name,
             time_zone: mail.time_zone.parse().unwrap_or(chrono_tz::UTC),
             link: digest::run_link(public_url, run_id),
+            undeliverable: &undeliverable,
         };
-        let message = digest::render(&content, &self.from).map_err(|e| e.to_string())?;
+        let message = digest::render(&content, &self.from).map_err(Failure::mail)?;
         self.mailer
             .send(message)
             .await
             .map(|()| None)
-            .map_err(|e| e.to_string())
+            .map_err(Failure::mail)
     }
 }
 

@@ -59,7 +59,7 @@ pub const HOLD_MASS_DEACTIVATION: &str = "HR201";
 /// let plan = plan(&[anna], &Directory::default(), &policy, now);
 ///
 /// assert_eq!(plan.count(ChangeKind::Invite), 1);
-/// assert!(plan.hold.is_none());
+/// assert!(plan.hold().is_none());
 /// ```
 pub fn plan(
     records: &[HrRecord],
@@ -269,7 +269,7 @@ impl<'a> Planner<'a> {
         };
         Plan {
             changes: self.changes,
-            hold,
+            holds: hold.into_iter().collect(),
             managed_memberships: managed,
         }
     }

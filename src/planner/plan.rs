@@ -241,12 +241,42 @@ pub struct Hold {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     pub changes: Vec<Change>,
-    pub hold: Option<Hold>,
+    /// Every reason the run is held, in the order found; empty when it may be applied.
+    pub holds: Vec<Hold>,
     /// The connector's memberships that are not deactivated, before this plan.
     pub managed_memberships: usize,
 }
 
 impl Plan {
+    /// The first reason the run is held, if it is.
+    pub fn hold(&self) -> Option<&Hold> {
+        self.holds.first()
+    }
+
+    /// Whether anything holds the run.
+    pub fn is_held(&self) -> bool {
+        !self.holds.is_empty()
+    }
+
+    /// How many records the plan quarantines (each record once, however many lines say why).
+    pub fn quarantined_records(&self) -> usize {
+        let mut ids: Vec<&str> = self
+            .changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Quarantine)
+            .map(|c| {
+                c.employee_id
+                    .as_ref()
+                    .map(EmployeeId::as_str)
+                    .or(c.email.as_deref())
+                    .unwrap_or_default()
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len()
+    }
+
     pub fn count(&self, kind: ChangeKind) -> usize {
         self.changes.iter().filter(|c| c.kind == kind).count()
     }

@@ -272,6 +272,32 @@ struct UserJson<'a> {
     roles: &'a [String],
     created_at: String,
     activated_at: Option<String>,
+    mail_problem: Option<MailProblemJson<'a>>,
+}
+
+/// A person's mail that did not go out, in the account JSON.
+#[derive(Serialize)]
+struct MailProblemJson<'a> {
+    kind: &'a str,
+    error: &'a str,
+    /// Refused for good: not tried again.
+    undeliverable: bool,
+}
+
+/// A person's mail problem as one cell: `undeliverable activation: 550 …` or
+/// `retrying activation: …`.
+pub fn mail_problem_text(u: &UserRow) -> String {
+    u.mail_problem
+        .as_ref()
+        .map(|m| {
+            let state = if m.undeliverable {
+                "undeliverable"
+            } else {
+                "retrying"
+            };
+            format!("{state} {}: {}", m.kind, m.error)
+        })
+        .unwrap_or_default()
 }
 
 fn user_json(u: &UserRow) -> UserJson<'_> {
@@ -287,6 +313,11 @@ fn user_json(u: &UserRow) -> UserJson<'_> {
         roles: &u.roles,
         created_at: time(u.created_at),
         activated_at: u.activated_at.map(time),
+        mail_problem: u.mail_problem.as_ref().map(|m| MailProblemJson {
+            kind: &m.kind,
+            error: &m.error,
+            undeliverable: m.undeliverable,
+        }),
     }
 }
 
@@ -328,7 +359,7 @@ pub fn actionable_count(summary: &RunSummary) -> i64 {
 }
 
 /// The columns of an account export, in order.
-const USER_COLUMNS: [&str; 11] = [
+const USER_COLUMNS: [&str; 12] = [
     "organisation",
     "email",
     "display_name",
@@ -340,6 +371,7 @@ const USER_COLUMNS: [&str; 11] = [
     "roles",
     "created_at",
     "activated_at",
+    "mail_problem",
 ];
 
 /// Accounts as an Excel workbook (one sheet, a header row, frozen and filtered).
@@ -366,6 +398,7 @@ pub fn users_xlsx(users: &[UserRow]) -> anyhow::Result<Vec<u8>> {
             u.roles.join("; "),
             time(u.created_at),
             u.activated_at.map(time).unwrap_or_default(),
+            mail_problem_text(u),
         ];
         for (col, value) in cells.iter().enumerate() {
             // Written as strings: a cell is never read as a formula.
@@ -399,6 +432,7 @@ pub fn users_csv(users: &[UserRow]) -> anyhow::Result<String> {
             &cell(&u.roles.join("; ")),
             &time(u.created_at),
             &u.activated_at.map(time).unwrap_or_default(),
+            &cell(&mail_problem_text(u)),
         ])?;
     }
     Ok(String::from_utf8(w.into_inner()?)?)
@@ -423,6 +457,9 @@ pub fn users_table(users: &[UserRow]) -> String {
             u.teams.join(", "),
             u.roles.join(", ")
         );
+        if u.mail_problem.is_some() {
+            let _ = writeln!(out, "{:<14}  mail: {}", "", mail_problem_text(u));
+        }
     }
     let _ = writeln!(out, "{} account(s)", users.len());
     out
@@ -573,7 +610,118 @@ pub fn redacted_record(r: &HrRecord) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::cell;
+    use std::collections::BTreeMap;
+
+    use chrono::{TimeZone, Utc};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::{ChangeLine, RunError, RunMode, RunStatus, Trigger};
+    use crate::store::MailProblem;
+
+    /// Text as hostile as HR or a mail server can make it.
+    fn hostile() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[ \t\r\n\",;=+@\x00\u{202E}\u{2028}a-zé]{0,30}",
+            Just("y".repeat(40_000)),
+        ]
+    }
+
+    fn report(texts: &[String]) -> RunReport {
+        let at = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
+        let text = |i: usize| texts[i % texts.len()].clone();
+        RunReport {
+            summary: RunSummary {
+                id: 1,
+                organisation: text(0),
+                connector: text(1),
+                trigger: Trigger::Command,
+                mode: RunMode::Apply,
+                status: RunStatus::Held,
+                as_of: at,
+                started_at: at,
+                finished_at: Some(at),
+                records_fetched: 3,
+                fetch: None,
+                scheduled_for: None,
+                counts: BTreeMap::from([(text(2), 1), ("invite".to_string(), 2)]),
+            },
+            changes: (0..texts.len())
+                .map(|i| ChangeLine {
+                    kind: text(i),
+                    employee_id: Some(text(i + 1)),
+                    email: Some(text(i + 2)),
+                    field: None,
+                    old: Some(text(i + 3)),
+                    new: Some(text(i + 4)),
+                    reason: text(i + 5),
+                })
+                .collect(),
+            errors: vec![RunError {
+                code: "HR201".to_string(),
+                message: text(3),
+            }],
+        }
+    }
+
+    fn user(texts: &[String]) -> UserRow {
+        let text = |i: usize| texts[i % texts.len()].clone();
+        UserRow {
+            account_id: 1,
+            organisation: text(0),
+            email: text(1),
+            display_name: Some(text(2)),
+            employee_id: Some(text(3)),
+            status: "invited".to_string(),
+            connector: Some(text(4)),
+            job_title: Some(text(5)),
+            teams: vec![text(6), text(7)],
+            roles: vec![text(8)],
+            created_at: Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap(),
+            activated_at: None,
+            mail_problem: Some(MailProblem {
+                kind: "activation".to_string(),
+                error: text(9),
+                undeliverable: true,
+            }),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn report_writers_take_any_text_and_csv_reads_back_row_for_row(
+            texts in proptest::collection::vec(hostile(), 1..6)
+        ) {
+            let report = report(&texts);
+
+            let json: serde_json::Value = serde_json::from_str(&json(&report)).unwrap();
+            let written = csv(&report).unwrap();
+            let _ = text(&report);
+
+            prop_assert_eq!(json["changes"].as_array().map(Vec::len), Some(texts.len()));
+            let rows = ::csv::Reader::from_reader(written.as_bytes()).records().count();
+            prop_assert_eq!(rows, texts.len());
+        }
+
+        #[test]
+        fn account_writers_take_any_text(texts in proptest::collection::vec(hostile(), 1..6)) {
+            let users = [user(&texts), user(&texts)];
+
+            let written = users_csv(&users).unwrap();
+            let xlsx = users_xlsx(&users);
+            let json: serde_json::Value = serde_json::from_str(&users_json(&users)).unwrap();
+            let _ = users_table(&users);
+
+            let rows = ::csv::Reader::from_reader(written.as_bytes()).records().count();
+            prop_assert_eq!(rows, 2);
+            prop_assert_eq!(json.as_array().map(Vec::len), Some(2));
+            // Excel refuses cells over 32,767 characters: a clear error, not a panic.
+            prop_assert!(xlsx.is_ok() || texts.iter().any(|t| t.chars().count() > 32_767));
+        }
+    }
 
     #[test]
     fn formula_like_values_stay_text_in_csv() {

@@ -2,9 +2,13 @@
 //! endpoints (`/healthz`, `/metrics`, `POST /api/activate`, sign-in).
 //!
 //! Every admin route is listed once, in [`admin_routes`]: the router is built from that
-//! list behind the admin check, and a test walks the same list to prove each one answers 401
-//! without the token. JSON bodies here are the API's own wire types; the report JSON is the
-//! documented one from `report`.
+//! list behind the admin check, and a test walks the same list to prove each one refuses a
+//! request without the token or a session (401 for the API, a redirect to sign-in for the
+//! pages). JSON bodies here are the API's own wire types; the report JSON is the documented
+//! one from `report`.
+//!
+//! The open endpoints answer strangers, so they never show raw error text (database errors
+//! name the database); the details go to the log.
 
 use std::sync::Arc;
 
@@ -13,12 +17,13 @@ use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{Daemon, StartError, auth, pages};
+use super::supervise::{TaskState, TaskStatus};
+use super::{ApproveError, Daemon, StartError, auth, pages};
 use crate::domain::{Email, RunMode, Trigger};
 use crate::mail::outbox::token_hash;
 use crate::report;
@@ -79,23 +84,76 @@ pub fn router(daemon: Shared) -> Router {
         .route("/signin", get(pages::sign_in_form).post(pages::sign_in))
         .route("/signout", post(pages::sign_out))
         .merge(admin)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&daemon),
+            request_timeout,
+        ))
         .layer(middleware::from_fn(security_headers))
         .with_state(daemon)
 }
 
-/// Lets a request through only with the admin token. The API answers 401 with a JSON error;
-/// a page answers 401 with the sign-in form.
+/// Lets a request through only with the admin token as a bearer token, or a live sign-in
+/// session. A request signed in by the session cookie that changes something must come from
+/// this origin. Without either, the API answers 401 with a JSON error and a page redirects to
+/// the sign-in form (forgetting a cookie that no longer works).
 async fn require_admin(State(daemon): State<Shared>, request: Request, next: Next) -> Response {
-    if daemon.token.admits(request.headers()) {
-        if auth::cross_origin_form(request.method(), request.headers()) {
-            tracing::warn!(path = %request.uri().path(), "Refused a cross-origin form sent with the admin cookie");
-            return error(
-                StatusCode::FORBIDDEN,
-                "refused: this form was sent from another origin",
-            );
-        }
+    let headers = request.headers();
+    if daemon.token.admits_bearer(headers) {
         return next.run(request).await;
     }
+    match live_session(&daemon, headers).await {
+        Ok(true) => {
+            if auth::cross_origin_form(request.method(), headers) {
+                tracing::warn!(path = %request.uri().path(), "Refused a cross-origin form sent with the admin cookie");
+                return error(
+                    StatusCode::FORBIDDEN,
+                    "refused: this form was sent from another origin",
+                );
+            }
+            next.run(request).await
+        }
+        Ok(false) => refuse(&daemon, &request),
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot check an admin session");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot check the sign-in session now; try again shortly",
+            )
+        }
+    }
+}
+
+/// Whether the request's session cookie names a session that may be used now; notes the use
+/// (at most once per `SESSION_TOUCH_EVERY`, so the idle timeout counts from it).
+pub(super) async fn live_session(
+    daemon: &Daemon,
+    headers: &axum::http::HeaderMap,
+) -> Result<bool, crate::store::StoreError> {
+    let Some(id) = auth::session_cookie(headers) else {
+        return Ok(false);
+    };
+    let hash = auth::session_hash(id);
+    let Some(session) = daemon.app.store.admin_session(&hash).await? else {
+        return Ok(false);
+    };
+    let now = Utc::now();
+    match daemon.sessions.check(&session, now) {
+        auth::SessionCheck::Valid { touch } => {
+            if touch && let Err(e) = daemon.app.store.touch_admin_session(&hash, now).await {
+                // The session is good; only its idle clock is a minute behind.
+                tracing::warn!(error = %e, "Could not note the use of an admin session");
+            }
+            Ok(true)
+        }
+        ended => {
+            tracing::info!(session = ?ended, "Refused an admin session that has ended");
+            Ok(false)
+        }
+    }
+}
+
+/// The answer to a request that is not signed in.
+fn refuse(daemon: &Daemon, request: &Request) -> Response {
     if request.uri().path().starts_with("/api/") {
         let mut response = error(
             StatusCode::UNAUTHORIZED,
@@ -106,7 +164,52 @@ async fn require_admin(State(daemon): State<Shared>, request: Request, next: Nex
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     }
-    pages::sign_in_page(StatusCode::UNAUTHORIZED, request.uri().path(), None)
+    // Back to the page after signing in, when it is one a browser can open again.
+    let next = if matches!(*request.method(), Method::GET | Method::HEAD) {
+        request
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/runs")
+    } else {
+        "/runs"
+    };
+    let location = format!("/signin?next={}", pages::urlencode(next));
+    let mut response = Redirect::to(&location).into_response();
+    if auth::has_cookie(request.headers())
+        && let Ok(value) = HeaderValue::from_str(&auth::sign_out_cookie(
+            daemon.app.config.settings.server.cookie_secure,
+        ))
+    {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// Answers 503 when a request (reading its body included) takes longer than the request
+/// timeout, and drops its handler: a client that sends its body a byte at a time holds a
+/// connection only that long. Work that must not stop half-way (a run, an approval) runs as a
+/// task of its own and goes on.
+async fn request_timeout(State(daemon): State<Shared>, request: Request, next: Next) -> Response {
+    let limit = daemon.limits.request_timeout;
+    let path = request.uri().path().to_string();
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(path = %path, seconds = limit.as_secs_f64(), "A request took longer than the request timeout");
+            let mut response = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the request did not complete within {} s; a run or approval it started goes on (see the runs)",
+                    limit.as_secs_f64()
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+    }
 }
 
 /// Headers every answer carries: no framing, no sniffing, no caching of admin data.
@@ -229,13 +332,13 @@ pub(super) async fn start(
 }
 
 async fn approve_run(State(daemon): State<Shared>, Path(id): Path<i64>) -> Response {
-    match daemon.app.approve(id).await {
-        Ok(outcome) => {
-            daemon.mail_due.notify_one();
-            json_text(StatusCode::OK, report::json(&outcome.report))
+    match daemon.approve(id).await {
+        Ok(outcome) => json_text(StatusCode::OK, report::json(&outcome.report)),
+        Err(ApproveError::Stopping) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping")
         }
         // Not held, not found, or planning again differs: the message says which.
-        Err(e) => error(StatusCode::CONFLICT, format!("{e:#}")),
+        Err(ApproveError::Refused(e)) => error(StatusCode::CONFLICT, format!("{e:#}")),
     }
 }
 
@@ -332,7 +435,14 @@ async fn activate(State(daemon): State<Shared>, Json(body): Json<ActivateBody>) 
             "this activation link has expired; ask an admin to send a new one",
         ),
         Ok(TokenState::Unknown) => error(StatusCode::NOT_FOUND, "unknown activation token"),
-        Err(e) => internal(e.into()),
+        Err(e) => {
+            // Open to anyone: the database's error text stays in the log.
+            tracing::error!(error = %e, "Activation failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "activation is not available right now; try again shortly",
+            )
+        }
     }
 }
 
@@ -344,28 +454,92 @@ fn gone(state: &str, message: &str) -> Response {
         .into_response()
 }
 
-/// Open: whether the database answers, and the last run of each connector. 503 when the
-/// database does not answer.
+/// How long `/healthz` waits for the database before calling it unavailable.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What `/healthz` says of a supervised task: `ok`, `down` (ended, waiting to be restarted),
+/// `restarting` (restarted again and again lately) or `stopped` (the daemon is stopping).
+fn task_health(task: &TaskStatus) -> &'static str {
+    if task.state == TaskState::Down {
+        "down"
+    } else if !task.healthy() {
+        "restarting"
+    } else if task.state == TaskState::Stopped {
+        "stopped"
+    } else {
+        "ok"
+    }
+}
+
+/// Open: whether each dependency works (the database, the mail worker, each connector's
+/// scheduler), and the last run of each connector. 503, naming the unhealthy ones in
+/// `unhealthy`, when any does not; why goes to the log, never into the answer.
 async fn healthz(State(daemon): State<Shared>) -> Response {
     let store = &daemon.app.store;
-    if let Err(e) = store.ping().await {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "status": "unavailable", "database": e.to_string() })),
-        )
-            .into_response();
+    let last = match tokio::time::timeout(HEALTH_TIMEOUT, async {
+        store.ping().await?;
+        store.last_runs().await
+    })
+    .await
+    {
+        Ok(Ok(last)) => Some(last),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "Health check: the database does not answer");
+            None
+        }
+        Err(_) => {
+            tracing::error!(
+                seconds = HEALTH_TIMEOUT.as_secs(),
+                "Health check: the database did not answer in time"
+            );
+            None
+        }
+    };
+    let tasks = daemon.tasks.statuses();
+    for task in tasks.iter().filter(|t| !t.healthy()) {
+        tracing::warn!(task = %task.name, state = task.state.as_str(), recent_restarts = task.recent_restarts, "Health check: a daemon task is unhealthy");
     }
-    let last = store.last_runs().await.unwrap_or_default();
-    let connectors: Vec<serde_json::Value> = daemon
-        .app
-        .config
-        .settings
-        .connectors
-        .keys()
+    let (code, body) = health(
+        last.as_deref(),
+        &tasks,
+        daemon.app.config.settings.connectors.keys(),
+        daemon.stopping(),
+    );
+    (code, Json(body)).into_response()
+}
+
+/// The `/healthz` answer: `last` is the last run of each connector (`None` when the database
+/// could not be read), `tasks` the supervised tasks.
+fn health<'a>(
+    last: Option<&[crate::domain::RunSummary]>,
+    tasks: &[TaskStatus],
+    connectors: impl Iterator<Item = &'a String>,
+    stopping: bool,
+) -> (StatusCode, serde_json::Value) {
+    let mut unhealthy: Vec<String> = Vec::new();
+    if last.is_none() {
+        unhealthy.push("database".to_string());
+    }
+    unhealthy.extend(
+        tasks
+            .iter()
+            .filter(|t| !t.healthy())
+            .map(|t| t.name.to_string()),
+    );
+    let mail_worker = tasks
+        .iter()
+        .find(|t| t.name == super::TaskName::mail_worker())
+        .map(task_health);
+    let connectors: Vec<serde_json::Value> = connectors
         .map(|id| {
-            let run = last.iter().find(|r| &r.connector == id);
+            let run = last.into_iter().flatten().find(|r| &r.connector == id);
+            let scheduler = tasks
+                .iter()
+                .find(|t| t.name == super::TaskName::scheduler(id))
+                .map(task_health);
             serde_json::json!({
                 "connector": id,
+                "scheduler": scheduler,
                 "last_run_id": run.map(|r| r.id),
                 "last_status": run.map(|r| r.status.as_str()),
                 "last_started_at": run.map(|r| r.started_at.to_rfc3339()),
@@ -373,18 +547,44 @@ async fn healthz(State(daemon): State<Shared>) -> Response {
             })
         })
         .collect();
-    Json(serde_json::json!({
-        "status": if daemon.stopping() { "stopping" } else { "ok" },
-        "database": "ok",
+    let task_list: Vec<serde_json::Value> = tasks
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "task": t.name.to_string(),
+                "state": task_health(t),
+                "restarts": t.restarts,
+                "recent_restarts": t.recent_restarts,
+            })
+        })
+        .collect();
+    let (code, status) = if !unhealthy.is_empty() {
+        (StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
+    } else if stopping {
+        (StatusCode::OK, "stopping")
+    } else {
+        (StatusCode::OK, "ok")
+    };
+    let body = serde_json::json!({
+        "status": status,
+        "unhealthy": unhealthy,
+        "database": if last.is_some() { "ok" } else { "unavailable" },
+        "mail_worker": mail_worker,
+        "tasks": task_list,
         "connectors": connectors,
-    }))
-    .into_response()
+    });
+    (code, body)
 }
 
 /// Open: Prometheus metrics.
 async fn metrics(State(daemon): State<Shared>) -> Response {
     let mut gauges = Vec::new();
-    if let Ok(stats) = daemon.app.store.outbox_stats().await {
+    let stats = daemon.app.store.outbox_stats().await;
+    if let Err(e) = &stats {
+        // The counters are still worth scraping; the outbox gauges are left out.
+        tracing::warn!(error = %e, "Metrics: cannot read the outbox");
+    }
+    if let Ok(stats) = stats {
         gauges.push(crate::metrics::Gauge {
             name: crate::metrics::OUTBOX_DEPTH,
             help: "Emails waiting in the outbox.",
@@ -399,10 +599,72 @@ async fn metrics(State(daemon): State<Shared>) -> Response {
             help: "Age of the oldest email waiting in the outbox.",
             value: age.max(0.0),
         });
+        gauges.push(crate::metrics::Gauge {
+            name: crate::metrics::OUTBOX_UNDELIVERABLE,
+            help: "Emails the mail server refused for good (not tried again).",
+            value: stats.undeliverable as f64,
+        });
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::metrics::render(&gauges),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::{TaskName, TaskState, TaskStatus};
+
+    fn task(name: TaskName, state: TaskState, recent_restarts: usize) -> TaskStatus {
+        TaskStatus {
+            name,
+            state,
+            restarts: recent_restarts as u64,
+            recent_restarts,
+        }
+    }
+
+    #[test]
+    fn health_names_a_down_mail_worker_and_a_scheduler_that_keeps_restarting() {
+        // Arrange: the database answers; the mail worker is down, the scheduler of `hr` has
+        // restarted three times lately (and runs again), the one of `csv` is fine.
+        let tasks = [
+            task(TaskName::mail_worker(), TaskState::Down, 1),
+            task(TaskName::scheduler("csv"), TaskState::Running, 0),
+            task(TaskName::scheduler("hr"), TaskState::Running, 3),
+        ];
+        let connectors = ["csv".to_string(), "hr".to_string(), "manual".to_string()];
+
+        // Act
+        let (code, body) = health(Some(&[]), &tasks, connectors.iter(), false);
+
+        // Assert
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["status"], "unhealthy");
+        assert_eq!(
+            body["unhealthy"],
+            serde_json::json!(["mail_worker", "scheduler:hr"])
+        );
+        assert_eq!(body["database"], "ok");
+        assert_eq!(body["mail_worker"], "down");
+        assert_eq!(body["connectors"][0]["scheduler"], "ok");
+        assert_eq!(body["connectors"][1]["scheduler"], "restarting");
+        assert!(body["connectors"][2]["scheduler"].is_null(), "{body}");
+    }
+
+    #[test]
+    fn health_is_ok_when_everything_runs_and_names_the_database_when_it_cannot_be_read() {
+        let tasks = [task(TaskName::mail_worker(), TaskState::Running, 1)];
+
+        let (ok, ok_body) = health(Some(&[]), &tasks, std::iter::empty(), false);
+        let (down, down_body) = health(None, &tasks, std::iter::empty(), false);
+
+        assert_eq!((ok, &ok_body["status"]), (StatusCode::OK, &"ok".into()));
+        assert_eq!(ok_body["unhealthy"], serde_json::json!([]));
+        assert_eq!(down, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(down_body["unhealthy"], serde_json::json!(["database"]));
+        assert_eq!(down_body["database"], "unavailable");
+    }
 }

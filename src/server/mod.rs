@@ -9,10 +9,17 @@
 //! database: a schedule tick is claimed by one replica (`Store::claim_tick`), a connector's
 //! run holds an advisory lock, and mail is claimed row by row, so nothing runs or is sent
 //! twice without a coordinator of our own.
+//!
+//! The mail worker and each scheduler are supervised (`supervise.rs`): should one end or panic
+//! while the daemon is not stopping, it is logged, counted, reported by `/healthz` and started
+//! again. The HTTP server is an accept loop of its own (`http.rs`) with a header-read timeout
+//! and a bound on open connections.
 
 mod api;
 mod auth;
+mod http;
 mod pages;
+mod supervise;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,12 +36,23 @@ use crate::schedule::Schedule;
 use crate::sync::{App, AsOf, RUN_INTERRUPTED, RunRequest};
 
 pub use api::{AdminRoute, admin_routes, router};
-pub use auth::{AdminToken, new_admin_token};
+pub use auth::{
+    AdminToken, COOKIE_NAME, SESSION_IDLE, SESSION_LIFETIME, SessionPolicy, new_admin_token,
+    session_hash,
+};
+pub use http::HttpLimits;
+pub use supervise::{Backoff, TaskName, TaskState, TaskStatus, Tasks, supervise};
 
 /// What the HTTP handlers, the scheduler and the mail worker share.
 pub struct Daemon {
     pub app: App,
     pub token: AdminToken,
+    /// How long sign-in sessions last.
+    pub sessions: SessionPolicy,
+    /// The supervised tasks, for `/healthz`.
+    pub tasks: Arc<Tasks>,
+    /// The HTTP server's limits (the request timeout is applied by the router).
+    pub limits: HttpLimits,
     runs: Runs,
     /// Wakes the mail worker when a run may have queued mail.
     mail_due: Notify,
@@ -56,6 +74,14 @@ pub enum StartError {
     Busy,
     UnknownConnector(anyhow::Error),
     Failed(anyhow::Error),
+}
+
+/// Why a held run was not approved.
+#[derive(Debug)]
+pub enum ApproveError {
+    Stopping,
+    /// Not held, not found, busy, or planning again differs: the message says which.
+    Refused(anyhow::Error),
 }
 
 impl Daemon {
@@ -110,11 +136,67 @@ impl Daemon {
             daemon.after_run(&id, &outcome);
             let _ = done_tx.send(outcome.map(|o| o.is_some()));
         };
+        self.track(connector, run).await.then_some(done_rx)
+    }
+
+    /// Approves held run `run_id` (fetch again, plan again, apply if the same) as a task of
+    /// [`Runs`]: a stop waits for it like for any run, and a request that gives up waiting
+    /// (its timeout, a closed connection) does not cut it off half-way.
+    pub async fn approve(
+        self: &Arc<Daemon>,
+        run_id: i64,
+    ) -> Result<crate::sync::RunOutcome, ApproveError> {
+        if self.stopping() {
+            return Err(ApproveError::Stopping);
+        }
+        let connector = match self.app.store.run_report(run_id).await {
+            Ok(Some(report)) => report.summary.connector,
+            Ok(None) => {
+                return Err(ApproveError::Refused(anyhow::anyhow!(
+                    "there is no run {run_id}"
+                )));
+            }
+            Err(e) => return Err(ApproveError::Refused(e.into())),
+        };
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let daemon = Arc::clone(self);
+        let id = connector.clone();
+        let approval = async move {
+            let outcome = daemon.app.approve(run_id).await;
+            match &outcome {
+                Ok(o) => {
+                    tracing::info!(connector = %id, run_id, status = %o.status(), "Held run approved");
+                    daemon.mail_due.notify_one();
+                }
+                Err(e) => {
+                    tracing::warn!(connector = %id, run_id, error = %format!("{e:#}"), "Held run not approved")
+                }
+            }
+            let _ = done_tx.send(outcome);
+        };
+        if !self.track(&connector, approval).await {
+            return Err(ApproveError::Stopping);
+        }
+        match done_rx.await {
+            Ok(outcome) => outcome.map_err(ApproveError::Refused),
+            Err(_) => Err(ApproveError::Refused(anyhow::anyhow!(
+                "the approval ended unexpectedly"
+            ))),
+        }
+    }
+
+    /// Runs `work` (a run of `connector`) as a task of [`Runs`]; `false`, and nothing runs,
+    /// once a stop was asked for.
+    async fn track(
+        self: &Arc<Daemon>,
+        connector: &str,
+        work: impl Future<Output = ()> + Send + 'static,
+    ) -> bool {
         let mut tasks = self.runs.tasks.lock().await;
         // Asked again under the lock: a stop waits for the runs holding it, and a run spawned
         // after that wait would be left running.
         if self.stopping() {
-            return None;
+            return false;
         }
         let mut connectors = self
             .runs
@@ -129,9 +211,9 @@ impl Daemon {
             };
             connectors.remove(&id);
         }
-        let handle = tasks.spawn(run);
+        let handle = tasks.spawn(work);
         connectors.insert(handle.id(), connector.to_string());
-        Some(done_rx)
+        true
     }
 
     fn after_run(
@@ -181,11 +263,25 @@ pub async fn serve_on(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_with(app, token, listener, HttpLimits::default(), shutdown).await
+}
+
+/// [`serve_on`] with other HTTP limits (tests use short timeouts).
+pub async fn serve_with(
+    app: App,
+    token: AdminToken,
+    listener: tokio::net::TcpListener,
+    limits: HttpLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let (stop_tx, stop) = watch::channel(false);
     let grace = Duration::from_secs(app.config.settings.server.shutdown_grace_seconds);
     let daemon = Arc::new(Daemon {
         app,
         token,
+        sessions: SessionPolicy::default(),
+        tasks: Arc::new(Tasks::default()),
+        limits,
         runs: Runs::default(),
         mail_due: Notify::new(),
         stop,
@@ -195,16 +291,34 @@ pub async fn serve_on(
 
     let mut workers = JoinSet::new();
     for (connector, schedule) in schedules(&daemon.app)? {
-        workers.spawn(scheduler(Arc::clone(&daemon), connector, schedule));
+        let name = TaskName::scheduler(&connector);
+        daemon.tasks.register(&name);
+        let d = Arc::clone(&daemon);
+        workers.spawn(supervise(
+            Arc::clone(&daemon.tasks),
+            name,
+            daemon.stop.clone(),
+            Backoff::default(),
+            move || scheduler(Arc::clone(&d), connector.clone(), schedule.clone()),
+        ));
     }
-    workers.spawn(mail_worker(Arc::clone(&daemon)));
+    let name = TaskName::mail_worker();
+    daemon.tasks.register(&name);
+    let d = Arc::clone(&daemon);
+    workers.spawn(supervise(
+        Arc::clone(&daemon.tasks),
+        name,
+        daemon.stop.clone(),
+        Backoff::default(),
+        move || mail_worker(Arc::clone(&d)),
+    ));
 
-    let mut http_stop = daemon.stop.clone();
-    let http =
-        axum::serve(listener, router(Arc::clone(&daemon))).with_graceful_shutdown(async move {
-            let _ = http_stop.wait_for(|s| *s).await;
-        });
-    let http = tokio::spawn(async move { http.await });
+    let http = tokio::spawn(http::serve(
+        listener,
+        router(Arc::clone(&daemon)),
+        limits,
+        daemon.stop.clone(),
+    ));
 
     shutdown.await;
     tracing::info!("Stopping: no new runs; runs in progress may finish");
@@ -213,9 +327,9 @@ pub async fn serve_on(
     while workers.join_next().await.is_some() {}
     finish_runs(&daemon, grace).await;
     match tokio::time::timeout(Duration::from_secs(5), http).await {
-        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "The HTTP server ended with an error"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "The HTTP server ended with an error"),
         Err(_) => tracing::warn!("The HTTP server did not stop within 5 s"),
-        _ => {}
+        Ok(Ok(())) => {}
     }
     daemon.app.store.close().await;
     tracing::info!("Stopped");
@@ -325,7 +439,10 @@ async fn scheduler(daemon: Arc<Daemon>, connector: String, schedule: Schedule) {
     loop {
         let now = Utc::now();
         let Some(tick) = schedule.next_after(now, zone) else {
+            // Done for good, not dead: waiting for the stop keeps the supervisor from
+            // restarting a scheduler that has nothing to do.
             tracing::warn!(connector = %connector, "The schedule has no next tick");
+            let _ = stop.wait_for(|s| *s).await;
             return;
         };
         let wait = (tick - now).to_std().unwrap_or_default();

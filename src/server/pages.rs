@@ -1,23 +1,25 @@
 //! The admin pages: server-rendered HTML with no build step and no JavaScript. Runs with a
 //! chart of changes per run, one run grouped by kind with its approve button, accounts with
-//! filters, statistics and export, and sign-in with the admin token.
+//! filters, statistics and export, and sign-in with the admin token, which starts a session
+//! (`auth.rs`) that signing out ends on the server.
 //!
 //! Every value shown goes through [`esc`]; forms post back to the same origin (the pages'
-//! content security policy allows nothing else), and the sign-in cookie is `SameSite=Strict`,
-//! so another site cannot make an admin's browser approve a run.
+//! content security policy allows nothing else), the sign-in cookie is `SameSite=Strict`, and
+//! a cookie-signed form from another origin is refused, so another site (a sibling subdomain
+//! included) cannot make an admin's browser approve a run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::Daemon;
 use super::api::{self, AccountsQuery};
-use super::auth::{sign_in_cookie, sign_out_cookie};
+use super::auth::{self, sign_in_cookie, sign_out_cookie};
+use super::{ApproveError, Daemon};
 use crate::domain::{RunReport, RunStatus, RunSummary};
 use crate::planner::ChangeKind;
 use crate::report;
@@ -113,8 +115,11 @@ pub struct SignInForm {
     next: Option<String>,
 }
 
+/// Signs in with the admin token: starts a session and keeps its id (never the token) in the
+/// cookie.
 pub async fn sign_in(
     State(daemon): State<Shared>,
+    headers: HeaderMap,
     axum::Form(form): axum::Form<SignInForm>,
 ) -> Response {
     let next = local_path(form.next.as_deref().unwrap_or("/runs")).to_string();
@@ -127,15 +132,86 @@ pub async fn sign_in(
             Some("That is not the admin token."),
         );
     }
+    let unavailable = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "Cannot start an admin session");
+        sign_in_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &next,
+            Some("Signing in is not possible right now; try again shortly."),
+        )
+    };
+    let id = match auth::new_session_id() {
+        Ok(id) => id,
+        Err(e) => return unavailable(&e),
+    };
+    let store = &daemon.app.store;
+    let now = Utc::now();
+    if let Err(e) = store
+        .create_admin_session(
+            &auth::session_hash(&id),
+            now,
+            daemon.sessions.expires_at(now),
+        )
+        .await
+    {
+        return unavailable(&e);
+    }
+    // The browser's earlier session, if any, is of no more use.
+    if let Some(old) = auth::session_cookie(&headers)
+        && let Err(e) = store
+            .revoke_admin_session(&auth::session_hash(old), now)
+            .await
+    {
+        tracing::warn!(error = %e, "Could not end the earlier admin session at sign-in");
+    }
+    // Sessions start only here, so this is where ended ones are cleared away: the table holds
+    // little more than the sessions of the last idle period.
+    if let Err(e) = store
+        .purge_admin_sessions(now, daemon.sessions.idle_since(now))
+        .await
+    {
+        tracing::warn!(error = %e, "Could not purge ended admin sessions");
+    }
+    tracing::info!("Admin signed in");
     let secure = daemon.app.config.settings.server.cookie_secure;
     (
-        [(header::SET_COOKIE, sign_in_cookie(token, secure))],
+        [(header::SET_COOKIE, sign_in_cookie(&id, secure))],
         Redirect::to(&next),
     )
         .into_response()
 }
 
-pub async fn sign_out(State(daemon): State<Shared>) -> Response {
+/// Signs out: ends the session on the server, so its cookie is refused wherever it was
+/// kept, and forgets the cookie.
+pub async fn sign_out(State(daemon): State<Shared>, headers: HeaderMap) -> Response {
+    if auth::cross_origin_form(&Method::POST, &headers) {
+        tracing::warn!("Refused a cross-origin sign-out");
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Not signed out",
+            "This form was sent from another origin.",
+        );
+    }
+    if let Some(id) = auth::session_cookie(&headers) {
+        match daemon
+            .app
+            .store
+            .revoke_admin_session(&auth::session_hash(id), Utc::now())
+            .await
+        {
+            Ok(true) => tracing::info!("Admin signed out"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot end an admin session");
+                // The session still works on the server: say so rather than pretend.
+                return error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Not signed out",
+                    "Signing out did not reach the database; try again shortly.",
+                );
+            }
+        }
+    }
     let secure = daemon.app.config.settings.server.cookie_secure;
     (
         [(header::SET_COOKIE, sign_out_cookie(secure))],
@@ -390,12 +466,16 @@ fn run_body(report: &RunReport) -> String {
 }
 
 pub async fn approve(State(daemon): State<Shared>, Path(id): Path<i64>) -> Response {
-    match daemon.app.approve(id).await {
-        Ok(_) => {
-            daemon.mail_due.notify_one();
-            Redirect::to(&format!("/runs/{id}")).into_response()
+    match daemon.approve(id).await {
+        Ok(_) => Redirect::to(&format!("/runs/{id}")).into_response(),
+        Err(ApproveError::Stopping) => error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not approved",
+            "The daemon is stopping.",
+        ),
+        Err(ApproveError::Refused(e)) => {
+            error_page(StatusCode::CONFLICT, "Not approved", &format!("{e:#}"))
         }
-        Err(e) => error_page(StatusCode::CONFLICT, "Not approved", &format!("{e:#}")),
     }
 }
 
@@ -457,19 +537,20 @@ pub async fn accounts(State(daemon): State<Shared>, Query(q): Query<AccountsQuer
          <button type=\"submit\" name=\"format\" value=\"xlsx\" id=\"export-xlsx\">Excel</button> \
          <button type=\"submit\" name=\"format\" value=\"csv\" id=\"export-csv\">CSV</button></p>\
          <table id=\"accounts\"><thead><tr><th></th><th>Name</th><th>Email</th><th>Roles</th><th>Teams</th>\
-         <th>Status</th><th>Created</th><th>Activated</th><th>Source</th></tr></thead><tbody>",
+         <th>Status</th><th>Created</th><th>Activated</th><th>Source</th><th>Mail</th></tr></thead><tbody>",
         esc(q.q.as_deref().unwrap_or("")),
         esc(q.org.as_deref().unwrap_or("")),
         esc(q.status.as_deref().unwrap_or("")),
     );
     if users.is_empty() {
-        body.push_str("<tr><td colspan=\"9\">No accounts match.</td></tr>");
+        body.push_str("<tr><td colspan=\"10\">No accounts match.</td></tr>");
     }
     for u in &users {
         let _ = write!(
             body,
             "<tr><td><input type=\"checkbox\" name=\"id\" value=\"{}:{}\" aria-label=\"select {}\"></td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"status-{st}\">{st}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"status-{st}\">{st}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td class=\"mail-problem\">{}</td></tr>",
             esc(&u.organisation),
             u.account_id,
             esc(&u.email),
@@ -480,6 +561,7 @@ pub async fn accounts(State(daemon): State<Shared>, Query(q): Query<AccountsQuer
             time(u.created_at),
             u.activated_at.map(time).unwrap_or_default(),
             esc(u.connector.as_deref().unwrap_or("by hand")),
+            esc(&crate::report::mail_problem_text(u)),
             st = esc(&u.status),
         );
     }
@@ -626,7 +708,7 @@ pub async fn resend(
     }
 }
 
-fn urlencode(text: &str) -> String {
+pub(super) fn urlencode(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
@@ -673,6 +755,7 @@ mod tests {
             roles: vec![],
             created_at: now - chrono::Duration::days(days_ago),
             activated_at: None,
+            mail_problem: None,
         };
         let users = [user("invited", 10), user("invited", 2), user("active", 30)];
 

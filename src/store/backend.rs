@@ -16,9 +16,9 @@ use crate::domain::{
 use crate::planner::{AccountRef, Action, Change, Field, Notice, Plan, TeamRef, Update};
 
 use super::{
-    Applied, ApplyRun, DIGEST_KIND, Doing, FeedState, FeedUpdate, NewRun, OrganisationRow,
-    OutboxMail, OutboxStats, Result, RunEnd, StoreError, TokenState, UserFilter, UserRow,
-    counts_map,
+    Applied, ApplyRun, DIGEST_KIND, Doing, FeedState, FeedUpdate, MailProblem, NewRun,
+    OrganisationRow, OutboxMail, OutboxStats, Result, RunEnd, StoreError, TokenState, UserFilter,
+    UserRow, counts_map,
 };
 
 type DbRow = <Db as sqlx::Database>::Row;
@@ -1426,7 +1426,7 @@ pub(super) async fn claim_due_mail(
     };
     let rows = sqlx::query(&format!(
         "UPDATE mail_outbox SET next_attempt_at = $1 WHERE id IN (\
-         SELECT id FROM mail_outbox WHERE sent_at IS NULL AND cancelled_at IS NULL AND next_attempt_at <= $2 \
+         SELECT id FROM mail_outbox WHERE sent_at IS NULL AND cancelled_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $2 \
          ORDER BY id LIMIT $3{lock}) RETURNING id"
     ))
     .bind(lease_until)
@@ -1510,7 +1510,7 @@ pub(super) async fn renew_claim(
 ) -> Result<bool> {
     let renewed = sqlx::query(
         "UPDATE mail_outbox SET next_attempt_at = $1 WHERE id = $2 AND next_attempt_at = $3 \
-         AND sent_at IS NULL AND cancelled_at IS NULL",
+         AND sent_at IS NULL AND cancelled_at IS NULL AND failed_at IS NULL",
     )
     .bind(until)
     .bind(id)
@@ -1526,7 +1526,9 @@ pub(super) async fn release_mail(pool: &Pool<Db>, ids: &[i64], now: DateTime<Utc
     for chunk in ids.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new("UPDATE mail_outbox SET next_attempt_at = ");
         qb.push_bind(now);
-        qb.push(" WHERE sent_at IS NULL AND cancelled_at IS NULL AND id IN (");
+        qb.push(
+            " WHERE sent_at IS NULL AND cancelled_at IS NULL AND failed_at IS NULL AND id IN (",
+        );
         push_binds(&mut qb, chunk.iter().copied());
         qb.push(")");
         qb.build()
@@ -1635,19 +1637,60 @@ pub(super) async fn mark_mail_failed(
     Ok(())
 }
 
+pub(super) async fn mark_mail_undeliverable(
+    pool: &Pool<Db>,
+    id: i64,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE mail_outbox SET attempts = attempts + 1, last_error = $1, failed_at = $2 \
+         WHERE id = $3",
+    )
+    .bind(error)
+    .bind(now)
+    .bind(id)
+    .execute(pool)
+    .await
+    .doing("recording an undeliverable email")?;
+    Ok(())
+}
+
+pub(super) async fn undeliverable_mail_of_run(
+    pool: &Pool<Db>,
+    run_id: i64,
+) -> Result<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT recipient, last_error FROM mail_outbox \
+         WHERE run_id = $1 AND failed_at IS NOT NULL AND kind <> $2 ORDER BY id",
+    )
+    .bind(run_id)
+    .bind(DIGEST_KIND)
+    .fetch_all(pool)
+    .await
+    .doing("reading a run's undeliverable emails")?;
+    rows.iter()
+        .map(|row| {
+            let error: Option<String> = get(row, "last_error")?;
+            Ok((get(row, "recipient")?, error.unwrap_or_default()))
+        })
+        .collect()
+}
+
 pub(super) async fn outbox_stats(pool: &Pool<Db>) -> Result<OutboxStats> {
     let row = sqlx::query(
         "SELECT \
-         COALESCE(SUM(CASE WHEN sent_at IS NULL AND cancelled_at IS NULL THEN 1 ELSE 0 END), 0) AS pending, \
-         COALESCE(SUM(CASE WHEN sent_at IS NULL AND cancelled_at IS NULL AND last_error IS NOT NULL THEN 1 ELSE 0 END), 0) AS failing, \
-         COALESCE(SUM(CASE WHEN sent_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS sent \
+         COALESCE(SUM(CASE WHEN sent_at IS NULL AND cancelled_at IS NULL AND failed_at IS NULL THEN 1 ELSE 0 END), 0) AS pending, \
+         COALESCE(SUM(CASE WHEN sent_at IS NULL AND cancelled_at IS NULL AND failed_at IS NULL AND last_error IS NOT NULL THEN 1 ELSE 0 END), 0) AS failing, \
+         COALESCE(SUM(CASE WHEN sent_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS sent, \
+         COALESCE(SUM(CASE WHEN failed_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS undeliverable \
          FROM mail_outbox",
     )
     .fetch_one(pool)
     .await
     .doing("counting the outbox")?;
     let oldest = sqlx::query(
-        "SELECT created_at FROM mail_outbox WHERE sent_at IS NULL AND cancelled_at IS NULL \
+        "SELECT created_at FROM mail_outbox WHERE sent_at IS NULL AND cancelled_at IS NULL AND failed_at IS NULL \
          ORDER BY id LIMIT 1",
     )
     .fetch_optional(pool)
@@ -1657,6 +1700,7 @@ pub(super) async fn outbox_stats(pool: &Pool<Db>) -> Result<OutboxStats> {
         pending: get(&row, "pending")?,
         failing: get(&row, "failing")?,
         sent: get(&row, "sent")?,
+        undeliverable: get(&row, "undeliverable")?,
         oldest_pending: oldest.map(|r| get(&r, "created_at")).transpose()?,
     })
 }
@@ -1718,6 +1762,18 @@ pub(super) async fn queue_activation_resend(
     Ok(id)
 }
 
+/// `text` as a `LIKE` pattern matching it literally; a backslash is the `ESCAPE` character.
+fn like_literal(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
 pub(super) async fn list_users(pool: &Pool<Db>, filter: &UserFilter) -> Result<Vec<UserRow>> {
     let mut qb = QueryBuilder::<Db>::new(
         "SELECT o.slug, o.id AS organisation_id, a.id AS account_id, a.email, a.display_name, \
@@ -1732,14 +1788,16 @@ pub(super) async fn list_users(pool: &Pool<Db>, filter: &UserFilter) -> Result<V
         qb.push(" AND m.state = ").push_bind(status.as_str());
     }
     if let Some(text) = &filter.search {
-        let like = format!("%{}%", text.to_lowercase());
+        // The admin's text is matched literally: `%`, `_` and the escape character itself
+        // are escaped, and `ESCAPE` names the same character on both backends.
+        let like = format!("%{}%", like_literal(&text.to_lowercase()));
         qb.push(" AND (a.email_norm LIKE ")
             .push_bind(like.clone())
-            .push(" OR LOWER(COALESCE(a.display_name, '')) LIKE ")
+            .push(" ESCAPE '\\' OR LOWER(COALESCE(a.display_name, '')) LIKE ")
             .push_bind(like.clone())
-            .push(" OR LOWER(COALESCE(m.employee_id, '')) LIKE ")
+            .push(" ESCAPE '\\' OR LOWER(COALESCE(m.employee_id, '')) LIKE ")
             .push_bind(like)
-            .push(")");
+            .push(" ESCAPE '\\')");
     }
     qb.push(" ORDER BY o.slug, a.email_norm");
     let rows = qb.build().fetch_all(pool).await.doing("listing accounts")?;
@@ -1752,7 +1810,40 @@ pub(super) async fn list_users(pool: &Pool<Db>, filter: &UserFilter) -> Result<V
     let accounts: Vec<i64> = accounts.into_iter().collect();
     let mut teams: HashMap<(i64, i64), Vec<String>> = HashMap::new();
     let mut roles: HashMap<(i64, i64), Vec<String>> = HashMap::new();
+    let mut mail: HashMap<(i64, i64), MailProblem> = HashMap::new();
     for chunk in accounts.chunks(CHUNK) {
+        // The person's mail that failed and has not been followed by one that went out: the
+        // newest such mail per membership (later rows overwrite earlier ones).
+        let mut qb = QueryBuilder::<Db>::new(
+            "SELECT m.account_id, m.organisation_id, m.kind, m.last_error, m.failed_at \
+             FROM mail_outbox m WHERE m.last_error IS NOT NULL AND m.sent_at IS NULL \
+             AND m.cancelled_at IS NULL AND m.kind <> ",
+        );
+        qb.push_bind(DIGEST_KIND);
+        qb.push(
+            " AND NOT EXISTS (SELECT 1 FROM mail_outbox n WHERE n.account_id = m.account_id \
+             AND n.organisation_id = m.organisation_id AND n.id > m.id AND n.sent_at IS NOT NULL) \
+             AND m.account_id IN (",
+        );
+        push_binds(&mut qb, chunk.iter().copied());
+        qb.push(") ORDER BY m.id");
+        for row in qb
+            .build()
+            .fetch_all(pool)
+            .await
+            .doing("listing failed emails")?
+        {
+            let failed_at: Option<DateTime<Utc>> = get(&row, "failed_at")?;
+            let error: Option<String> = get(&row, "last_error")?;
+            mail.insert(
+                (get(&row, "account_id")?, get(&row, "organisation_id")?),
+                MailProblem {
+                    kind: get(&row, "kind")?,
+                    error: error.unwrap_or_default(),
+                    undeliverable: failed_at.is_some(),
+                },
+            );
+        }
         for (sql, target) in [
             (
                 "SELECT l.account_id, t.organisation_id, t.name FROM team_members l \
@@ -1795,6 +1886,7 @@ pub(super) async fn list_users(pool: &Pool<Db>, filter: &UserFilter) -> Result<V
                 job_title: get(row, "job_title")?,
                 teams: teams.get(&key).cloned().unwrap_or_default(),
                 roles: roles.get(&key).cloned().unwrap_or_default(),
+                mail_problem: mail.get(&key).cloned(),
                 created_at: get(row, "created_at")?,
                 activated_at: get(row, "activated_at")?,
             })
@@ -2075,4 +2167,107 @@ pub(super) async fn last_runs(pool: &Pool<Db>) -> Result<Vec<RunSummary>> {
     let mut runs = rows.iter().map(run_from).collect::<Result<Vec<_>>>()?;
     add_counts(pool, &mut runs).await?;
     Ok(runs)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin sign-in sessions (`server::auth`). The cookie holds a random session id; only its
+// SHA-256 is stored. Whether a session is still good (absolute expiry, idle timeout, signed
+// out) is decided by the server from the row; these statements only keep the rows. Times are
+// whole seconds, so that SQLite's RFC 3339 text compares in time order in `purge`.
+
+pub(super) async fn create_admin_session(
+    pool: &Pool<Db>,
+    session_hash: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<()> {
+    let now = now.trunc_subsecs(0);
+    sqlx::query(
+        "INSERT INTO admin_sessions (session_hash, created_at, last_seen_at, expires_at) \
+         VALUES ($1, $2, $2, $3)",
+    )
+    .bind(session_hash)
+    .bind(now)
+    .bind(expires_at.trunc_subsecs(0))
+    .execute(pool)
+    .await
+    .doing("starting an admin session")?;
+    Ok(())
+}
+
+pub(super) async fn admin_session(
+    pool: &Pool<Db>,
+    session_hash: &str,
+) -> Result<Option<super::AdminSession>> {
+    let Some(row) = sqlx::query(
+        "SELECT created_at, last_seen_at, expires_at, revoked_at FROM admin_sessions \
+         WHERE session_hash = $1",
+    )
+    .bind(session_hash)
+    .fetch_optional(pool)
+    .await
+    .doing("reading an admin session")?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(super::AdminSession {
+        created_at: get(&row, "created_at")?,
+        last_seen_at: get(&row, "last_seen_at")?,
+        expires_at: get(&row, "expires_at")?,
+        revoked_at: get(&row, "revoked_at")?,
+    }))
+}
+
+pub(super) async fn touch_admin_session(
+    pool: &Pool<Db>,
+    session_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    // Never backwards: two requests of one session may touch it in either order.
+    sqlx::query(
+        "UPDATE admin_sessions SET last_seen_at = $1 \
+         WHERE session_hash = $2 AND revoked_at IS NULL AND last_seen_at < $1",
+    )
+    .bind(now.trunc_subsecs(0))
+    .bind(session_hash)
+    .execute(pool)
+    .await
+    .doing("noting the use of an admin session")?;
+    Ok(())
+}
+
+pub(super) async fn revoke_admin_session(
+    pool: &Pool<Db>,
+    session_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let revoked = sqlx::query(
+        "UPDATE admin_sessions SET revoked_at = $1 \
+         WHERE session_hash = $2 AND revoked_at IS NULL",
+    )
+    .bind(now.trunc_subsecs(0))
+    .bind(session_hash)
+    .execute(pool)
+    .await
+    .doing("ending an admin session")?;
+    Ok(revoked.rows_affected() == 1)
+}
+
+pub(super) async fn purge_admin_sessions(
+    pool: &Pool<Db>,
+    now: DateTime<Utc>,
+    idle_since: DateTime<Utc>,
+) -> Result<u64> {
+    // A session past its end, idle for too long, or signed out can never be used again; its
+    // row only says so, and an unknown cookie is refused just the same.
+    let purged = sqlx::query(
+        "DELETE FROM admin_sessions \
+         WHERE expires_at <= $1 OR last_seen_at <= $2 OR revoked_at IS NOT NULL",
+    )
+    .bind(now.trunc_subsecs(0))
+    .bind(idle_since.trunc_subsecs(0))
+    .execute(pool)
+    .await
+    .doing("purging old admin sessions")?;
+    Ok(purged.rows_affected())
 }

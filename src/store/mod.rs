@@ -90,10 +90,19 @@ pub struct Store {
     /// work uses: a run holds its lock connection for as long as it runs, so several runs at
     /// once could otherwise take every connection and wait for one to do their work with.
     locks: Option<PgPool>,
+    /// On SQLite, the database file's absolute path: connector locks are OS file locks on
+    /// files beside it ([`Store::try_lock_connector`]). `None` for an in-memory database,
+    /// which no other process can open.
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 /// How many connector locks one process may hold at once (one per connector running).
 const MAX_LOCKS: u32 = 64;
+
+/// The largest pool the store opens (`database.max_connections`). The pool reserves room for
+/// every connection up front, so an absurd size would exhaust memory before any connection
+/// is made; a sync needs a handful, and 100 is PostgreSQL's default server-wide limit.
+pub const MAX_POOL_SIZE: u32 = 100;
 
 macro_rules! dispatch {
     ($self:ident . $f:ident ( $($arg:expr),* $(,)? )) => {
@@ -224,6 +233,8 @@ pub struct OutboxStats {
     pub pending: i64,
     pub failing: i64,
     pub sent: i64,
+    /// Mails refused for good (not tried again).
+    pub undeliverable: i64,
     /// When the oldest email still waiting was queued.
     pub oldest_pending: Option<DateTime<Utc>>,
 }
@@ -251,6 +262,19 @@ pub struct UserRow {
     pub roles: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub activated_at: Option<DateTime<Utc>>,
+    /// The person's newest mail that failed and was not followed by one that went out.
+    pub mail_problem: Option<MailProblem>,
+}
+
+/// A mail to a person that did not go out: still retried, or refused for good.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailProblem {
+    /// The mail's kind, such as `activation`.
+    pub kind: String,
+    /// The last error, as the mail server or the renderer gave it.
+    pub error: String,
+    /// Refused for good (a 5xx answer, or a message that cannot be built): not tried again.
+    pub undeliverable: bool,
 }
 
 impl Store {
@@ -265,6 +289,13 @@ impl Store {
         max_connections: u32,
         password: Option<&SecretString>,
     ) -> Result<Store> {
+        // `hrsync check` refuses these sizes already; this keeps a caller that skipped it from
+        // aborting the process on the allocation (or sqlx from panicking on 0).
+        if !(1..=MAX_POOL_SIZE).contains(&max_connections) {
+            return Err(StoreError::Connect(sqlx::Error::Configuration(
+                format!("a pool of {max_connections} connections is out of range; use 1 to {MAX_POOL_SIZE}").into(),
+            )));
+        }
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(StoreError::Connect)?
@@ -283,9 +314,11 @@ impl Store {
                 .connect_with(options)
                 .await
                 .map_err(StoreError::Connect)?;
+            let sqlite_file = sqlite_file(&pool).await?;
             Ok(Store {
                 backend: Backend::Sqlite(pool),
                 locks: None,
+                sqlite_file,
             })
         } else {
             let mut options = PgConnectOptions::from_str(url).map_err(StoreError::Connect)?;
@@ -307,6 +340,7 @@ impl Store {
             Ok(Store {
                 backend: Backend::Postgres(pool),
                 locks: Some(locks),
+                sqlite_file: None,
             })
         }
     }
@@ -322,10 +356,18 @@ impl Store {
     /// Brings the schema up to date with the migrations under `migrations/`.
     pub async fn migrate(&self) -> Result<()> {
         match &self.backend {
-            Backend::Sqlite(pool) => sqlx::migrate!("migrations/sqlite")
-                .run(pool)
-                .await
-                .map_err(StoreError::Migrate)?,
+            Backend::Sqlite(pool) => {
+                // sqlx migrates PostgreSQL under an advisory lock but SQLite under none: two
+                // processes starting on a new file would both create its tables, and one fail.
+                let _turn = match &self.sqlite_file {
+                    Some(db) => Some(wait_for_lock_file(db, "migrate").await?),
+                    None => None,
+                };
+                sqlx::migrate!("migrations/sqlite")
+                    .run(pool)
+                    .await
+                    .map_err(StoreError::Migrate)?
+            }
             Backend::Postgres(pool) => sqlx::migrate!("migrations/postgres")
                 .run(pool)
                 .await
@@ -433,13 +475,26 @@ impl Store {
     /// Takes the connector's run lock if no one holds it. On PostgreSQL this is a session
     /// advisory lock, held by a connection of its own until [`ConnectorLock::release`] (or
     /// until that connection closes, should the process die), so one replica at a time runs
-    /// the connector. On SQLite, a single-host database, it always succeeds; the daemon's
-    /// own per-connector guard keeps its runs apart.
+    /// the connector. On SQLite it is an exclusive OS lock on a file beside the database
+    /// (`<db>.connector-<hash>.lock`), so a `sync` from the command line and a `serve` on the
+    /// same file take turns; the OS drops it when the lock is released or the process dies.
+    /// An in-memory SQLite database has no other process to keep out: it always succeeds.
     pub async fn try_lock_connector(&self, connector: &str) -> Result<Option<ConnectorLock>> {
-        let Some(pool) = &self.locks else {
-            return Ok(Some(ConnectorLock { conn: None, key: 0 }));
-        };
         let key = lock_key(connector);
+        if let Some(db) = &self.sqlite_file {
+            return Ok(lock_file(db, connector, key)?.map(|file| ConnectorLock {
+                conn: None,
+                key,
+                file: Some(file),
+            }));
+        }
+        let Some(pool) = &self.locks else {
+            return Ok(Some(ConnectorLock {
+                conn: None,
+                key,
+                file: None,
+            }));
+        };
         let mut conn = pool
             .acquire()
             .await
@@ -452,6 +507,7 @@ impl Store {
         Ok(taken.then_some(ConnectorLock {
             conn: Some(conn),
             key,
+            file: None,
         }))
     }
 
@@ -519,6 +575,22 @@ impl Store {
         dispatch!(self.mark_mail_failed(id, error, retry_at))
     }
 
+    /// Marks a mail failed for good (the server refused it with a 5xx answer, or it cannot be
+    /// built): it is not tried again, and the account and the run's digest show the reason.
+    pub async fn mark_mail_undeliverable(
+        &self,
+        id: i64,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        dispatch!(self.mark_mail_undeliverable(id, error, now))
+    }
+
+    /// The mails a run queued that were refused for good: (recipient, error), in queue order.
+    pub async fn undeliverable_mail_of_run(&self, run_id: i64) -> Result<Vec<(String, String)>> {
+        dispatch!(self.undeliverable_mail_of_run(run_id))
+    }
+
     pub async fn outbox_stats(&self) -> Result<OutboxStats> {
         dispatch!(self.outbox_stats())
     }
@@ -575,12 +647,18 @@ impl Store {
 pub struct ConnectorLock {
     conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
     key: i64,
+    /// On SQLite, the locked file; closing it (on drop, or when the process dies) unlocks it.
+    file: Option<std::fs::File>,
 }
 
 impl ConnectorLock {
     /// Releases the lock, and closes its connection: should this future be dropped
     /// half-way, or unlocking fail, no connection still holding the lock goes back to a pool.
     pub async fn release(mut self) {
+        if let Some(file) = self.file.take() {
+            // Closing the file unlocks it too; unlocking first says so plainly.
+            let _ = file.unlock();
+        }
         if let Some(mut conn) = self.conn.take() {
             conn.close_on_drop();
             let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
@@ -613,6 +691,97 @@ fn lock_key(connector: &str) -> i64 {
     i64::from_be_bytes(bytes)
 }
 
+/// The absolute path of a SQLite pool's database file, as SQLite itself resolved it; `None`
+/// for an in-memory database (SQLite gives its file as empty).
+async fn sqlite_file(pool: &SqlitePool) -> Result<Option<std::path::PathBuf>> {
+    let (file,): (String,) =
+        sqlx::query_as("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_one(pool)
+            .await
+            .doing("finding the database file")?;
+    if file.is_empty() {
+        return Ok(None);
+    }
+    // One file reached by two paths (a symbolic link, say) must give one lock file.
+    let path = std::path::PathBuf::from(file);
+    Ok(Some(std::fs::canonicalize(&path).unwrap_or(path)))
+}
+
+/// Takes the exclusive OS lock on a connector's lock file beside the SQLite database `db`, or
+/// `None` when another holder has it. The lock belongs to the open file, so a second handle
+/// is refused even within one process, and it goes when the file is closed or the process
+/// dies. The file itself stays: removing it while another process waits to open it would let
+/// two holders lock two different files.
+fn lock_file(db: &Path, connector: &str, key: i64) -> Result<Option<std::fs::File>> {
+    use std::io::Write;
+    let io = |cause| lock_error("taking the connector's lock file", cause);
+    // The hash, not the id, names the file: any id gives a safe file name.
+    let mut file = open_lock_file(db, &format!("connector-{key:016x}")).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    // The last holder, for an operator who looks at the file while a run is refused.
+    file.set_len(0).map_err(io)?;
+    writeln!(
+        file,
+        "connector {connector}, process {}",
+        std::process::id()
+    )
+    .map_err(io)?;
+    Ok(Some(file))
+}
+
+/// Waits for the exclusive OS lock on `<db>.<what>.lock` beside the SQLite database `db`, for
+/// work that every process must do in turn; the lock goes when the file is dropped.
+async fn wait_for_lock_file(db: &Path, what: &str) -> Result<std::fs::File> {
+    // Long enough for another process to migrate a large database, short enough that a stuck
+    // one is reported rather than waited on for ever.
+    const PATIENCE: Duration = Duration::from_secs(120);
+    let doing = "waiting for another process to migrate the database";
+    let file = open_lock_file(db, what).map_err(|e| lock_error(doing, e))?;
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < PATIENCE => {
+                // Polling keeps the async worker free; a blocking `lock` would not.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(lock_error(
+                    doing,
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("its lock was held for over {} s", PATIENCE.as_secs()),
+                    ),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(lock_error(doing, e)),
+        }
+    }
+}
+
+/// Opens (creating it if missing) the lock file `<db>.<what>.lock` beside a SQLite database.
+fn open_lock_file(db: &Path, what: &str) -> std::io::Result<std::fs::File> {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{what}.lock"));
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(db.with_file_name(name))
+}
+
+fn lock_error(doing: &'static str, cause: std::io::Error) -> StoreError {
+    StoreError::Query {
+        doing,
+        cause: sqlx::Error::Io(cause),
+    }
+}
+
 /// What a token is worth.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenState {
@@ -621,6 +790,57 @@ pub enum TokenState {
     Revoked,
     Expired,
     Unknown,
+}
+
+/// An admin sign-in session as stored (`server::auth` decides whether it is still good).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminSession {
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Admin sign-in sessions of the pages, by the SHA-256 of the session id in the cookie.
+impl Store {
+    /// Records a new session, last seen `now`, ending at `expires_at` at the latest.
+    pub async fn create_admin_session(
+        &self,
+        session_hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        dispatch!(self.create_admin_session(session_hash, now, expires_at))
+    }
+
+    /// The session with this hash, whatever its state; `None` when there is none.
+    pub async fn admin_session(&self, session_hash: &str) -> Result<Option<AdminSession>> {
+        dispatch!(self.admin_session(session_hash))
+    }
+
+    /// Notes that the session was used at `now` (never moves it backwards).
+    pub async fn touch_admin_session(&self, session_hash: &str, now: DateTime<Utc>) -> Result<()> {
+        dispatch!(self.touch_admin_session(session_hash, now))
+    }
+
+    /// Signs the session out; whether it was live.
+    pub async fn revoke_admin_session(
+        &self,
+        session_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        dispatch!(self.revoke_admin_session(session_hash, now))
+    }
+
+    /// Deletes sessions that can no longer be used: past their end, last seen at or before
+    /// `idle_since`, or signed out. Returns how many.
+    pub async fn purge_admin_sessions(
+        &self,
+        now: DateTime<Utc>,
+        idle_since: DateTime<Utc>,
+    ) -> Result<u64> {
+        dispatch!(self.purge_admin_sessions(now, idle_since))
+    }
 }
 
 /// Counts change lines per kind, from `(kind, count)` rows.

@@ -6,6 +6,10 @@
 //! `postgres://postgres@127.0.0.1/postgres`) to run the PostgreSQL half; each test then gets a
 //! database of its own, dropped afterwards. Arguments: an optional filter on test names.
 
+mod admin_store;
+mod connector_lock;
+mod hostile;
+mod settings_in_range;
 #[path = "../support/smtp.rs"]
 mod smtp;
 mod support;
@@ -62,6 +66,24 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         sync_runs::a_stopping_mail_worker_hands_the_rest_of_its_claim_back,
         sync_runs::a_mail_whose_claim_ran_out_is_not_sent_by_the_first_claimer,
         sync_runs::a_held_runs_digest_still_queued_at_approval_gives_way_to_the_approvals,
+        hostile::names_with_control_characters_are_mailed_and_stored_on_one_line,
+        hostile::a_stray_quote_that_keeps_the_field_count_fails_the_run_at_its_line,
+        hostile::an_export_cut_inside_the_last_column_fails_the_run,
+        hostile::text_after_a_closing_quote_fails_the_run,
+        hostile::one_lost_email_in_a_small_organisation_is_a_quarantine_not_a_hold,
+        hostile::two_of_eight_people_leaving_is_applied,
+        hostile::a_first_feed_mostly_without_email_is_held,
+        hostile::a_run_over_two_limits_lists_both_codes,
+        hostile::a_mail_refused_with_550_fails_for_good_and_shows_on_the_account,
+        connector_lock::a_second_process_running_the_same_connector_is_refused_as_running_already,
+        connector_lock::a_connector_lock_is_free_again_when_the_process_holding_it_dies,
+        connector_lock::a_dropped_connector_lock_is_free_again,
+        connector_lock::an_in_memory_sqlite_database_runs_without_a_lock_file,
+        connector_lock::two_processes_starting_on_a_new_database_migrate_it_in_turn,
+        settings_in_range::the_highest_allowed_settings_run_sync_mail_and_serve_without_overflow,
+        settings_in_range::settings_out_of_range_are_refused_before_a_pool_is_allocated_or_a_run_starts,
+        admin_store::account_search_matches_percent_underscore_and_backslash_literally,
+        admin_store::admin_sessions_are_kept_by_hash_touched_forward_revoked_once_and_purged,
     ]
 }
 

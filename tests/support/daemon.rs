@@ -1,7 +1,8 @@
 #![allow(dead_code)]
 //! `hrsync serve` for tests: a SCIM 2.0 HR server on wiremock (the fixture's seven people, or
 //! any number of generated ones), a configuration for the daemon, and the daemon as a child
-//! process that can be waited for, asked over HTTP and stopped with SIGTERM.
+//! process that can be waited for, asked over HTTP and stopped with SIGTERM, or in-process on
+//! port 0 with HTTP limits of the test's choosing.
 //!
 //! Include it with `#[path = "support/daemon.rs"] mod daemon;`.
 
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use hrsync::server::AdminToken;
+use hrsync::server::{AdminToken, HttpLimits};
 use wiremock::matchers::{header, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -56,6 +57,8 @@ pub async fn scim_server(server: &MockServer, delay: Duration) {
 pub struct ScimPeople {
     people: Arc<AtomicUsize>,
     delay_ms: Arc<AtomicU64>,
+    /// Names with CR LF, tabs, NUL and bidi marks, as a hostile HR system gives them.
+    hostile_names: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ScimPeople {
@@ -73,6 +76,13 @@ impl ScimPeople {
 
     pub fn set_people(&self, people: usize) {
         self.people.store(people, Ordering::SeqCst);
+    }
+
+    /// Gives every person a name full of control characters from now on: given name
+    /// `"Person\r\n"`, family name `"\u{202E}0001\t\u{0}"`, display name `"Person\n0001"`.
+    /// Cleaned, the person is called `Person 0001`.
+    pub fn set_hostile_names(&self) {
+        self.hostile_names.store(true, Ordering::SeqCst);
     }
 
     pub fn set_delay(&self, delay: Duration) {
@@ -96,6 +106,14 @@ impl Respond for ScimPeople {
                 .and_then(|(_, v)| v.parse::<usize>().ok())
         };
         let total = self.people.load(Ordering::SeqCst);
+        let hostile = self.hostile_names.load(Ordering::SeqCst);
+        let name = |i: usize, hostile: bool| {
+            if hostile {
+                serde_json::json!({ "givenName": "Person\r\n", "familyName": format!("\u{202E}{i:04}\t\u{0}") })
+            } else {
+                serde_json::json!({ "givenName": "Person", "familyName": format!("{i:04}") })
+            }
+        };
         let start = query("startIndex").unwrap_or(1).max(1);
         let count = query("count").unwrap_or(100);
         let resources: Vec<serde_json::Value> = (start..start + count)
@@ -108,8 +126,8 @@ impl Respond for ScimPeople {
                     ],
                     "id": format!("user-{i}"),
                     "userName": format!("person{i:04}"),
-                    "name": { "givenName": "Person", "familyName": format!("{i:04}") },
-                    "displayName": format!("Person {i:04}"),
+                    "name": name(i, hostile),
+                    "displayName": if hostile { format!("Person\n{i:04}") } else { format!("Person {i:04}") },
                     "emails": [{ "value": ScimPeople::email(i), "type": "work", "primary": true }],
                     "title": "Verzorgende",
                     "active": true,
@@ -310,6 +328,36 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The daemon in-process on port 0 with `limits`, over a SQLite database in `dir`, with the
+/// SCIM connector (unscheduled) on the HR server at `hr` and mail to an SMTP port where nothing
+/// listens. Returns the base URL; the daemon runs until the test's runtime ends.
+pub async fn serve_in_process(dir: &Path, hr: &str, limits: HttpLimits) -> String {
+    Setup::sqlite(dir, 0, "smtp://127.0.0.1:9", hr).write(dir);
+    // SAFETY: tests set this variable to the same value before building an app.
+    unsafe { std::env::set_var(SCIM_TOKEN_VAR, SCIM_TOKEN) };
+    let config = hrsync::config::load_checked(&dir.join("hrsync.toml")).unwrap();
+    let app = hrsync::sync::App::build(config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let token = AdminToken::from_hex(&AdminToken::hash_hex(ADMIN_TOKEN)).unwrap();
+    tokio::spawn(hrsync::server::serve_with(
+        app,
+        token,
+        listener,
+        limits,
+        std::future::pending(),
+    ));
+    base
+}
+
+/// The daemon's SQLite database in `dir` (as [`serve_in_process`] and [`Setup::sqlite`] make
+/// it), opened beside the daemon.
+pub async fn open_store(dir: &Path) -> hrsync::store::Store {
+    hrsync::store::Store::connect(&format!("sqlite://{}", dir.join("hrsync.db").display()), 1)
+        .await
+        .unwrap()
 }
 
 /// GETs `path` under `base` with the admin token, as JSON.

@@ -37,6 +37,12 @@ pub struct ReceivedMail {
 enum Behaviour {
     Accept,
     RefuseSender(&'static str),
+    /// Accepts the sender, and answers `RCPT TO` of any recipient whose address contains
+    /// the text with the answer.
+    RefuseRecipients {
+        containing: &'static str,
+        answer: &'static str,
+    },
 }
 
 #[derive(Default)]
@@ -72,6 +78,12 @@ impl SmtpSink {
             "451 4.3.0 Temporary failure in test server, try again later",
         ))
         .await
+    }
+
+    /// Starts a server that accepts every message except to recipients whose address contains
+    /// `containing`, which it refuses with `answer` (say, a permanent `550`).
+    pub async fn refusing_recipients(containing: &'static str, answer: &'static str) -> SmtpSink {
+        SmtpSink::with(Behaviour::RefuseRecipients { containing, answer }).await
     }
 
     async fn with(behaviour: Behaviour) -> SmtpSink {
@@ -188,20 +200,25 @@ async fn session(
             },
             "MAIL" => match (behaviour, path_after(argument, "FROM:")) {
                 (Behaviour::RefuseSender(answer), _) => reply(&mut write, answer).await?,
-                (Behaviour::Accept, Some(from)) => {
+                (Behaviour::Accept | Behaviour::RefuseRecipients { .. }, Some(from)) => {
                     transaction = Some(Transaction {
                         from,
                         to: Vec::new(),
                     });
                     reply(&mut write, "250 2.1.0 Sender OK").await?;
                 }
-                (Behaviour::Accept, None) => {
+                (Behaviour::Accept | Behaviour::RefuseRecipients { .. }, None) => {
                     reply(&mut write, "501 5.5.4 Syntax: MAIL FROM:<address>").await?
                 }
             },
             "RCPT" => match (&mut transaction, path_after(argument, "TO:")) {
                 (None, _) => reply(&mut write, "503 5.5.1 MAIL FROM first").await?,
                 (Some(_), None) => reply(&mut write, "501 5.5.4 Syntax: RCPT TO:<address>").await?,
+                (Some(_), Some(to)) if matches!(behaviour, Behaviour::RefuseRecipients { containing, .. } if to.contains(containing)) => {
+                    if let Behaviour::RefuseRecipients { answer, .. } = behaviour {
+                        reply(&mut write, answer).await?;
+                    }
+                }
                 (Some(transaction), Some(to)) => {
                     transaction.to.push(to);
                     reply(&mut write, "250 2.1.5 Recipient OK").await?;

@@ -1,7 +1,7 @@
 #![allow(dead_code)]
 //! A small W3C WebDriver client for browser tests: it starts `chromedriver`, opens a headless
 //! Chromium session with a fresh profile and a download folder, and offers the few commands
-//! the tests use (navigate, find, click, type, read, screenshot). It speaks the protocol over
+//! the tests use (navigate, find, click, type, read, cookies, screenshot). It speaks the protocol over
 //! reqwest, so the tests need no browser-automation crate.
 //!
 //! Include it with `#[path = "support/webdriver.rs"] mod webdriver;`.
@@ -141,6 +141,28 @@ impl Browser {
 
     pub async fn goto(&self, url: &str) {
         self.command("POST", "/url", json!({ "url": url })).await;
+    }
+
+    /// The value of the current page's cookie `name` (HTTP-only ones included), if it has one.
+    pub async fn cookie(&self, name: &str) -> Option<String> {
+        let cookies = self.command("GET", "/cookie", Value::Null).await;
+        cookies
+            .as_array()?
+            .iter()
+            .find(|c| c["name"] == name)
+            .and_then(|c| c["value"].as_str())
+            .map(str::to_string)
+    }
+
+    /// Sets cookie `name` for the current page's site, as a browser that kept a copy of it
+    /// would send it.
+    pub async fn set_cookie(&self, name: &str, value: &str) {
+        self.command(
+            "POST",
+            "/cookie",
+            json!({ "cookie": { "name": name, "value": value, "path": "/", "httpOnly": true } }),
+        )
+        .await;
     }
 
     pub async fn url(&self) -> String {
