@@ -323,6 +323,15 @@ pub struct FeedHealthSettings {
     /// Held when the share of records without a usable email rises by more than this.
     #[serde(default = "default_missing_rise")]
     pub max_missing_email_rise: f64,
+    /// … and only when more than this many records are gone.
+    #[serde(default = "default_max_drop_count")]
+    pub max_drop_count: usize,
+    /// … and only when more than this many more records lack a usable email.
+    #[serde(default = "default_missing_rise_count")]
+    pub max_missing_email_rise_count: usize,
+    /// A connector's first feed is held when more than this share would be quarantined.
+    #[serde(default = "default_first_feed_max_quarantined")]
+    pub first_feed_max_quarantined: f64,
 }
 
 fn default_max_drop() -> f64 {
@@ -331,12 +340,24 @@ fn default_max_drop() -> f64 {
 fn default_missing_rise() -> f64 {
     HealthLimits::default().max_missing_email_rise
 }
+fn default_max_drop_count() -> usize {
+    HealthLimits::default().max_drop_count
+}
+fn default_missing_rise_count() -> usize {
+    HealthLimits::default().max_missing_email_rise_count
+}
+fn default_first_feed_max_quarantined() -> f64 {
+    HealthLimits::default().first_feed_max_quarantined
+}
 
 impl Default for FeedHealthSettings {
     fn default() -> Self {
         FeedHealthSettings {
             max_drop: default_max_drop(),
             max_missing_email_rise: default_missing_rise(),
+            max_drop_count: default_max_drop_count(),
+            max_missing_email_rise_count: default_missing_rise_count(),
+            first_feed_max_quarantined: default_first_feed_max_quarantined(),
         }
     }
 }
@@ -548,6 +569,16 @@ pub mod bounds {
     pub const MAX_DROP: Bound = share("connectors.ID.feed_health.max_drop");
     pub const MAX_MISSING_EMAIL_RISE: Bound =
         share("connectors.ID.feed_health.max_missing_email_rise");
+    /// Counts that go with the feed-health shares; a million is more than any organisation.
+    pub const MAX_DROP_COUNT: Bound =
+        whole("connectors.ID.feed_health.max_drop_count", 0, 1_000_000);
+    pub const MAX_MISSING_EMAIL_RISE_COUNT: Bound = whole(
+        "connectors.ID.feed_health.max_missing_email_rise_count",
+        0,
+        1_000_000,
+    );
+    pub const FIRST_FEED_MAX_QUARANTINED: Bound =
+        share("connectors.ID.feed_health.first_feed_max_quarantined");
 
     /// Every numeric setting of the configuration.
     pub const ALL: &[Bound] = &[
@@ -565,6 +596,9 @@ pub mod bounds {
         MIN_DEACTIVATIONS_FOR_RATIO,
         MAX_DROP,
         MAX_MISSING_EMAIL_RISE,
+        MAX_DROP_COUNT,
+        MAX_MISSING_EMAIL_RISE_COUNT,
+        FIRST_FEED_MAX_QUARANTINED,
     ];
 
     /// The range of the setting a dotted key names, if it is a numeric one.
@@ -1085,6 +1119,15 @@ impl Loaded {
                 bounds::MAX_MISSING_EMAIL_RISE,
                 Share(c.feed_health.max_missing_email_rise),
             );
+            of(bounds::MAX_DROP_COUNT, count(c.feed_health.max_drop_count));
+            of(
+                bounds::MAX_MISSING_EMAIL_RISE_COUNT,
+                count(c.feed_health.max_missing_email_rise_count),
+            );
+            of(
+                bounds::FIRST_FEED_MAX_QUARANTINED,
+                Share(c.feed_health.first_feed_max_quarantined),
+            );
         }
         numbers
     }
@@ -1190,7 +1233,9 @@ impl Loaded {
         policy.health = HealthLimits {
             max_drop: c.feed_health.max_drop,
             max_missing_email_rise: c.feed_health.max_missing_email_rise,
-            ..HealthLimits::default()
+            max_drop_count: c.feed_health.max_drop_count,
+            max_missing_email_rise_count: c.feed_health.max_missing_email_rise_count,
+            first_feed_max_quarantined: c.feed_health.first_feed_max_quarantined,
         };
         policy.thresholds = Thresholds {
             max_deactivations: c.thresholds.max_deactivations,

@@ -379,6 +379,9 @@ fn every_numeric_setting_has_a_range() {
         "connectors.ID.thresholds.min_deactivations_for_ratio",
         "connectors.ID.feed_health.max_drop",
         "connectors.ID.feed_health.max_missing_email_rise",
+        "connectors.ID.feed_health.max_drop_count",
+        "connectors.ID.feed_health.max_missing_email_rise_count",
+        "connectors.ID.feed_health.first_feed_max_quarantined",
     ];
     let dir = tempfile::tempdir().unwrap();
     let path = with_every_number(dir.path());

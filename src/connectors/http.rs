@@ -308,6 +308,75 @@ fn default_retry_ms() -> u64 {
     500
 }
 
+/// A problem when `value` is outside `range`: the key, the value and the range allowed.
+fn out_of_range<T>(key: &str, value: T, range: std::ops::RangeInclusive<T>) -> Option<String>
+where
+    T: PartialOrd + std::fmt::Display,
+{
+    (!range.contains(&value)).then(|| {
+        format!(
+            "{key}: {value} is out of range; use {} to {}",
+            range.start(),
+            range.end()
+        )
+    })
+}
+
+/// The largest page a definition may ask for: no HR API documents more, and a page size is
+/// also how many records one response may hold.
+const MAX_PAGE_SIZE: u32 = 10_000;
+
+impl Limits {
+    /// Every number outside its range, with its key: nothing a definition may say can make a
+    /// fetch wait for ever, retry for ever, or size a buffer absurdly.
+    fn problems(&self) -> Vec<String> {
+        [
+            self.requests_per_minute.and_then(|rpm| {
+                out_of_range("limits.requests_per_minute", rpm, 1..=100_000)
+                    .map(|p| format!("{p} (leave it out for no limit)"))
+            }),
+            out_of_range("limits.timeout_seconds", self.timeout_seconds, 1..=3_600),
+            out_of_range("limits.max_pages", self.max_pages, 1..=1_000_000),
+            out_of_range(
+                "limits.max_response_bytes",
+                self.max_response_bytes,
+                1_024..=1 << 30,
+            ),
+            out_of_range("limits.retries", self.retries, 0..=20),
+            out_of_range("limits.retry_after_ms", self.retry_after_ms, 1..=60_000),
+            out_of_range("limits.concurrency", self.concurrency, 1..=32),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+impl Pagination {
+    /// Page sizes outside 1 to [`MAX_PAGE_SIZE`] (a size of 0 would ask for the same empty
+    /// page until `max_pages`), and a first page number other than 0 or 1.
+    fn problems(&self, at: &str) -> Vec<String> {
+        let size =
+            |key: &str, value: u32| out_of_range(&format!("{at}.{key}"), value, 1..=MAX_PAGE_SIZE);
+        match self {
+            Pagination::Offset { limit, .. } => size("limit", *limit).into_iter().collect(),
+            Pagination::Page { size: n, first, .. } => [
+                size("size", *n),
+                out_of_range(&format!("{at}.first"), *first, 0..=1),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            Pagination::Cursor { size: Some(n), .. } => size("size", *n).into_iter().collect(),
+            Pagination::Scim { count } => size("count", *count).into_iter().collect(),
+            Pagination::None
+            | Pagination::Cursor { size: None, .. }
+            | Pagination::NextLink { .. }
+            | Pagination::LinkHeader => Vec::new(),
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -398,8 +467,14 @@ impl Definition {
                 );
             }
         }
-        if definition.limits.concurrency == 0 {
-            problems.push("limits.concurrency: must be at least 1".to_string());
+        problems.extend(definition.limits.problems());
+        problems.extend(definition.pagination.problems("pagination"));
+        for (name, lookup) in &definition.lookups {
+            problems.extend(
+                lookup
+                    .pagination
+                    .problems(&format!("lookups.{name}.pagination")),
+            );
         }
         if problems.is_empty() {
             Ok(definition)
@@ -1759,6 +1834,74 @@ fn without_url(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A minimal definition with `extra` TOML after it.
+    fn definition(extra: &str) -> Result<Definition, String> {
+        Definition::parse(&format!(
+            "name = \"T\"\n[auth]\nkind = \"none\"\n[records]\n[request]\nurl = \"https://hr.example/people\"\n\
+             [fields.employee_id]\npath = \"id\"\n[fields.email]\npath = \"mail\"\n{extra}"
+        ))
+    }
+
+    #[test]
+    fn every_number_of_a_definition_at_the_ends_of_its_range_is_accepted() {
+        for extra in [
+            "[limits]\nrequests_per_minute = 1\ntimeout_seconds = 1\nmax_pages = 1\nmax_response_bytes = 1024\nretries = 0\nretry_after_ms = 1\nconcurrency = 1\n[pagination]\nkind = \"offset\"\noffset_param = \"o\"\nlimit_param = \"l\"\nlimit = 1",
+            "[limits]\nrequests_per_minute = 100000\ntimeout_seconds = 3600\nmax_pages = 1000000\nmax_response_bytes = 1073741824\nretries = 20\nretry_after_ms = 60000\nconcurrency = 32\n[pagination]\nkind = \"page\"\npage_param = \"p\"\nsize = 10000\nfirst = 0",
+        ] {
+            assert!(
+                definition(extra).is_ok(),
+                "{extra}: {:?}",
+                definition(extra).err()
+            );
+        }
+    }
+
+    #[test]
+    fn numbers_outside_their_range_are_refused_with_key_and_range() {
+        let cases = [
+            (
+                "[limits]\ntimeout_seconds = 0",
+                "limits.timeout_seconds: 0 is out of range; use 1 to 3600",
+            ),
+            (
+                "[limits]\ntimeout_seconds = 18446744073709551615",
+                "limits.timeout_seconds",
+            ),
+            (
+                "[limits]\nrequests_per_minute = 0",
+                "limits.requests_per_minute: 0 is out of range",
+            ),
+            (
+                "[limits]\nretries = 21",
+                "limits.retries: 21 is out of range; use 0 to 20",
+            ),
+            (
+                "[limits]\nconcurrency = 0",
+                "limits.concurrency: 0 is out of range; use 1 to 32",
+            ),
+            (
+                "[limits]\nmax_response_bytes = 2147483648",
+                "limits.max_response_bytes",
+            ),
+            (
+                "[pagination]\nkind = \"scim\"\ncount = 0",
+                "pagination.count: 0 is out of range; use 1 to 10000",
+            ),
+            (
+                "[pagination]\nkind = \"cursor\"\ncursor_param = \"c\"\npath = \"next\"\nsize = 10001",
+                "pagination.size: 10001",
+            ),
+            (
+                "[pagination]\nkind = \"page\"\npage_param = \"p\"\nsize = 10\nfirst = 7",
+                "pagination.first: 7 is out of range; use 0 to 1",
+            ),
+        ];
+        for (extra, expected) in cases {
+            let error = definition(extra).unwrap_err();
+            assert!(error.contains(expected), "{extra}: {error}");
+        }
+    }
 
     #[test]
     fn link_header_gives_the_next_target_among_others() {

@@ -317,3 +317,19 @@ pub async fn a_mail_refused_with_550_fails_for_good_and_shows_on_the_account(
     assert!(text.contains("person2@zorg.example"), "{text}");
     Ok(())
 }
+
+pub async fn the_feed_health_counts_are_settings(mut env: TestEnv) -> anyhow::Result<()> {
+    // With no count allowed, one person losing their email in ten holds the run again.
+    env.connector_extra = "feed_health.max_missing_email_rise_count = 0".to_string();
+    let all = staff(10);
+    env.write_feed(&rows(&all));
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    env.write_feed(&rows(&without_email(&all, &[2])));
+
+    let report = env.sync(&app, TODAY).await?;
+
+    assert_eq!(report.summary.status, RunStatus::Held);
+    assert_eq!(codes(&report), ["HR203"]);
+    Ok(())
+}

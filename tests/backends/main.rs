@@ -75,6 +75,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         hostile::a_first_feed_mostly_without_email_is_held,
         hostile::a_run_over_two_limits_lists_both_codes,
         hostile::a_mail_refused_with_550_fails_for_good_and_shows_on_the_account,
+        hostile::the_feed_health_counts_are_settings,
         connector_lock::a_second_process_running_the_same_connector_is_refused_as_running_already,
         connector_lock::a_connector_lock_is_free_again_when_the_process_holding_it_dies,
         connector_lock::a_dropped_connector_lock_is_free_again,
