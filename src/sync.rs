@@ -805,7 +805,7 @@ impl App {
             public_url: self.config.settings.server.public_url.clone(),
         };
         let drained = worker.drain_while(keep_going).await?;
-        crate::metrics::mails(drained.sent, drained.failed);
+        crate::metrics::mails(drained.sent, drained.failed + drained.undeliverable);
         Ok(drained)
     }
 }

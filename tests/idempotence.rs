@@ -320,3 +320,46 @@ proptest! {
         runtime.block_on(run_case(steps, settings))?;
     }
 }
+
+fn someone(id: u8, email: u8, start: u8, end: u8, status: u8) -> Person {
+    Person {
+        id,
+        email: Some((email, false)),
+        department: None,
+        manager: None,
+        nurse: false,
+        big: 0,
+        start,
+        end,
+        status,
+    }
+}
+
+fn step_of(people: Vec<Person>) -> Step {
+    Step {
+        connector: true,
+        people,
+        activate: vec![false; 12],
+    }
+}
+
+#[tokio::test]
+async fn a_leaver_record_carrying_another_persons_email_does_not_keep_them_in_the_feed() {
+    // E2 leaves; E4 joins with person6@; then a rehire takes E2's account by email under
+    // E3, while HR's ended E2 record now carries person6@, and E4 is gone from the feed.
+    let steps = vec![
+        step_of(vec![someone(2, 4, 0, 0, 2)]),
+        step_of(vec![someone(4, 6, 0, 0, 2)]),
+        step_of(vec![someone(3, 4, 2, 0, 0), someone(2, 6, 0, 2, 0)]),
+    ];
+    let settings = Settings {
+        send_invites: false,
+        invite_days: 2,
+        display_owner: 0,
+        team_owner: 0,
+    };
+
+    let outcome = run_case(steps, settings).await;
+
+    assert!(outcome.is_ok(), "{outcome:?}");
+}

@@ -317,6 +317,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn mail_summary(d: &crate::mail::outbox::Drained) -> String {
     let mut line = format!("Mail: {} sent, {} failed", d.sent, d.failed);
+    if d.undeliverable > 0 {
+        line.push_str(&format!(
+            ", {} undeliverable (refused by the mail server; not tried again, see `users`)",
+            d.undeliverable
+        ));
+    }
     if d.cancelled > 0 {
         line.push_str(&format!(
             ", {} cancelled (no longer applicable)",
@@ -359,10 +365,10 @@ async fn check(path: &std::path::Path, connect: bool) -> ExitCode {
         eprint!("{e}");
         return ExitCode::Error;
     }
-    outln!("{}: the configuration is valid.", path.display());
+    // The exports as a run reads them: how many records, and whether so many lack an email
+    // that a connector's first run would be held for it (a column mapped wrong).
     let mut code = ExitCode::Success;
-    // The exports as a run reads them: how many records, and whether most lack an email
-    // (a column mapped wrong), which a connector's first run would be held for.
+    let mut counts = Vec::new();
     for (id, settings) in &loaded.settings.connectors {
         let Some(csv) = settings
             .csv
@@ -379,15 +385,22 @@ async fn check(path: &std::path::Path, connect: bool) -> ExitCode {
                 continue;
             }
         };
-        outln!(
+        counts.push(format!(
             "{id}: {} holds {} records.",
             csv.path.display(),
             records.len()
-        );
-        if let Some(problem) = mostly_without_email(&records) {
-            eprintln!("{id}: {problem}");
+        ));
+        let limit = settings.feed_health.first_feed_max_quarantined;
+        if let Some(problem) = mostly_without_email(&records, limit) {
+            eprintln!("{id}: {}: {problem}", csv.path.display());
             code = ExitCode::Error;
         }
+    }
+    if code == ExitCode::Success {
+        outln!("{}: the configuration is valid.", path.display());
+    }
+    for line in counts {
+        outln!("{line}");
     }
     if !connect {
         return code;
@@ -407,14 +420,19 @@ async fn check(path: &std::path::Path, connect: bool) -> ExitCode {
     code
 }
 
-/// Why a feed looks mapped wrong: more than half its records have no usable email. A
-/// connector's first run would be held for it (HR204), so `check` says so first.
-fn mostly_without_email(records: &[crate::domain::HrRecord]) -> Option<String> {
+/// Why a feed looks mapped wrong: more of its records lack a usable email than the share
+/// (`feed_health.first_feed_max_quarantined`) for which a connector's first run is held
+/// (HR204), so `check` says so before a run does. A tenant where most people really have no
+/// email raises that setting, and `check` follows it.
+fn mostly_without_email(records: &[crate::domain::HrRecord], limit: f64) -> Option<String> {
     let missing = records.iter().filter(|r| r.email.is_err()).count();
-    (missing * 2 > records.len()).then(|| {
+    let share = missing as f64 / records.len().max(1) as f64;
+    (share > limit).then(|| {
         format!(
-            "{missing} of {} records have no usable email: check which field the email is read from",
-            records.len()
+            "{missing} of {} records ({:.0}%) have no usable email, over feed_health.first_feed_max_quarantined ({:.0}%): check which field the email is read from",
+            records.len(),
+            share * 100.0,
+            limit * 100.0
         )
     })
 }
@@ -428,7 +446,11 @@ async fn connect_first_page(loaded: &Loaded, connector: &str) -> anyhow::Result<
             ..FetchOptions::default()
         })
         .await?;
-    if let Some(problem) = mostly_without_email(&fetched.records) {
+    let limit = loaded
+        .connector(connector)?
+        .feed_health
+        .first_feed_max_quarantined;
+    if let Some(problem) = mostly_without_email(&fetched.records, limit) {
         anyhow::bail!(
             "the first page has {} records, but {problem}",
             fetched.records.len()

@@ -27,7 +27,9 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use chrono::format::{Item, StrftimeItems};
 
-use crate::domain::{Department, Email, EmployeeId, HrRecord, TeamKey, attribute, non_empty};
+use crate::domain::{
+    Department, Email, EmployeeId, HrRecord, MAX_KEY_BYTES, TeamKey, attribute, non_empty,
+};
 
 /// Settings of one `csv` connector: where the file is and how its columns map to record fields.
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -243,12 +245,30 @@ pub enum CsvError {
         column: usize,
     },
     #[error(
+        "{file} line {line}, column {column}: the quoted value that starts here runs over line {row_line}, which looks like a row of its own; a quote is probably missing, and reading on would merge rows into one"
+    )]
+    RowsInsideQuotes {
+        file: String,
+        line: u64,
+        column: usize,
+        row_line: u64,
+    },
+    #[error(
         "{file} line {line}, column {column}: text follows the closing quote of a value; quote the whole value and double every quote inside it (\"\")"
     )]
     TextAfterQuote {
         file: String,
         line: u64,
         column: usize,
+    },
+    #[error(
+        "{file} line {line}, column `{column}`: the value is {bytes} bytes long; an id or department code may be at most 1024"
+    )]
+    TooLong {
+        file: String,
+        line: u64,
+        column: String,
+        bytes: usize,
     },
     #[error("{file} line {line}, column `{column}`: the employee id is empty; every row needs one")]
     MissingEmployeeId {
@@ -645,6 +665,18 @@ impl Row<'_> {
                 line,
                 column: id_column.to_string(),
             })?;
+        // Keys the databases index have a size limit: say where the absurd one is.
+        for field in [Field::EmployeeId, Field::ManagerId, Field::DepartmentCode] {
+            let (value, column) = self.raw(field);
+            if value.len() > MAX_KEY_BYTES {
+                return Err(CsvError::TooLong {
+                    file: file.to_string(),
+                    line,
+                    column: column.to_string(),
+                    bytes: value.len(),
+                });
+            }
+        }
         let mut record = HrRecord::new(employee_id, Email::parse(self.raw(Field::Email).0));
         record.first_name = self.text(Field::FirstName);
         record.last_name = self.text(Field::LastName);
@@ -713,8 +745,13 @@ fn department(code: Option<String>, name: Option<String>) -> Option<Department> 
 /// one row swallows the rows after it), and it joins text after a closing quote to the value.
 /// Here, as in RFC 4180, a quote opens a value only as the value's first character; inside,
 /// `""` is a quote; after the closing quote only spaces, the delimiter or the end of the line
-/// may follow. A quote inside an unquoted value is an ordinary character. Errors name the line
-/// and column where the value starts.
+/// may follow. A quote inside an unquoted value is an ordinary character.
+///
+/// Two stray quotes can still pair up into a valid quoted value that swallows the rows between
+/// them, so a quoted value that runs over a line holding a whole row's worth of delimiters (as
+/// many as the header has, less one) is refused too: a note spanning lines rarely looks like a
+/// row, and swallowed people always do. Errors name the line and column where the value starts.
+/// Lines end at LF, CRLF or a lone CR, as the csv reader's rows do.
 fn check_quoting(file: &str, bytes: &[u8], delimiter: u8) -> Result<(), CsvError> {
     #[derive(Clone, Copy, PartialEq)]
     enum State {
@@ -725,18 +762,41 @@ fn check_quoting(file: &str, bytes: &[u8], delimiter: u8) -> Result<(), CsvError
     }
     let (mut state, mut line, mut column) = (State::FieldStart, 1u64, 1usize);
     let mut cell_line = 1u64;
+    // The header's field count, once its record has ended; and, inside a quoted value that
+    // has crossed a line break, the delimiters on its current line.
+    let (mut header_fields, mut row_has_text) = (None::<usize>, false);
+    let mut inner_delimiters: Option<usize> = None;
     let mut iter = bytes.iter().copied().peekable();
     while let Some(byte) = iter.next() {
         let ends_record = byte == b'\n' || byte == b'\r';
+        let ends_line = byte == b'\n' || (byte == b'\r' && iter.peek() != Some(&b'\n'));
         state = match (state, byte) {
             (State::Quoted, b'"') if iter.peek() == Some(&b'"') => {
                 iter.next();
                 State::Quoted
             }
             (State::Quoted, b'"') => State::AfterQuote,
-            (State::Quoted, _) => State::Quoted,
+            (State::Quoted, _) => {
+                if ends_line {
+                    inner_delimiters = Some(0);
+                } else if byte == delimiter
+                    && let Some(count) = inner_delimiters.as_mut()
+                {
+                    *count += 1;
+                    if header_fields.is_some_and(|n| *count >= (n - 1).max(2)) {
+                        return Err(CsvError::RowsInsideQuotes {
+                            file: file.to_string(),
+                            line: cell_line,
+                            column,
+                            row_line: line,
+                        });
+                    }
+                }
+                State::Quoted
+            }
             (State::FieldStart, b'"') => {
                 cell_line = line;
+                inner_delimiters = None;
                 State::Quoted
             }
             (State::AfterQuote, b' ' | b'\t') => State::AfterQuote,
@@ -752,12 +812,18 @@ fn check_quoting(file: &str, bytes: &[u8], delimiter: u8) -> Result<(), CsvError
                 State::FieldStart
             }
             (_, _) if ends_record => {
-                column = 1;
+                if row_has_text && header_fields.is_none() {
+                    header_fields = Some(column);
+                }
+                (column, row_has_text) = (1, false);
                 State::FieldStart
             }
             (_, _) => State::Unquoted,
         };
-        if byte == b'\n' {
+        if !ends_record && byte != delimiter && !byte.is_ascii_whitespace() {
+            row_has_text = true;
+        }
+        if ends_line {
             line += 1;
         }
     }
@@ -786,7 +852,10 @@ impl<'a> LineIndex<'a> {
         let breaks = bytes
             .iter()
             .enumerate()
-            .filter_map(|(offset, &byte)| (byte == b'\n').then_some(offset))
+            .filter_map(|(offset, &byte)| {
+                let lone_cr = byte == b'\r' && bytes.get(offset + 1) != Some(&b'\n');
+                (byte == b'\n' || lone_cr).then_some(offset)
+            })
             .collect();
         LineIndex { bytes, breaks }
     }
@@ -1052,7 +1121,7 @@ mod tests {
         let error = error_text(parse("hr.csv", text.as_bytes(), &settings()));
 
         assert!(error.starts_with("hr.csv line 2, column 3:"), "{error}");
-        assert!(error.contains("never closes"), "{error}");
+        assert!(error.contains("runs over line 3"), "{error}");
     }
 
     #[test]
@@ -1076,6 +1145,68 @@ mod tests {
 
         assert!(error.starts_with("hr.csv line 2, column 3:"), "{error}");
         assert!(error.contains("text follows the closing quote"), "{error}");
+    }
+
+    #[test]
+    fn two_stray_quotes_that_pair_up_over_whole_rows_fail_where_the_first_opens() {
+        let text = "employee_id,email,first_name,last_name\n\
+                    E1,a@example.org,Ann,\"Smit\n\
+                    E2,b@example.org,Bob,Bakker\n\
+                    E3,c@example.org,Cor,de Vries\"\n\
+                    E4,d@example.org,Dan,Dekker\n";
+
+        let error = error_text(parse("hr.csv", text.as_bytes(), &settings()));
+
+        assert!(error.starts_with("hr.csv line 2, column 4:"), "{error}");
+        assert!(error.contains("runs over line 3"), "{error}");
+    }
+
+    #[test]
+    fn an_id_too_long_for_an_index_names_its_line_and_column() {
+        let text = format!(
+            "employee_id,email,manager_id\nE1,a@example.org,\nE2,b@example.org,{}\n",
+            "M".repeat(2_000)
+        );
+
+        let error = error_text(parse("hr.csv", text.as_bytes(), &settings()));
+
+        assert!(
+            error.starts_with("hr.csv line 3, column `manager_id`: the value is 2000 bytes long"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_quoted_note_over_several_lines_is_one_value() {
+        let text = "employee_id,email,first_name,notes\n\
+                    E1,a@example.org,Ann,\"Works Mondays,\nTuesdays\nand, on call, Fridays\"\n\
+                    E2,b@example.org,Bob,\n";
+        let mut settings = settings();
+        settings.attributes = vec!["notes".to_string()];
+
+        let records = parse("hr.csv", text.as_bytes(), &settings).unwrap();
+
+        assert_eq!(records.len(), 2);
+        assert_eq!(
+            records[0].attributes["notes"],
+            "Works Mondays,\nTuesdays\nand, on call, Fridays"
+        );
+    }
+
+    #[test]
+    fn lines_ending_in_a_lone_cr_are_counted() {
+        let unclosed =
+            "employee_id,email,last_name\rE1,a@example.org,Smit\rE2,b@example.org,\"Bos\r";
+        let short = "employee_id,email,last_name\rE1,a@example.org,Smit\rE2,b@example.org\r";
+
+        let unclosed = error_text(parse("hr.csv", unclosed.as_bytes(), &settings()));
+        let short = error_text(parse("hr.csv", short.as_bytes(), &settings()));
+
+        assert!(
+            unclosed.starts_with("hr.csv line 3, column 3:"),
+            "{unclosed}"
+        );
+        assert!(short.starts_with("hr.csv line 3:"), "{short}");
     }
 
     #[test]
@@ -1591,7 +1722,21 @@ mod tests {
 
             let records = parse("hr.csv", &bytes, &settings);
 
-            // A row whose every cell is blank is skipped as a blank line; ids never are.
+            // A value whose later line holds a row's worth of commas (three, with four
+            // columns) is refused as rows swallowed by a stray quote; anything else is read.
+            let looks_like_rows = cells.iter().any(|(_, name, note)| {
+                [name, note].iter().any(|cell| {
+                    cell.split(['\n', '\r']).skip(1).any(|line| line.matches(',').count() >= 3)
+                })
+            });
+            if looks_like_rows {
+                proptest::prop_assert!(
+                    matches!(records, Err(CsvError::RowsInsideQuotes { .. }) | Ok(_)),
+                    "{:?}",
+                    records
+                );
+                return Ok(());
+            }
             let records = records.unwrap();
             proptest::prop_assert_eq!(records.len(), cells.len());
             for (record, (_, name, note)) in records.iter().zip(&cells) {

@@ -31,6 +31,8 @@ pub struct Account {
     /// The connector that keeps the account's profile (email and names): the one of its
     /// oldest live managed membership, in any organisation. `None` when no connector does.
     pub profile_owner: Option<ConnectorId>,
+    /// That oldest live managed membership, which gives `profile_owner` the profile.
+    pub profile_owner_membership: Option<MembershipId>,
 }
 
 /// The state of a person's membership of one organisation.

@@ -16,7 +16,7 @@ pub use directory::{
     TeamLink,
 };
 pub use ids::{ConnectorId, Email, EmailError, EmployeeId, TeamKey};
-pub use record::{Department, HrRecord};
+pub use record::{Department, HrRecord, MAX_KEY_BYTES};
 pub use run::{
     ChangeLine, FetchKind, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger,
 };

@@ -9,20 +9,28 @@
 //! trimmed. Attributes keep their text as given (a note may hold line breaks), without NUL.
 
 /// Whether a character is removed outright rather than turned into a space: NUL, and the
-/// invisible formatting characters that reorder or hide text (bidi marks, embeddings,
-/// overrides and isolates; zero-width space, word joiner and byte order mark). Zero-width
-/// joiners (U+200C, U+200D) stay: scripts such as Persian and emoji sequences need them.
+/// invisible characters that reorder, hide or pad text (bidi marks, embeddings, overrides and
+/// isolates; zero-width space, word joiner and invisible operators; soft hyphen; byte order
+/// mark; Hangul fillers; deprecated format characters; tag characters). Zero-width joiners
+/// (U+200C, U+200D) stay: scripts such as Persian and emoji sequences need them.
 fn is_removed(c: char) -> bool {
     matches!(
         c,
-        '\0' | '\u{061C}'
+        '\0' | '\u{00AD}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{180E}'
             | '\u{200B}'
             | '\u{200E}'
             | '\u{200F}'
             | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'
-            | '\u{2066}'..='\u{2069}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{3164}'
             | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{E0000}'..='\u{E007F}'
     )
 }
 
@@ -96,6 +104,7 @@ mod tests {
         assert_eq!(single_line("\u{202E}nimda\u{202C}"), "nimda");
         assert_eq!(single_line("Ann\u{200F} \u{2067}Smit\u{2069}"), "Ann Smit");
         assert_eq!(single_line("\u{FEFF}Ann"), "Ann");
+        assert_eq!(single_line("An\u{AD}n\u{3164}\u{E0041}"), "Ann");
     }
 
     #[test]

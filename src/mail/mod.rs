@@ -169,8 +169,9 @@ impl MailError {
     /// 4xx answer from the SMTP server, or a file that could not be written. A mail that cannot
     /// be rendered, or that the server refused for this message (550 to 556: no such mailbox,
     /// not accepted, rejected as spam), will fail again. Other 5xx answers (535 authentication
-    /// failed, 530, 500 to 504) are about the server or hrsync's settings, not this message:
-    /// once ops fix them, every mail goes out, so they count as transient.
+    /// failed, 530, 500 to 504), and a 55x whose enhanced code blames the sender's address,
+    /// the mail system or authentication, are about the server or hrsync's settings, not this
+    /// message: once ops fix them, every mail goes out, so they count as transient.
     pub fn is_transient(&self) -> bool {
         match self {
             MailError::Smtp { cause, .. } => !refuses_the_message(cause),
@@ -185,13 +186,36 @@ impl MailError {
     }
 }
 
-/// Whether an SMTP error is the server's refusal of this one message (RFC 5321's 550 to 556).
+/// Whether an SMTP error is the server's refusal of this one message: a permanent 550 to 556
+/// (RFC 5321: no such mailbox, not accepted, rejected), unless its enhanced status code
+/// (RFC 3463) says the trouble is the sender's address (X.1.7, X.1.8), the mail system or the
+/// network (X.3.x, X.4.x) or authentication (X.7.0, X.7.8): those hit every mail alike, and
+/// once ops mend them every mail goes out, so they are retried instead.
 fn refuses_the_message(error: &lettre::transport::smtp::Error) -> bool {
-    error.is_permanent()
-        && error
-            .status()
-            .and_then(|code| code.to_string().parse::<u16>().ok())
-            .is_some_and(|code| (550..=556).contains(&code))
+    let code = error
+        .status()
+        .and_then(|code| code.to_string().parse::<u16>().ok());
+    let per_message = error.is_permanent() && code.is_some_and(|c| (550..=556).contains(&c));
+    per_message && !enhanced_status(&error.to_string()).is_some_and(about_the_server)
+}
+
+/// The first enhanced status code (`5.1.1`) in an SMTP error's text: class, subject, detail.
+fn enhanced_status(text: &str) -> Option<(u16, u16, u16)> {
+    text.split(|c: char| c.is_whitespace() || matches!(c, ':' | ',' | '(' | ')' | '[' | ']'))
+        .find_map(|word| {
+            let mut parts = word.split('.');
+            let mut number = || parts.next().and_then(|p| p.parse::<u16>().ok());
+            let status = (number()?, number()?, number()?);
+            (parts.next().is_none() && matches!(status.0, 2 | 4 | 5)).then_some(status)
+        })
+}
+
+/// Whether an enhanced status names a cause outside the message and its recipient.
+fn about_the_server((_, subject, detail): (u16, u16, u16)) -> bool {
+    matches!(
+        (subject, detail),
+        (1, 7) | (1, 8) | (3, _) | (4, _) | (7, 0) | (7, 8)
+    )
 }
 
 /// Renders a multipart/alternative message (plain text + HTML, both complete, HTML-escaped
@@ -718,5 +742,22 @@ mod tests {
                 proptest::prop_assert!(head.contains("To: "), "{}", head);
             }
         }
+    }
+
+    #[test]
+    fn enhanced_status_codes_are_read_from_the_servers_answer() {
+        assert_eq!(
+            enhanced_status("permanent error (550): 5.1.1 No such user here"),
+            Some((5, 1, 1))
+        );
+        assert_eq!(
+            enhanced_status("(554) 5.7.1 Sender refused"),
+            Some((5, 7, 1))
+        );
+        assert_eq!(enhanced_status("550 Mailbox unavailable, v1.2"), None);
+        assert!(about_the_server((5, 1, 8)));
+        assert!(about_the_server((5, 7, 0)));
+        assert!(!about_the_server((5, 1, 1)));
+        assert!(!about_the_server((5, 7, 1)));
     }
 }

@@ -45,7 +45,10 @@ pub struct OutboxWorker<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Drained {
     pub sent: usize,
+    /// Mails that failed for a passing reason; they stay queued and are retried later.
     pub failed: usize,
+    /// Mails refused for good; they are not tried again.
+    pub undeliverable: usize,
     /// Activation emails that no longer applied when their turn came.
     pub cancelled: usize,
 }
@@ -80,6 +83,7 @@ impl OutboxWorker<'_> {
                 match self.send_one(mail, Utc::now()).await? {
                     Outcome::Sent => drained.sent += 1,
                     Outcome::Failed => drained.failed += 1,
+                    Outcome::Undeliverable => drained.undeliverable += 1,
                     Outcome::Cancelled => drained.cancelled += 1,
                     Outcome::Skipped => {}
                 }
@@ -127,7 +131,7 @@ impl OutboxWorker<'_> {
                     error = %failure.message,
                     "Mail refused for good; it is not tried again"
                 );
-                Ok(Outcome::Failed)
+                Ok(Outcome::Undeliverable)
             }
             Err(failure) => {
                 let retry_at = now + retry_delay(mail.attempts + 1);
@@ -303,7 +307,10 @@ impl OutboxWorker<'_> {
 /// How sending one mail ended.
 enum Outcome {
     Sent,
+    /// Failed for now; retried later.
     Failed,
+    /// Refused for good.
+    Undeliverable,
     Cancelled,
     /// No longer this worker's to send.
     Skipped,

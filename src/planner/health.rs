@@ -130,7 +130,7 @@ fn first_feed(current: FeedStats, quarantined: usize, limits: &HealthLimits) -> 
     (share > limits.first_feed_max_quarantined).then(|| Hold {
         code: HOLD_FIRST_FEED_QUARANTINED,
         message: format!(
-            "this is the connector's first feed, and {quarantined} of its {} records ({:.1}%) would be quarantined (limit {:.1}%); {} of them have no usable email. A mapping that reads the wrong field looks like this: check the connector's field mapping, then approve the run if the feed is right",
+            "this is the connector's first feed, and {quarantined} of its {} records ({:.1}%) would be quarantined (limit {:.1}%); {} records of the feed have no usable email. A mapping that reads the wrong field looks like this: check the connector's field mapping, then approve the run if the feed is right",
             current.records,
             share * 100.0,
             limits.first_feed_max_quarantined * 100.0,

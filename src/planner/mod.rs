@@ -204,6 +204,25 @@ impl<'a> Planner<'a> {
 
         let mut synced: Vec<Synced<'a>> = Vec::new();
         let mut touched: HashSet<AccountId> = HashSet::new();
+        // The feed's emails that speak for the account holding them, so that it is not
+        // absent: not those of a record matched (by employee id) to another account, of an
+        // ignored duplicate, or of a leaver matched to nobody (an old, ended record beside a
+        // rehire). A record that is gone, or carries an address that now belongs to someone
+        // else, does not keep that someone in the feed.
+        let speaking: HashSet<&str> = order
+            .iter()
+            .filter(|&&i| !matches!(excluded[i], Some(Excluded::Ignored)))
+            .filter(|&&i| {
+                !(matches!(lives[i], Life::Leaver { .. }) && matches!(matched[i], Matched::None))
+            })
+            .filter_map(|&i| {
+                let email = self.records[i].email.as_ref().ok()?;
+                match matched[i].account() {
+                    Some(account) if account.email.key() != email.key() => None,
+                    _ => Some(email.key()),
+                }
+            })
+            .collect();
         let mut deactivations = 0usize;
         for &i in &order {
             let record = &self.records[i];
@@ -250,7 +269,7 @@ impl<'a> Planner<'a> {
         self.teams_and_coaches(&synced);
         self.roles(&synced);
         if self.policy.feed == FeedKind::Full {
-            deactivations += self.absent(&touched);
+            deactivations += self.absent(&touched, &speaking);
         }
 
         let hold = if self.records.is_empty() {
@@ -418,6 +437,28 @@ impl<'a> Planner<'a> {
     ) -> Vec<Matched<'a>> {
         let mut matched = vec![Matched::None; self.records.len()];
         let mut claimed: HashMap<AccountId, usize> = HashMap::new();
+        let in_feed_ids: HashSet<&EmployeeId> =
+            self.records.iter().map(|r| &r.employee_id).collect();
+        // Nothing is applied for a quarantined person, so no other record may take their
+        // account by email either (an old record that carries their address, say).
+        let quarantined: HashSet<AccountId> = order
+            .iter()
+            .filter(|&&i| matches!(excluded[i], Some(Excluded::Quarantined(_))))
+            .flat_map(|&i| {
+                let record = &self.records[i];
+                let by_id = self
+                    .managed_by_employee_id
+                    .get(&record.employee_id)
+                    .map(|m| m.account_id);
+                let by_email = record
+                    .email
+                    .as_ref()
+                    .ok()
+                    .and_then(|e| self.accounts_by_email.get(e.key()))
+                    .map(|a| a.id);
+                by_id.into_iter().chain(by_email)
+            })
+            .collect();
         for &i in order {
             if excluded[i].is_some() {
                 continue;
@@ -441,6 +482,9 @@ impl<'a> Planner<'a> {
             let Some(&account) = self.accounts_by_email.get(email.key()) else {
                 continue;
             };
+            if quarantined.contains(&account.id) {
+                continue;
+            }
             if let Some(&j) = claimed.get(&account.id) {
                 // A rehire under a new employee id while HR keeps the old, ended record (often
                 // with another address): the current record gets the account back, and the
@@ -452,10 +496,17 @@ impl<'a> Planner<'a> {
                 matched[j] = Matched::None;
             }
             let membership = self.membership_by_account.get(&account.id).copied();
-            // A leaver is matched by email only to a membership this connector manages: accounts
-            // no connector manages are never deactivated by one.
+            // A leaver is matched by email only to a membership this connector manages
+            // (accounts no connector manages are never deactivated by one), and not to one
+            // whose own employee id is in the feed: that record speaks for it, and an old
+            // record carrying its address does not.
             if matches!(lives[i], Life::Leaver { .. })
-                && membership.is_none_or(|m| m.connector.as_ref() != Some(&self.policy.connector))
+                && membership.is_none_or(|m| {
+                    m.connector.as_ref() != Some(&self.policy.connector)
+                        || m.employee_id
+                            .as_ref()
+                            .is_some_and(|id| in_feed_ids.contains(id))
+                })
             {
                 continue;
             }
@@ -540,20 +591,35 @@ impl<'a> Planner<'a> {
         else {
             return false;
         };
+        let Matched::EmployeeId(membership, _) = matched[j] else {
+            return false;
+        };
         *email != account.email
-            && self.owns_profile(account)
+            && self.owns_profile(account, Some(membership))
             && self.may_update(Field::Email, account.activated_at.is_some(), false)
             && self.requirement_failures(record).is_empty()
     }
 
-    /// Whether this connector keeps the account's profile (email and names). An account shared
-    /// by several organisations takes them from the connector of its oldest live managed
-    /// membership only, so two HR systems never overwrite each other back and forth.
-    fn owns_profile(&self, account: &Account) -> bool {
-        account
+    /// Whether this connector keeps the account's profile (email and names) once this plan is
+    /// applied. An account shared by several organisations takes them from the connector of its
+    /// oldest live managed membership only, so two HR systems never overwrite each other back
+    /// and forth. `membership` is this organisation's membership of the person: when the plan
+    /// makes it a live managed one of this connector (a rehire, or a membership made by hand
+    /// taken over) and it is older than the one keeping the profile now, the profile passes to
+    /// this connector with this very plan, so the plan updates it (planning again would).
+    fn owns_profile(&self, account: &Account, membership: Option<&Membership>) -> bool {
+        let keeps_now = account
             .profile_owner
             .as_ref()
-            .is_none_or(|owner| owner == &self.policy.connector)
+            .is_none_or(|owner| owner == &self.policy.connector);
+        let becomes_live =
+            membership.filter(|m| m.state == MembershipState::Deactivated || m.connector.is_none());
+        keeps_now
+            || becomes_live.is_some_and(|m| {
+                account
+                    .profile_owner_membership
+                    .is_some_and(|owner| m.id.0 < owner.0)
+            })
     }
 
     fn profile_kept_elsewhere(&mut self, record: &HrRecord, account: &Account, email: &Email) {
@@ -662,7 +728,8 @@ impl<'a> Planner<'a> {
                 let activated = account.activated_at.is_some();
                 let mut activation_queued = false;
                 let email_differs = email != account.email;
-                if email_differs && !self.owns_profile(account) {
+                let owns = self.owns_profile(account, Some(membership));
+                if email_differs && !owns {
                     self.profile_kept_elsewhere(record, account, &email);
                 } else if email_differs && self.may_update(Field::Email, activated, false) {
                     if !email_ok {
@@ -701,7 +768,7 @@ impl<'a> Planner<'a> {
                     );
                 }
                 self.membership_updates(record, membership, &fields, activated);
-                self.account_updates(record, account);
+                self.account_updates(record, account, owns);
                 Some(Synced {
                     record,
                     account: AccountRef::Existing(account.id),
@@ -799,7 +866,8 @@ impl<'a> Planner<'a> {
                         }
                     }
                 }
-                self.account_updates(record, account);
+                let owns = self.owns_profile(account, membership);
+                self.account_updates(record, account, owns);
                 Some(Synced {
                     record,
                     account: AccountRef::Existing(account.id),
@@ -853,29 +921,50 @@ impl<'a> Planner<'a> {
         );
     }
 
-    fn account_updates(&mut self, record: &HrRecord, account: &Account) {
-        if !self.owns_profile(account) {
+    /// Updates of the account's names, when this connector keeps its profile (`owns`, see
+    /// [`Planner::owns_profile`]).
+    fn account_updates(&mut self, record: &HrRecord, account: &Account, owns: bool) {
+        if !owns {
             return;
         }
         let activated = account.activated_at.is_some();
+        let owner = |field| self.policy.owner(field);
+        // A display name made from first and last name has their owner (the stricter of the
+        // two), so a name the person owns is never overwritten through the display name.
+        let display_owner = if record.display_name.is_some() {
+            owner(Field::DisplayName)
+        } else {
+            owner(Field::FirstName).stricter(owner(Field::LastName))
+        };
         let wanted = [
-            (Field::FirstName, &record.first_name, &account.first_name),
-            (Field::LastName, &record.last_name, &account.last_name),
+            (
+                Field::FirstName,
+                owner(Field::FirstName),
+                &record.first_name,
+                &account.first_name,
+            ),
+            (
+                Field::LastName,
+                owner(Field::LastName),
+                &record.last_name,
+                &account.last_name,
+            ),
             (
                 Field::DisplayName,
+                display_owner,
                 &record.implied_display_name(),
                 &account.display_name,
             ),
         ];
-        for (field, new, old) in wanted {
-            if new != old && self.may_update(field, activated, false) {
+        for (field, owner, new, old) in wanted {
+            if new != old && owner.hr_may_update(activated) {
                 self.push(
                     ChangeKind::Update,
                     record,
                     Some(field.as_str()),
                     old.clone(),
                     new.clone(),
-                    update_reason(field, self.policy.owner(field)),
+                    update_reason(field, owner),
                     Action::Update(Update::Account {
                         account: account.id,
                         field,
@@ -948,14 +1037,9 @@ impl<'a> Planner<'a> {
     }
 
     // Step 7 (full feeds): managed, live memberships nobody in the feed speaks for.
-    fn absent(&mut self, touched: &HashSet<AccountId>) -> usize {
+    fn absent(&mut self, touched: &HashSet<AccountId>, in_feed_emails: &HashSet<&str>) -> usize {
         let in_feed_ids: HashSet<&EmployeeId> =
             self.records.iter().map(|r| &r.employee_id).collect();
-        let in_feed_emails: HashSet<&str> = self
-            .records
-            .iter()
-            .filter_map(|r| r.email.as_ref().ok().map(Email::key))
-            .collect();
         let mut gone: Vec<(&Membership, &Account)> = self
             .directory
             .memberships

@@ -258,23 +258,10 @@ impl Plan {
         !self.holds.is_empty()
     }
 
-    /// How many records the plan quarantines (each record once, however many lines say why).
+    /// How many records the plan quarantines: the planner writes one quarantine line per
+    /// record (two records with one employee id are two lines).
     pub fn quarantined_records(&self) -> usize {
-        let mut ids: Vec<&str> = self
-            .changes
-            .iter()
-            .filter(|c| c.kind == ChangeKind::Quarantine)
-            .map(|c| {
-                c.employee_id
-                    .as_ref()
-                    .map(EmployeeId::as_str)
-                    .or(c.email.as_deref())
-                    .unwrap_or_default()
-            })
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids.len()
+        self.count(ChangeKind::Quarantine)
     }
 
     pub fn count(&self, kind: ChangeKind) -> usize {

@@ -47,6 +47,20 @@ impl Ownership {
     }
 
     /// Whether HR may overwrite a field of an existing account with this ownership.
+    /// The owner that lets HR update less: `local` over `user_after_activation` over `hris`.
+    pub fn stricter(self, other: Ownership) -> Ownership {
+        let rank = |o: Ownership| match o {
+            Ownership::Hris => 0,
+            Ownership::UserAfterActivation => 1,
+            Ownership::Local => 2,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+
     pub fn hr_may_update(self, activated: bool) -> bool {
         match self {
             Ownership::Hris => true,

@@ -183,6 +183,7 @@ impl Dir {
             display_name: None,
             activated_at: activated,
             profile_owner: None,
+            profile_owner_membership: None,
         });
         self
     }
@@ -196,6 +197,15 @@ impl Dir {
             .find(|a| a.id == AccountId(id))
             .unwrap();
         account.profile_owner = ConnectorId::parse(connector);
+        self
+    }
+
+    /// Says which connector keeps the account's profile, through which of its memberships.
+    fn profile_kept_through(mut self, id: i64, connector: &str, membership: i64) -> Self {
+        self = self.profile_kept_by(id, connector);
+        if let Some(account) = self.0.accounts.iter_mut().find(|a| a.id == AccountId(id)) {
+            account.profile_owner_membership = Some(MembershipId(membership));
+        }
         self
     }
 
@@ -2173,6 +2183,61 @@ fn user_after_activation_field_stops_updating_once_activated() {
     assert_eq!(e2[0].new.as_deref(), Some("Piet"));
 }
 
+#[test]
+fn display_name_made_from_the_names_is_never_updated_past_their_owner() {
+    // First and last name belong to the person once activated; the display name is derived.
+    let mut policy = policy();
+    for field in [Field::FirstName, Field::LastName] {
+        policy
+            .ownership
+            .insert(field, Ownership::UserAfterActivation);
+    }
+    let dir = directory()
+        .account(1, "one@example.org")
+        .names(1, "Ann", "Smit")
+        .member(1, "E1")
+        .done();
+    let feed = [employee("E1", "one@example.org").names("Annie", "Smit-Bos")];
+
+    let plan = run(&feed, &dir, &policy);
+
+    assert!(
+        update_of(&plan, "E1", "display_name").is_empty(),
+        "{}",
+        show(&plan)
+    );
+    assert!(update_of(&plan, "E1", "first_name").is_empty());
+}
+
+#[test]
+fn derived_display_name_follows_hr_names_whatever_its_own_owner() {
+    // The display name's own owner applies only to a display name HR gives.
+    let mut policy = policy();
+    policy
+        .ownership
+        .insert(Field::DisplayName, Ownership::UserAfterActivation);
+    let dir = directory()
+        .account(1, "one@example.org")
+        .names(1, "Ann", "Smit")
+        .member(1, "E1")
+        .done();
+    let derived = [employee("E1", "one@example.org").names("Annie", "Smit")];
+    let mut given = employee("E1", "one@example.org").names("Annie", "Smit");
+    given.display_name = Some("Annie S.".to_string());
+
+    let from_names = run(&derived, &dir, &policy);
+    let from_hr = run(&[given], &dir, &policy);
+
+    let update = update_of(&from_names, "E1", "display_name");
+    assert_eq!(update.len(), 1, "{}", show(&from_names));
+    assert_eq!(update[0].new.as_deref(), Some("Annie Smit"));
+    assert!(
+        update_of(&from_hr, "E1", "display_name").is_empty(),
+        "{}",
+        show(&from_hr)
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Safety
 // ---------------------------------------------------------------------------------------------
@@ -2586,6 +2651,74 @@ fn profile_kept_by_another_connector_is_not_overwritten() {
 }
 
 #[test]
+fn a_rehire_through_the_older_membership_takes_the_profile_back_in_the_same_plan() {
+    // Our membership (1001) is older than the other connector's that keeps the profile now.
+    let dir = directory()
+        .account(1, "old@example.org")
+        .names(1, "Old", "Name")
+        .membership(1, MembershipState::Deactivated, HR, Some("E1"))
+        .profile_kept_through(1, "other_hr", 5000)
+        .done();
+    let feed = [employee("E1", "new@example.org").names("New", "Name")];
+
+    let plan = run(&feed, &dir, &policy());
+
+    assert_eq!(
+        of(&plan, ChangeKind::Reactivate).len(),
+        1,
+        "{}",
+        show(&plan)
+    );
+    assert_eq!(
+        of(&plan, ChangeKind::EmailChange).len(),
+        1,
+        "{}",
+        show(&plan)
+    );
+    assert_eq!(
+        update_of(&plan, "E1", "first_name").len(),
+        1,
+        "{}",
+        show(&plan)
+    );
+    assert!(
+        of(&plan, ChangeKind::Conflict).is_empty(),
+        "{}",
+        show(&plan)
+    );
+}
+
+#[test]
+fn a_rehire_through_a_newer_membership_leaves_the_profile_where_it_is() {
+    let dir = directory()
+        .account(1, "old@example.org")
+        .names(1, "Old", "Name")
+        .membership(1, MembershipState::Deactivated, HR, Some("E1"))
+        .profile_kept_through(1, "other_hr", 7)
+        .done();
+    let feed = [employee("E1", "new@example.org").names("New", "Name")];
+
+    let plan = run(&feed, &dir, &policy());
+
+    assert_eq!(
+        of(&plan, ChangeKind::Reactivate).len(),
+        1,
+        "{}",
+        show(&plan)
+    );
+    assert!(
+        of(&plan, ChangeKind::EmailChange).is_empty(),
+        "{}",
+        show(&plan)
+    );
+    assert!(
+        update_of(&plan, "E1", "first_name").is_empty(),
+        "{}",
+        show(&plan)
+    );
+}
+
+#[test]
 fn rehire_under_new_id_is_recognised_when_the_old_record_has_another_email() {
     let dir = directory()
         .account(1, "anna@example.org")
@@ -2664,6 +2797,59 @@ fn manager_keeping_a_coach_link_by_ownership_is_not_also_member() {
         !of(&plan, ChangeKind::TeamJoin)
             .iter()
             .any(|c| is_for(c, "E1")),
+        "{}",
+        show(&plan)
+    );
+}
+
+#[test]
+fn an_old_leaver_record_does_not_deactivate_someone_whose_own_record_is_in_the_feed() {
+    // E2's ended record carries the address of E6's account; E6's own record is in the feed.
+    let dir = directory()
+        .pending_account(1, "six@example.org")
+        .member(1, "E6")
+        .done();
+    let leaver = employee("E2", "six@example.org").ends(date("2026-01-31"));
+    let current = employee("E6", "six@example.org");
+
+    let plan = run(&[leaver, current], &dir, &policy());
+
+    assert!(
+        of(&plan, ChangeKind::Deactivate).is_empty(),
+        "{}",
+        show(&plan)
+    );
+}
+
+#[test]
+fn nobody_takes_a_quarantined_persons_account_by_email() {
+    // E6 is quarantined (two ended records share an address, neither current); a new id
+    // with E6's account address must not take that account over.
+    let dir = directory()
+        .pending_account(1, "six@example.org")
+        .member(1, "E6")
+        .done();
+    let feed = [
+        employee("E6", "one@example.org").status("inactive"),
+        employee("E0", "one@example.org").status("inactive"),
+        employee("E9", "six@example.org"),
+    ];
+
+    let plan = run(&feed, &dir, &policy());
+
+    assert_eq!(
+        of(&plan, ChangeKind::Quarantine).len(),
+        2,
+        "{}",
+        show(&plan)
+    );
+    assert!(
+        update_of(&plan, "E9", "employee_id").is_empty(),
+        "{}",
+        show(&plan)
+    );
+    assert!(
+        of(&plan, ChangeKind::Deactivate).is_empty(),
         "{}",
         show(&plan)
     );

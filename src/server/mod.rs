@@ -485,10 +485,11 @@ async fn mail_worker(daemon: Arc<Daemon>) {
             move || !*stop.borrow()
         };
         match daemon.app.drain_outbox_while(keep_going).await {
-            Ok(d) if d.sent + d.failed + d.cancelled > 0 => {
+            Ok(d) if d.sent + d.failed + d.undeliverable + d.cancelled > 0 => {
                 tracing::info!(
                     sent = d.sent,
                     failed = d.failed,
+                    undeliverable = d.undeliverable,
                     cancelled = d.cancelled,
                     "Outbox drained"
                 )

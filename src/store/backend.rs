@@ -111,6 +111,7 @@ fn account_from(row: &DbRow) -> Result<Account> {
         display_name: get(row, "display_name")?,
         activated_at: get(row, "activated_at")?,
         profile_owner: None,
+        profile_owner_membership: None,
     })
 }
 
@@ -169,7 +170,7 @@ pub(super) async fn load_directory(
     // keeps the account's profile: one query for the organisation's members, and batches for
     // the few accounts loaded by email only.
     let mut owners: Vec<DbRow> = sqlx::query(
-        "SELECT o.account_id, o.connector_id FROM memberships m \
+        "SELECT o.id, o.account_id, o.connector_id FROM memberships m \
          JOIN memberships o ON o.account_id = m.account_id \
          WHERE m.organisation_id = $1 AND o.connector_id IS NOT NULL \
          AND o.state <> 'deactivated' ORDER BY o.id DESC",
@@ -180,7 +181,7 @@ pub(super) async fn load_directory(
     .doing("loading who keeps each account's profile")?;
     for chunk in by_email_only.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new(
-            "SELECT account_id, connector_id FROM memberships WHERE connector_id IS NOT NULL \
+            "SELECT id, account_id, connector_id FROM memberships WHERE connector_id IS NOT NULL \
              AND state <> 'deactivated' AND account_id IN (",
         );
         push_binds(&mut qb, chunk.iter().copied());
@@ -197,6 +198,7 @@ pub(super) async fn load_directory(
         let id: i64 = get(row, "account_id")?;
         if let Some(account) = accounts.get_mut(&id) {
             account.profile_owner = connector_of(get(row, "connector_id")?);
+            account.profile_owner_membership = Some(MembershipId(get(row, "id")?));
         }
     }
     drop(owners);
@@ -1812,7 +1814,8 @@ pub(super) async fn list_users(pool: &Pool<Db>, filter: &UserFilter) -> Result<V
     let mut roles: HashMap<(i64, i64), Vec<String>> = HashMap::new();
     let mut mail: HashMap<(i64, i64), MailProblem> = HashMap::new();
     for chunk in accounts.chunks(CHUNK) {
-        // The person's mail that failed and has not been followed by one that went out: the
+        // The person's mail that failed and has not been followed by one of the same kind that
+        // went out (a resent activation mends a lost one; an email-change notice does not): the
         // newest such mail per membership (later rows overwrite earlier ones).
         let mut qb = QueryBuilder::<Db>::new(
             "SELECT m.account_id, m.organisation_id, m.kind, m.last_error, m.failed_at \
@@ -1822,7 +1825,8 @@ pub(super) async fn list_users(pool: &Pool<Db>, filter: &UserFilter) -> Result<V
         qb.push_bind(DIGEST_KIND);
         qb.push(
             " AND NOT EXISTS (SELECT 1 FROM mail_outbox n WHERE n.account_id = m.account_id \
-             AND n.organisation_id = m.organisation_id AND n.id > m.id AND n.sent_at IS NOT NULL) \
+             AND n.organisation_id = m.organisation_id AND n.kind = m.kind AND n.id > m.id \
+             AND n.sent_at IS NOT NULL) \
              AND m.account_id IN (",
         );
         push_binds(&mut qb, chunk.iter().copied());

@@ -262,7 +262,8 @@ pub struct UserRow {
     pub roles: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub activated_at: Option<DateTime<Utc>>,
-    /// The person's newest mail that failed and was not followed by one that went out.
+    /// The person's newest mail that failed and was not followed by one of its kind that went
+    /// out.
     pub mail_problem: Option<MailProblem>,
 }
 

@@ -30,6 +30,9 @@ thresholds.max_deactivation_ratio = 1.0
 thresholds.min_deactivations_for_ratio = 1000000
 feed_health.max_drop = 1.0
 feed_health.max_missing_email_rise = 1.0
+feed_health.max_drop_count = 1000000
+feed_health.max_missing_email_rise_count = 1000000
+feed_health.first_feed_max_quarantined = 1.0
 ";
 
 /// An HR API that can answer with only what changed since a moment.
