@@ -5,7 +5,10 @@ use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use proptest::prelude::*;
 
 use super::*;
-use crate::domain::{ConnectorId, Department, EmailError, Grant, MembershipId, TeamLink};
+use crate::domain::{
+    ConnectorId, Department, EmailError, Grant, MembershipId, MembershipState, Team, TeamId,
+    TeamKey, TeamLink,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Builders
