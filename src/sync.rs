@@ -14,20 +14,20 @@ use tracing::Instrument;
 use crate::config::{ConnectorSettings, Loaded, MailTransportKind, Organisation, SourceKind};
 use crate::connectors::csv;
 use crate::connectors::http::{Definition, FetchOptions, HttpSource};
-use crate::domain::{FetchKind, HrRecord, RunError, RunMode, RunReport, RunStatus, Trigger};
+use crate::domain::{Code, FetchKind, HrRecord, RunError, RunMode, RunReport, RunStatus, Trigger};
 use crate::mail::outbox::{Drained, OutboxWorker};
 use crate::mail::{Mailer, digest};
 use crate::planner::health::{self, FeedStats};
 use crate::planner::{self, Change, Plan, Policy};
-use crate::store::{ApplyRun, FeedUpdate, NewRun, OrganisationRow, RunEnd, Store};
+use crate::store::{ApplyRun, FeedUpdate, NewRun, OrganisationRow, RunEnd, Store, StoreError};
 
-/// Stable code of a run whose fetch failed.
-pub const FETCH_FAILED: &str = "HR102";
-/// Stable code of a run that failed after fetching (a database or planning error).
-pub const RUN_FAILED: &str = "HR103";
-/// Stable code of a run that was cut off (a crash, or a stop that could not wait for it);
-/// its transaction rolled back, so it applied nothing.
-pub const RUN_INTERRUPTED: &str = "HR104";
+/// A run whose fetch failed.
+pub const FETCH_FAILED: Code = Code::FetchFailed;
+/// A run that failed after fetching (a database or planning error).
+pub const RUN_FAILED: Code = Code::RunFailed;
+/// A run that was cut off (a crash, or a stop that could not wait for it); its transaction
+/// rolled back, so it applied nothing.
+pub const RUN_INTERRUPTED: Code = Code::RunInterrupted;
 
 /// What asks for a run, besides the connector.
 #[derive(Clone, Copy, Debug)]
@@ -44,6 +44,36 @@ pub struct RunRequest {
 pub enum RunRefused {
     #[error("connector `{0}` is running already, here or on another replica")]
     Busy(String),
+}
+
+/// Why a held run was not approved: what the CLI and the server tell apart (a run that is not
+/// there, one that cannot be approved, one whose plan changed, a busy connector, or the
+/// database or the HR system failing).
+#[derive(Debug, thiserror::Error)]
+pub enum ApproveError {
+    #[error("there is no run {0}")]
+    NotFound(i64),
+    #[error("run {run} is {status}, not held; only a held run can be approved")]
+    NotHeld { run: i64, status: RunStatus },
+    #[error("run {0} is a dry run (plan); run `hrsync sync` to get a run to approve")]
+    DryRun(i64),
+    #[error("connector `{0}` is running already, here or on another replica")]
+    Busy(String),
+    #[error(
+        "run {run} was not applied: planning again gives different changes ({count} differ, e.g. {example}); run `hrsync sync` again and review the new run"
+    )]
+    PlanChanged {
+        run: i64,
+        count: usize,
+        example: String,
+    },
+    #[error("run {run} was not applied: fetching again failed: {cause:#}")]
+    Fetch { run: i64, cause: anyhow::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The configuration no longer has the run's connector, or the like.
+    #[error("{0:#}")]
+    Other(anyhow::Error),
 }
 
 /// The instant a run plans for.
@@ -660,7 +690,7 @@ impl App {
         &self,
         connector: &str,
         run_id: i64,
-        code: &str,
+        code: Code,
         message: String,
     ) -> anyhow::Result<()> {
         let errors = [RunError {
@@ -697,18 +727,19 @@ impl App {
 
     /// Applies a held run if planning again now yields the same changes; otherwise refuses and
     /// says what differs.
-    pub async fn approve(&self, run_id: i64) -> anyhow::Result<RunOutcome> {
+    pub async fn approve(&self, run_id: i64) -> Result<RunOutcome, ApproveError> {
         let connector = self
             .store
             .run_report(run_id)
             .await?
-            .ok_or_else(|| anyhow::anyhow!("there is no run {run_id}"))?
+            .ok_or(ApproveError::NotFound(run_id))?
             .summary
             .connector;
         let guard = self
             .lock_connector(&connector)
-            .await?
-            .ok_or_else(|| RunRefused::Busy(connector.clone()))?;
+            .await
+            .map_err(ApproveError::Other)?
+            .ok_or_else(|| ApproveError::Busy(connector.clone()))?;
         let outcome = self.approve_unlocked(run_id).await;
         guard.lock.release().await;
         let outcome = outcome?;
@@ -717,44 +748,51 @@ impl App {
         Ok(outcome)
     }
 
-    async fn approve_unlocked(&self, run_id: i64) -> anyhow::Result<RunOutcome> {
+    async fn approve_unlocked(&self, run_id: i64) -> Result<RunOutcome, ApproveError> {
         let held = self
             .store
             .run_report(run_id)
             .await?
-            .ok_or_else(|| anyhow::anyhow!("there is no run {run_id}"))?;
+            .ok_or(ApproveError::NotFound(run_id))?;
         let s = &held.summary;
         if s.status != RunStatus::Held {
-            anyhow::bail!(
-                "run {run_id} is {}, not held; only a held run can be approved",
-                s.status
-            );
+            return Err(ApproveError::NotHeld {
+                run: run_id,
+                status: s.status,
+            });
         }
         if s.mode != RunMode::Apply {
-            anyhow::bail!(
-                "run {run_id} is a dry run (plan); run `hrsync sync` to get a run to approve"
-            );
+            return Err(ApproveError::DryRun(run_id));
         }
         let connector = s.connector.clone();
-        let settings = self.connector_settings(&connector)?;
-        let org = self.config.organisation(&settings.organisation)?;
-        let org_row = self.organisation_row(&org).await?;
+        let other = ApproveError::Other;
+        let settings = self.connector_settings(&connector).map_err(other)?;
+        let org = self
+            .config
+            .organisation(&settings.organisation)
+            .map_err(other)?;
+        let org_row = self.organisation_row(&org).await.map_err(other)?;
         // Read the way the held run read: a held full fetch (which may deactivate people who
         // vanished) is not compared with a delta.
         let full = self.force_full_fetch || s.fetch == Some(FetchKind::Full);
-        let feed = self.fetch_clean(&connector, full).await?;
+        let feed = self
+            .fetch_clean(&connector, full)
+            .await
+            .map_err(|cause| ApproveError::Fetch { run: run_id, cause })?;
         let records = &feed.records;
         // The same instant the held run planned for: only the data may have changed.
+        let policy = self.config.policy(&connector).map_err(other)?;
         let plan = self
-            .plan_for(&self.config.policy(&connector)?, &org_row, records, s.as_of)
-            .await?;
+            .plan_for(&policy, &org_row, records, s.as_of)
+            .await
+            .map_err(other)?;
         let differences = compare(&held.changes, &plan.changes);
-        if !differences.is_empty() {
-            anyhow::bail!(
-                "run {run_id} was not applied: planning again gives different changes ({} differ, e.g. {}); run `hrsync sync` again and review the new run",
-                differences.len(),
-                differences[0]
-            );
+        if let Some(example) = differences.first() {
+            return Err(ApproveError::PlanChanged {
+                run: run_id,
+                count: differences.len(),
+                example: example.clone(),
+            });
         }
         let digest_to = self
             .digest_for(
@@ -764,7 +802,8 @@ impl App {
                 plan.actionable().count(),
                 &[],
             )
-            .await?;
+            .await
+            .map_err(other)?;
         let run = ApplyRun {
             run_id,
             organisation: &org_row,
@@ -778,7 +817,7 @@ impl App {
         };
         self.store.apply_plan(&run, &plan).await?;
         tracing::info!(run_id, connector = %connector, "Held run approved and applied");
-        self.outcome(run_id).await
+        self.outcome(run_id).await.map_err(other)
     }
 
     /// Sends the mails that are due.

@@ -238,6 +238,16 @@ async fn api_triggered_run_is_reported_and_its_activation_link_works_once() {
     // Assert 1
     assert_eq!(report["status"], "succeeded", "{report}");
     assert_eq!(report["trigger"], "api");
+    // A run that is not there is not found; one that was not held cannot be approved.
+    let missing = admin_post(&base, "/api/runs/999999/approve", serde_json::json!({})).await;
+    let not_held = admin_post(
+        &base,
+        &format!("/api/runs/{run_id}/approve"),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(not_held.status(), 409);
 
     // Act 2: issue a token for one invited person, as the mail worker would, and activate.
     let store = open_store(dir.path()).await;

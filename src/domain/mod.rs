@@ -5,12 +5,14 @@
 //! the edge, through the `parse` constructors below, so the layers further in never see a raw
 //! email address or an untrimmed employee id.
 
+mod code;
 mod directory;
 mod ids;
 mod record;
 mod run;
 mod text;
 
+pub use code::Code;
 pub use directory::{
     Account, AccountId, Directory, Grant, Membership, MembershipId, MembershipState, Team, TeamId,
     TeamLink,

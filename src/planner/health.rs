@@ -3,16 +3,16 @@
 //! usable email than before, is held: HR systems that return half a list, or lose a column,
 //! would otherwise look like a wave of leavers or of broken records.
 
-use crate::domain::HrRecord;
+use crate::domain::{Code, HrRecord};
 
 use super::Hold;
 
-/// Stable code of a run held because its feed shrank too much.
-pub const HOLD_FEED_SHRANK: &str = "HR202";
-/// Stable code of a run held because many more records lack a usable email.
-pub const HOLD_MISSING_EMAIL: &str = "HR203";
-/// Stable code of a connector's first run held because most of its records are quarantined.
-pub const HOLD_FIRST_FEED_QUARANTINED: &str = "HR204";
+/// A run held because its feed shrank too much.
+pub const HOLD_FEED_SHRANK: Code = Code::FeedShrank;
+/// A run held because many more records lack a usable email.
+pub const HOLD_MISSING_EMAIL: Code = Code::MissingEmail;
+/// A connector's first run held because most of its records are quarantined.
+pub const HOLD_FIRST_FEED_QUARANTINED: Code = Code::FirstFeedQuarantined;
 
 /// The size of a feed and how many of its records have no usable email.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,7 +150,7 @@ mod tests {
         }
     }
 
-    fn codes(holds: Vec<Hold>) -> Vec<&'static str> {
+    fn codes(holds: Vec<Hold>) -> Vec<Code> {
         holds.into_iter().map(|h| h.code).collect()
     }
 

@@ -35,12 +35,12 @@ pub use policy::{
     TeamSource, Thresholds, pattern_matches,
 };
 
-use crate::domain::{Account, AccountId, Directory, Email, EmployeeId, HrRecord, Membership};
+use crate::domain::{Account, AccountId, Code, Directory, Email, EmployeeId, HrRecord, Membership};
 
-/// Stable code of a run held because the feed was empty.
-pub const HOLD_EMPTY_FEED: &str = "HR101";
-/// Stable code of a run held because it would deactivate too many people.
-pub const HOLD_MASS_DEACTIVATION: &str = "HR201";
+/// A run held because the feed was empty.
+pub const HOLD_EMPTY_FEED: Code = Code::EmptyFeed;
+/// A run held because it would deactivate too many people.
+pub const HOLD_MASS_DEACTIVATION: Code = Code::MassDeactivation;
 
 /// Plans the changes that bring the directory in line with the records.
 ///

@@ -233,7 +233,7 @@ pub struct Change {
 /// Why a run is held instead of applied, with the stable code stored in its report.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hold {
-    pub code: &'static str,
+    pub code: crate::domain::Code,
     pub message: String,
 }
 

@@ -331,14 +331,29 @@ pub(super) async fn start(
         })
 }
 
+/// The HTTP status of a refused approval, for the API and the pages alike: a run that is not
+/// there is 404; one that cannot be approved now (not held, a dry run, a busy connector, a
+/// plan that changed) is 409; the HR system failing is 502; the database failing is 503.
+pub(super) fn approve_status(error: &crate::sync::ApproveError) -> StatusCode {
+    use crate::sync::ApproveError as E;
+    match error {
+        E::NotFound(_) => StatusCode::NOT_FOUND,
+        E::NotHeld { .. } | E::DryRun(_) | E::Busy(_) | E::PlanChanged { .. } => {
+            StatusCode::CONFLICT
+        }
+        E::Fetch { .. } => StatusCode::BAD_GATEWAY,
+        E::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        E::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 async fn approve_run(State(daemon): State<Shared>, Path(id): Path<i64>) -> Response {
     match daemon.approve(id).await {
         Ok(outcome) => json_text(StatusCode::OK, report::json(&outcome.report)),
         Err(ApproveError::Stopping) => {
             error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping")
         }
-        // Not held, not found, or planning again differs: the message says which.
-        Err(ApproveError::Refused(e)) => error(StatusCode::CONFLICT, format!("{e:#}")),
+        Err(ApproveError::Refused(e)) => error(approve_status(&e), format!("{e:#}")),
     }
 }
 

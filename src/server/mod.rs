@@ -80,8 +80,8 @@ pub enum StartError {
 #[derive(Debug)]
 pub enum ApproveError {
     Stopping,
-    /// Not held, not found, busy, or planning again differs: the message says which.
-    Refused(anyhow::Error),
+    /// Not found, not held, busy, planning again differs, or a failure on the way.
+    Refused(crate::sync::ApproveError),
 }
 
 impl Daemon {
@@ -152,8 +152,8 @@ impl Daemon {
         let connector = match self.app.store.run_report(run_id).await {
             Ok(Some(report)) => report.summary.connector,
             Ok(None) => {
-                return Err(ApproveError::Refused(anyhow::anyhow!(
-                    "there is no run {run_id}"
+                return Err(ApproveError::Refused(crate::sync::ApproveError::NotFound(
+                    run_id,
                 )));
             }
             Err(e) => return Err(ApproveError::Refused(e.into())),
@@ -179,8 +179,8 @@ impl Daemon {
         }
         match done_rx.await {
             Ok(outcome) => outcome.map_err(ApproveError::Refused),
-            Err(_) => Err(ApproveError::Refused(anyhow::anyhow!(
-                "the approval ended unexpectedly"
+            Err(_) => Err(ApproveError::Refused(crate::sync::ApproveError::Other(
+                anyhow::anyhow!("the approval ended unexpectedly"),
             ))),
         }
     }

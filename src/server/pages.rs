@@ -473,9 +473,11 @@ pub async fn approve(State(daemon): State<Shared>, Path(id): Path<i64>) -> Respo
             "Not approved",
             "The daemon is stopping.",
         ),
-        Err(ApproveError::Refused(e)) => {
-            error_page(StatusCode::CONFLICT, "Not approved", &format!("{e:#}"))
-        }
+        Err(ApproveError::Refused(e)) => error_page(
+            super::api::approve_status(&e),
+            "Not approved",
+            &format!("{e:#}"),
+        ),
     }
 }
 
