@@ -1,8 +1,10 @@
 //! hrsync keeps an organisation's user directory in step with its HR system.
 //!
-//! Modules are listed in reading order: the domain first, then what feeds the planner, the
-//! planner itself, the layers that store, mail and report what it decided, and the daemon
-//! that runs it all on schedules and serves the admin pages.
+//! The layers, bottom up: the domain; the leaf utilities `schedule` and `metrics`; the pure
+//! planner; the sources (`connectors`); the `store`; `report` and `mail`; `config`; one run
+//! (`sync`); the daemon (`server`) and the command line (`cli`). ARCHITECTURE.md's code map
+//! gives that order, and `tests/layering.rs` fails when a module uses one above it in the
+//! stack. (rustfmt sorts the list below.)
 
 pub mod cli;
 pub mod config;
