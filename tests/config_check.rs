@@ -578,3 +578,164 @@ fn a_schedule_whose_date_never_comes_is_refused() {
     assert_eq!(found[0].key, "connectors.acme_hr.schedule");
     assert!(found[0].message.contains("never fires"), "{}", found[0]);
 }
+
+/// A definition like [`DELTA_DEFINITION`] that cannot ask for only what changed.
+const FULL_ONLY_DEFINITION: &str = r#"
+name = "Full HR"
+
+[auth]
+kind = "none"
+
+[request]
+url = "https://hr.example.org/people"
+
+[records]
+path = "people"
+
+[fields.employee_id]
+path = "id"
+
+[fields.email]
+path = "email"
+"#;
+
+#[test]
+fn every_kind_of_problem_is_listed_in_the_order_of_the_sections() {
+    // Arrange: one configuration with a problem in every check, so that the list `hrsync check`
+    // prints (its order included) is pinned, section by section.
+    let dir = tempfile::tempdir().unwrap();
+    let full_only = dir.path().join("full-only.toml");
+    std::fs::write(&full_only, FULL_ONLY_DEFINITION).unwrap();
+    let scim = format!("{}/connectors/scim.toml", env!("CARGO_MANIFEST_DIR"));
+    let text = format!(
+        r#"
+[database]
+url = "mysql://db/hrsync"
+password_env = "HRSYNC_TEST_UNSET_DB_PASSWORD"
+
+[mail]
+from = "not a mailbox"
+transport = "smtp"
+smtp_password_env = "HRSYNC_TEST_UNSET_SMTP_PASSWORD"
+activation_url = "https://app.example.org/activate"
+token_valid_days = 0
+
+[server]
+listen = "localhost"
+admin_token_sha256 = "abc"
+public_url = "ftp://hrsync.example.org"
+
+[organisations.acme]
+name = "Acme"
+time_zone = "Europe/Atlantis"
+locale = "fr"
+digest_to = ["it@acme.example", "not an address"]
+
+[organisations."bad slug"]
+name = "Bad"
+time_zone = "UTC"
+
+[connectors."bad id"]
+organisation = "nowhere"
+kind = "csv"
+schedule = "61 * * * *"
+teams_from = "floor"
+ownership = {{ shoe_size = "hris", email = "boss" }}
+status_map = {{ active = ["Active"], inactive = ["active"] }}
+roles = [{{ role = " ", require = [""] }}]
+
+[connectors.acme_csv]
+organisation = "acme"
+kind = "csv"
+schedule = "0 6 31 4 *"
+csv = {{ path = "no/such/file.csv", delimiter = "|", date_formats = [] }}
+
+[connectors.acme_http]
+organisation = "acme"
+kind = "http"
+
+[connectors.acme_scim]
+organisation = "acme"
+kind = "http"
+feed = "incremental"
+invite_days_before_start = 400
+
+[connectors.acme_scim.http]
+definition = "{scim}"
+secrets = {{ token = "HRSYNC_TEST_UNSET_SCIM_TOKEN", extra = "HRSYNC_TEST_UNSET_EXTRA" }}
+incremental = {{ full_every_runs = 0 }}
+
+[connectors.acme_full]
+organisation = "acme"
+kind = "http"
+
+[connectors.acme_full.http]
+definition = "{full_only}"
+incremental = {{}}
+
+[connectors.acme_missing]
+organisation = "acme"
+kind = "http"
+http = {{ definition = "no-such-system" }}
+thresholds = {{ max_deactivation_ratio = 2.0 }}
+feed_health = {{ max_drop = -0.5 }}
+"#,
+        full_only = full_only.display(),
+    );
+    let path = write(dir.path(), &text);
+
+    // Act
+    let found = problems(&path, &[]);
+
+    // Assert
+    let lines: Vec<String> = found
+        .iter()
+        .map(|p| format!("{}: {}", p.key, p.message))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            "database.url: must start with sqlite: or postgres:",
+            "database.password_env: the environment variable `HRSYNC_TEST_UNSET_DB_PASSWORD` is not set",
+            "mail.from: `not a mailbox` is not a mailbox such as `Name <addr@example.org>`",
+            "mail.activation_url: must contain `{token}`, where the activation token goes",
+            "server.listen: `localhost` is not an address such as 127.0.0.1:8080",
+            "server.admin_token_sha256: must be the 64 hex digits of a SHA-256; `hrsync admin-token` makes a token and its hash",
+            "server.public_url: `ftp://hrsync.example.org` is not an http:// or https:// address such as https://hrsync.acme.example",
+            "mail.smtp_url: is required when transport = \"smtp\"",
+            "mail.smtp_password_env: the environment variable `HRSYNC_TEST_UNSET_SMTP_PASSWORD` is not set",
+            "mail.smtp_username: is required with smtp_password_env",
+            "organisations.acme.time_zone: `Europe/Atlantis` is not an IANA time zone such as Europe/Amsterdam",
+            "organisations.acme.locale: `fr` is not a supported locale (en, nl)",
+            "organisations.acme.digest_to[1]: `not an address` is not an email address",
+            "organisations.bad slug: an organisation key may hold only letters, digits, `_` and `-`",
+            "connectors.acme_csv.csv.delimiter: `|` is not a supported delimiter: use `,` or `;`",
+            "connectors.acme_csv.csv.date_formats: no date formats are given: list at least one, such as \"%Y-%m-%d\"",
+            "connectors.acme_csv.csv.path: `no/such/file.csv` is not a readable file",
+            "connectors.acme_csv.schedule: `0 6 31 4 *` never fires: no date matches its day and month",
+            "connectors.acme_full.http.incremental: the definition `Full HR` has no [incremental] table: it does not say how to ask for only what changed",
+            "connectors.acme_http.http: an http connector needs an [http] table",
+            "connectors.acme_missing.http.definition: connectors/no-such-system.toml: cannot read: No such file or directory (os error 2)",
+            "connectors.acme_scim.http.variables.base_url: the definition `SCIM 2.0` needs this variable",
+            "connectors.acme_scim.feed: must be \"full\" with http.incremental: the merged feed is whole, and its periodic full fetch must find the people who vanished",
+            "connectors.acme_scim.http.secrets.extra: the environment variable `HRSYNC_TEST_UNSET_EXTRA` is not set",
+            "connectors.acme_scim.http.secrets.token: the environment variable `HRSYNC_TEST_UNSET_SCIM_TOKEN` is not set",
+            "connectors.bad id: a connector id may hold only letters, digits, `_` and `-`",
+            "connectors.bad id.organisation: no organisation `nowhere` under [organisations]",
+            "connectors.bad id.csv: a csv connector needs a [csv] table",
+            "connectors.bad id.status_map: `Active` is listed as both active and inactive",
+            "connectors.bad id.schedule: `61 * * * *` is not a schedule: Component error: Number out of bounds.",
+            "connectors.bad id.teams_from: `floor` is not `department`, `location` or `attribute:NAME`",
+            "connectors.bad id.ownership.email: `boss` is not `hris`, `local` or `user_after_activation`",
+            "connectors.bad id.ownership.shoe_size: unknown field; known fields: email, first_name, last_name, display_name, job_title, location, employment_type, team, coach",
+            "connectors.bad id.roles[0].role: must not be empty",
+            "connectors.bad id.roles[0].require: an attribute name must not be empty",
+            "mail.token_valid_days: 0 is out of range; use 1 to 365",
+            "connectors.acme_missing.thresholds.max_deactivation_ratio: 2 is out of range; use 0 to 1",
+            "connectors.acme_missing.feed_health.max_drop: -0.5 is out of range; use 0 to 1",
+            "connectors.acme_scim.invite_days_before_start: 400 is out of range; use 0 to 365",
+            "connectors.acme_scim.http.incremental.full_every_runs: 0 is out of range; use 1 to 10000",
+        ],
+        "{lines:#?}"
+    );
+}

@@ -190,31 +190,32 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    // `check` must report a configuration that does not load, `admin-token` needs none, and
+    // `fetch` must not touch the database: these run before the app (and its store) is built.
     match cli.command {
-        Command::Check { connect } => return Ok(check(&cli.config, connect).await),
-        Command::AdminToken => {
-            let token = crate::server::new_admin_token()?;
-            outln!("token:  {token}");
-            outln!("sha256: {}", crate::server::AdminToken::hash_hex(&token));
-            eprintln!(
-                "Keep the token where admins keep passwords; configure only the hash:\n  [server]\n  admin_token_sha256 = \"{}\"",
-                crate::server::AdminToken::hash_hex(&token)
-            );
-            return Ok(ExitCode::Success);
-        }
+        Command::Check { connect } => Ok(check(&cli.config, connect).await),
+        Command::AdminToken => admin_token(),
         Command::Fetch {
             connector,
             raw,
             since,
             format,
-        } => return fetch(&cli.config, &connector, raw, since, format).await,
-        _ => {}
+        } => fetch(&cli.config, &connector, raw, since, format).await,
+        command => {
+            let loaded = config::load_checked(&cli.config)?;
+            let app = App::build(loaded).await?;
+            with_app(app, command).await
+        }
     }
-    let loaded = config::load_checked(&cli.config)?;
-    let mut app = App::build(loaded).await?;
-    let code = match cli.command {
+}
+
+/// The commands that work on the database, through the app built from the checked
+/// configuration. The store is closed after a command that ends well; on an error the
+/// process ends right after printing it.
+async fn with_app(mut app: App, command: Command) -> anyhow::Result<ExitCode> {
+    let code = match command {
         Command::Check { .. } | Command::Fetch { .. } | Command::AdminToken => {
-            unreachable!("handled above")
+            unreachable!("handled before the app is built")
         }
         Command::Serve => {
             crate::server::serve(app, crate::server::signal()).await?;
@@ -239,80 +240,117 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
         } => {
             app.force_full_fetch = full;
-            let code = runs(&app, connector.as_deref(), as_of, format, RunMode::Apply).await?;
-            let drained = app.drain_outbox().await?;
-            eprintln!("{}", mail_summary(&drained));
-            code
+            sync(&app, connector.as_deref(), as_of, format).await?
         }
-        Command::Runs { limit } => {
-            out!(
-                "{}",
-                report::runs_table(&app.store.list_runs(limit, None).await?)
-            );
-            ExitCode::Success
-        }
-        Command::Report { run_id, format } => {
-            let report = app
-                .store
-                .run_report(run_id)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("there is no run {run_id}"))?;
-            match format {
-                ReportFormat::Text => out!("{}", report::text(&report)),
-                ReportFormat::Json => outln!("{}", report::json(&report)),
-                ReportFormat::Csv => out!("{}", report::csv(&report)?),
-            }
-            ExitCode::Success
-        }
-        Command::Approve { run_id } => {
-            let outcome = app.approve(run_id).await?;
-            out!("{}", report::text(&outcome.report));
-            let drained = app.drain_outbox().await?;
-            eprintln!("{}", mail_summary(&drained));
-            ExitCode::Success
-        }
+        Command::Runs { limit } => list_runs(&app, limit).await?,
+        Command::Report { run_id, format } => show_report(&app, run_id, format).await?,
+        Command::Approve { run_id } => approve(&app, run_id).await?,
         Command::Users {
             org,
             status,
             search,
             format,
         } => {
-            let users = app
-                .store
-                .list_users(&UserFilter {
-                    organisation: org,
-                    status,
-                    search,
-                })
-                .await?;
-            match format {
-                TableFormat::Table => out!("{}", report::users_table(&users)),
-                TableFormat::Json => outln!("{}", report::users_json(&users)),
-                TableFormat::Csv => out!("{}", report::users_csv(&users)?),
-            }
-            ExitCode::Success
+            let filter = UserFilter {
+                organisation: org,
+                status,
+                search,
+            };
+            users(&app, &filter, format).await?
         }
         Command::Invite {
             action: InviteCommand::Resend { email, org },
-        } => {
-            let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let org = match org {
-                Some(org) => org,
-                None => only_organisation(&app.config)?,
-            };
-            app.store
-                .queue_activation_resend(&org, email.key(), chrono::Utc::now())
-                .await?;
-            let drained = app.drain_outbox().await?;
-            outln!(
-                "A new activation email for {email} in {org} was queued; the earlier link no longer works."
-            );
-            eprintln!("{}", mail_summary(&drained));
-            ExitCode::Success
-        }
+        } => resend_invite(&app, &email, org).await?,
     };
     app.store.close().await;
     Ok(code)
+}
+
+/// `admin-token`: a new token for admins, and the hash the configuration holds instead.
+fn admin_token() -> anyhow::Result<ExitCode> {
+    let token = crate::server::new_admin_token()?;
+    outln!("token:  {token}");
+    outln!("sha256: {}", crate::server::AdminToken::hash_hex(&token));
+    eprintln!(
+        "Keep the token where admins keep passwords; configure only the hash:\n  [server]\n  admin_token_sha256 = \"{}\"",
+        crate::server::AdminToken::hash_hex(&token)
+    );
+    Ok(ExitCode::Success)
+}
+
+/// `sync`: every connector (or one) planned and applied, then the mail those runs queued.
+async fn sync(
+    app: &App,
+    connector: Option<&str>,
+    as_of: Option<NaiveDate>,
+    format: RunFormat,
+) -> anyhow::Result<ExitCode> {
+    let code = runs(app, connector, as_of, format, RunMode::Apply).await?;
+    let drained = app.drain_outbox().await?;
+    eprintln!("{}", mail_summary(&drained));
+    Ok(code)
+}
+
+/// `runs`: the recent runs, newest first.
+async fn list_runs(app: &App, limit: i64) -> anyhow::Result<ExitCode> {
+    out!(
+        "{}",
+        report::runs_table(&app.store.list_runs(limit, None).await?)
+    );
+    Ok(ExitCode::Success)
+}
+
+/// `report`: one run's report in the format asked for.
+async fn show_report(app: &App, run_id: i64, format: ReportFormat) -> anyhow::Result<ExitCode> {
+    let report = app
+        .store
+        .run_report(run_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("there is no run {run_id}"))?;
+    match format {
+        ReportFormat::Text => out!("{}", report::text(&report)),
+        ReportFormat::Json => outln!("{}", report::json(&report)),
+        ReportFormat::Csv => out!("{}", report::csv(&report)?),
+    }
+    Ok(ExitCode::Success)
+}
+
+/// `approve`: a held run applied, then the mail it queued.
+async fn approve(app: &App, run_id: i64) -> anyhow::Result<ExitCode> {
+    let outcome = app.approve(run_id).await?;
+    out!("{}", report::text(&outcome.report));
+    let drained = app.drain_outbox().await?;
+    eprintln!("{}", mail_summary(&drained));
+    Ok(ExitCode::Success)
+}
+
+/// `users`: the accounts the filter selects, in the format asked for.
+async fn users(app: &App, filter: &UserFilter, format: TableFormat) -> anyhow::Result<ExitCode> {
+    let users = app.store.list_users(filter).await?;
+    match format {
+        TableFormat::Table => out!("{}", report::users_table(&users)),
+        TableFormat::Json => outln!("{}", report::users_json(&users)),
+        TableFormat::Csv => out!("{}", report::users_csv(&users)?),
+    }
+    Ok(ExitCode::Success)
+}
+
+/// `invite resend`: a new activation email, sent at once; the earlier link stops working.
+async fn resend_invite(app: &App, email: &str, org: Option<String>) -> anyhow::Result<ExitCode> {
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let org = match org {
+        Some(org) => org,
+        None => only_organisation(&app.config)?,
+    };
+    app.store
+        .queue_activation_resend(&org, email.key(), chrono::Utc::now())
+        .await?;
+    let drained = app.drain_outbox().await?;
+    outln!(
+        "A new activation email for {email} in {org} was queued; the earlier link no longer works."
+    );
+    eprintln!("{}", mail_summary(&drained));
+    Ok(ExitCode::Success)
 }
 
 fn mail_summary(d: &crate::mail::outbox::Drained) -> String {
