@@ -1,0 +1,147 @@
+//! The last phase of the applier: the outbox rows the run queued, and the run's report (its
+//! changes, its end, the connector's last good feed and, for an incremental connector, the
+//! feed it keeps), in the same transaction as everything the run changed.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
+
+use super::super::Db;
+use super::super::common::{CHUNK, Tx, corrupt, get, push_binds};
+use super::super::feed::{forget_feed, keep_feed, record_good_feed};
+use super::super::runs::{Ending, ended_elsewhere, finish, insert_changes};
+use crate::planner::{Notice, Plan};
+use crate::store::{ApplyRun, Doing, Result};
+
+/// Phase 6, the outbox and the report. Returns how many mails were queued.
+pub(super) async fn outbox_and_report(
+    tx: &mut Tx<'_>,
+    run: &ApplyRun<'_>,
+    plan: &Plan,
+    queued: &[Queued],
+) -> Result<usize> {
+    let (run_id, connector, now) = (run.run_id, run.connector, run.now);
+    let mails = queue_mails(tx, run.organisation.id, run_id, queued, now).await?;
+    // An approved run was stored with its planned changes when it was held; what was applied
+    // replaces them (planning again gave the same changes, with fresh reasons).
+    sqlx::query("DELETE FROM sync_changes WHERE run_id = $1")
+        .bind(run_id)
+        .execute(&mut **tx)
+        .await
+        .doing("replacing the held run's changes")?;
+    insert_changes(tx, run_id, &plan.changes).await?;
+    let ending = Ending {
+        status: run.status,
+        records_fetched: run.records_fetched,
+        errors: &[],
+        digest_to: run.digest_to,
+        now,
+    };
+    if !finish(tx, run_id, ending).await? {
+        return Err(ended_elsewhere(run_id));
+    }
+    record_good_feed(
+        tx,
+        connector,
+        run_id,
+        run.records_fetched,
+        run.missing_email,
+        now,
+    )
+    .await?;
+    match &run.feed {
+        Some(feed) => keep_feed(tx, connector, feed).await?,
+        // A connector that read everything this time keeps no records: should it fetch
+        // incrementally again later, it starts from a full fetch, not from what it knew then.
+        None => forget_feed(tx, connector).await?,
+    }
+    Ok(mails)
+}
+
+/// An email the applier queues; recipients of account mails are read after every account
+/// write, so an activation goes to the address the account has at the end of the run.
+pub(super) struct Queued {
+    pub(super) account: i64,
+    pub(super) kind: &'static str,
+    pub(super) recipient: Option<String>,
+    pub(super) old_email: Option<String>,
+    pub(super) new_email: Option<String>,
+}
+
+pub(super) fn queue_notice(queued: &mut Vec<Queued>, account: i64, notice: Notice) {
+    let kind = match notice {
+        Notice::None => return,
+        Notice::Activation => "activation",
+        Notice::AddedToOrganisation => "added_to_organisation",
+    };
+    queued.push(Queued {
+        account,
+        kind,
+        recipient: None,
+        old_email: None,
+        new_email: None,
+    });
+}
+
+async fn queue_mails(
+    tx: &mut Tx<'_>,
+    org: i64,
+    run_id: i64,
+    queued: &[Queued],
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    // Current address and name of every account a mail goes to, read in batches.
+    let ids: BTreeSet<i64> = queued.iter().map(|q| q.account).collect();
+    let ids: Vec<i64> = ids.into_iter().collect();
+    let mut people: HashMap<i64, (String, Option<String>)> = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut qb =
+            QueryBuilder::<Db>::new("SELECT id, email, display_name FROM accounts WHERE id IN (");
+        push_binds(&mut qb, chunk.iter().copied());
+        qb.push(")");
+        for row in qb
+            .build()
+            .fetch_all(&mut **tx)
+            .await
+            .doing("reading recipients")?
+        {
+            people.insert(
+                get(&row, "id")?,
+                (get(&row, "email")?, get(&row, "display_name")?),
+            );
+        }
+    }
+    for chunk in queued.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "INSERT INTO mail_outbox (organisation_id, account_id, run_id, kind, recipient, \
+             recipient_name, old_email, new_email, created_at, attempts, next_attempt_at) ",
+        );
+        let mut rows = Vec::with_capacity(chunk.len());
+        for q in chunk {
+            let (email, name) = people
+                .get(&q.account)
+                .cloned()
+                .ok_or_else(|| corrupt(format!("no account {} for a queued email", q.account)))?;
+            rows.push((q, q.recipient.clone().unwrap_or(email), name));
+        }
+        qb.push_values(rows, |mut b, (q, recipient, name)| {
+            b.push_bind(org)
+                .push_bind(q.account)
+                .push_bind(run_id)
+                .push_bind(q.kind)
+                .push_bind(recipient)
+                .push_bind(name)
+                .push_bind(q.old_email.clone())
+                .push_bind(q.new_email.clone())
+                .push_bind(now)
+                .push_bind(0i32)
+                .push_bind(now);
+        });
+        qb.build()
+            .execute(&mut **tx)
+            .await
+            .doing("queueing emails")?;
+    }
+    Ok(queued.len())
+}

@@ -1,0 +1,12 @@
+//! The store's SQL compiled for PostgreSQL: the `backend/` modules with PostgreSQL's types.
+
+/// The database the `backend/` modules are compiled for here.
+type Db = sqlx::Postgres;
+/// Whether this is PostgreSQL, for the few places the dialects differ.
+const POSTGRES: bool = true;
+
+// The same files are loaded once per backend on purpose: that is how one SQL text is compiled
+// with each backend's types.
+#[allow(clippy::duplicate_mod)]
+#[path = "backend/mod.rs"]
+pub(super) mod backend;

@@ -1,0 +1,95 @@
+//! Runs and their changes: starting a run, ending one that applies nothing, and reading runs
+//! back for reports, digests and the feed-health gate.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{FetchKind, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger};
+use crate::planner::Plan;
+
+use super::{Result, Store};
+
+/// A run about to start.
+#[derive(Clone, Debug)]
+pub struct NewRun<'a> {
+    pub organisation_id: i64,
+    pub connector: &'a str,
+    pub trigger: Trigger,
+    pub mode: RunMode,
+    pub as_of: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    /// The schedule tick a scheduled run was started for.
+    pub scheduled_for: Option<DateTime<Utc>>,
+}
+
+/// How a run that applies nothing ended: planned, held or failed.
+#[derive(Clone, Debug)]
+pub struct RunEnd<'a> {
+    pub status: RunStatus,
+    pub records_fetched: usize,
+    pub plan: Option<&'a Plan>,
+    pub errors: &'a [RunError],
+    pub finished_at: DateTime<Utc>,
+    /// Who gets a digest of the run, queued with its end; empty for none.
+    pub digest_to: &'a [String],
+}
+
+/// Runs and their changes.
+impl Store {
+    /// Records the start of a run and returns its id.
+    pub async fn start_run(&self, run: &NewRun<'_>) -> Result<i64> {
+        dispatch!(self, runs::start_run(run))
+    }
+
+    /// Notes how a run read an incremental connector's feed (`FetchKind`), for its report and
+    /// for approving it the same way.
+    pub async fn set_run_fetch(&self, run_id: i64, fetch: FetchKind) -> Result<()> {
+        dispatch!(self, runs::set_run_fetch(run_id, fetch))
+    }
+
+    /// Ends a run that applies nothing (a dry run, a held or a failed run), with its changes
+    /// and errors, in one transaction.
+    pub async fn end_run(&self, run_id: i64, end: &RunEnd<'_>) -> Result<()> {
+        dispatch!(self, runs::end_run(run_id, end))
+    }
+
+    /// Ends as failed, with `error`, the runs of a connector still marked running. Call only
+    /// while holding the connector's lock: then no run of it is really in progress, and these
+    /// were cut off by a crash or a forced stop (their transactions rolled back).
+    pub async fn fail_abandoned_runs(
+        &self,
+        connector: &str,
+        error: &RunError,
+        digest_to: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>> {
+        dispatch!(
+            self,
+            runs::fail_abandoned_runs(connector, error, digest_to, now)
+        )
+    }
+
+    /// The newest runs first, of every connector or of one.
+    pub async fn list_runs(&self, limit: i64, connector: Option<&str>) -> Result<Vec<RunSummary>> {
+        dispatch!(self, runs::list_runs(limit, connector))
+    }
+
+    /// The newest run of each connector, in connector order.
+    pub async fn last_runs(&self) -> Result<Vec<RunSummary>> {
+        dispatch!(self, runs::last_runs())
+    }
+
+    /// One run with its changes and errors.
+    pub async fn run_report(&self, run_id: i64) -> Result<Option<RunReport>> {
+        dispatch!(self, runs::run_report(run_id))
+    }
+
+    /// How the connector's last applied (not dry) run before `before` ended: its status and
+    /// its error codes (a held run's hold code, a failed run's failure code).
+    pub async fn previous_outcome(
+        &self,
+        connector: &str,
+        before: i64,
+    ) -> Result<Option<(RunStatus, Vec<String>)>> {
+        dispatch!(self, runs::previous_outcome(connector, before))
+    }
+}
