@@ -479,7 +479,8 @@ async fn approving_a_run_that_is_missing_or_not_held_is_refused_with_the_reason(
         not_held["error"].as_str().unwrap().contains("not held"),
         "{not_held}"
     );
-    assert_eq!(missing.status(), 409);
+    // A run that is not there is not found (it was 409 before approvals had typed errors).
+    assert_eq!(missing.status(), 404);
     let missing = missing.json::<serde_json::Value>().await.unwrap();
     assert!(
         missing["error"]

@@ -10,8 +10,8 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The crate's modules in the code map's order: `src/domain/` gives `domain`, `src/sync.rs`
-/// gives `sync`; `src/main.rs` and entries outside `src/` are not modules of the library.
+/// The crate's modules in the code map's order: `src/domain/` gives `domain`, `src/schedule.rs`
+/// gives `schedule`; `src/main.rs` and entries outside `src/` are not modules of the library.
 fn code_map_order() -> Vec<String> {
     let text = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
     let map = text

@@ -288,106 +288,133 @@ fn compose(digest: &Digest<'_>) -> Composed {
         .map(|e| format!("{}: {}", e.code, e.message))
         .collect();
 
-    let undeliverable = undeliverable_lines(digest.undeliverable);
-    let text = {
-        let mut out = fill(intro);
-        out.push_str("\n\n");
-        if show_counts {
-            if lines.is_empty() {
-                out.push_str(words.no_lines);
-                out.push('\n');
-            }
-            for (label, n) in &lines {
-                out.push_str(&format!("  {n:>6}  {label}\n"));
-            }
-            out.push('\n');
-        }
-        if let Some(why) = why {
-            out.push_str(why);
-            out.push('\n');
-            for reason in &reasons {
-                out.push_str(&format!("- {reason}\n"));
-            }
-            out.push('\n');
-        }
-        if !undeliverable.is_empty() {
-            out.push_str(words.undeliverable);
-            out.push('\n');
-            for line in &undeliverable {
-                out.push_str(&format!("- {line}\n"));
-            }
-            out.push('\n');
-        }
-        if let Some(next) = next {
-            out.push_str(next);
-            out.push_str("\n\n");
-        }
-        out.push_str(&format!("{}:\n{}\n\n-- \n", words.button, digest.link));
-        out.push_str(&fill(words.footer));
-        out.push('\n');
-        out
-    };
-
-    let html = {
-        let p = |text: &str| format!("<p style=\"{PARAGRAPH}\">{}</p>\n", escape_html(text));
-        let mut body = p(&fill(intro));
-        if show_counts {
-            if lines.is_empty() {
-                body.push_str(&p(words.no_lines));
-            } else {
-                body.push_str(
-                    "<table role=\"presentation\" cellpadding=\"0\" cellspacing=\"0\" \
-                     style=\"margin:0 0 16px 0;border-collapse:collapse;\">\n",
-                );
-                for (label, n) in &lines {
-                    body.push_str(&format!(
-                        "<tr><td style=\"padding:4px 16px 4px 0;text-align:right;\
-                         font-weight:600;\">{n}</td><td style=\"padding:4px 0;\">{}</td></tr>\n",
-                        escape_html(label)
-                    ));
-                }
-                body.push_str("</table>\n");
-            }
-        }
-        if let Some(why) = why {
-            body.push_str(&p(why));
-            body.push_str("<ul style=\"margin:0 0 16px 0;padding-left:20px;\">\n");
-            for reason in &reasons {
-                body.push_str(&format!("<li>{}</li>\n", escape_html(reason)));
-            }
-            body.push_str("</ul>\n");
-        }
-        if !undeliverable.is_empty() {
-            body.push_str(&p(words.undeliverable));
-            body.push_str("<ul style=\"margin:0 0 16px 0;padding-left:20px;\">\n");
-            for line in &undeliverable {
-                body.push_str(&format!("<li>{}</li>\n", escape_html(line)));
-            }
-            body.push_str("</ul>\n");
-        }
-        if let Some(next) = next {
-            body.push_str(&p(next));
-        }
-        let href = escape_html(&digest.link);
-        body.push_str(&format!(
-            "<p style=\"margin:24px 0;\"><a href=\"{href}\" style=\"{BUTTON}\">{}</a></p>\n\
-             <p style=\"{PARAGRAPH}font-size:14px;color:#4b5563;\">{}<br>\n\
-             <a href=\"{href}\" style=\"color:#1d4ed8;word-break:break-all;\">{href}</a></p>\n",
-            escape_html(words.button),
-            escape_html(words.link_fallback),
-        ));
-        document(
-            digest.locale,
-            &escape_html(&fill(subject)),
-            &body,
-            &escape_html(&fill(words.footer)),
-        )
+    let parts = Parts {
+        words,
+        intro: fill(intro),
+        subject: fill(subject),
+        footer: fill(words.footer),
+        counts: show_counts.then_some(lines),
+        why: why.map(|why| (why, reasons)),
+        undeliverable: undeliverable_lines(digest.undeliverable),
+        next,
+        link: &digest.link,
     };
     Composed {
-        subject: fill(subject),
-        text,
-        html,
+        text: text_body(&parts),
+        html: html_body(&parts, digest.locale),
+        subject: parts.subject,
     }
+}
+
+/// What a digest says, filled in and in its language, before it is written as text or HTML.
+struct Parts<'a> {
+    words: &'static Phrasebook,
+    intro: String,
+    subject: String,
+    footer: String,
+    /// The counts per kind, except for a failed run (it applied nothing and its planned
+    /// changes, if any, were not stored).
+    counts: Option<Vec<(&'a str, i64)>>,
+    /// Why the run was held or failed, with each reason.
+    why: Option<(&'static str, Vec<String>)>,
+    undeliverable: Vec<String>,
+    next: Option<&'static str>,
+    link: &'a str,
+}
+
+/// The plain-text body.
+fn text_body(p: &Parts<'_>) -> String {
+    let words = p.words;
+    let mut out = p.intro.clone();
+    out.push_str("\n\n");
+    if let Some(lines) = &p.counts {
+        if lines.is_empty() {
+            out.push_str(words.no_lines);
+            out.push('\n');
+        }
+        for (label, n) in lines {
+            out.push_str(&format!("  {n:>6}  {label}\n"));
+        }
+        out.push('\n');
+    }
+    let lists = p
+        .why
+        .as_ref()
+        .map(|(why, reasons)| (*why, reasons))
+        .into_iter()
+        .chain((!p.undeliverable.is_empty()).then_some((words.undeliverable, &p.undeliverable)));
+    for (heading, items) in lists {
+        out.push_str(heading);
+        out.push('\n');
+        for item in items {
+            out.push_str(&format!("- {item}\n"));
+        }
+        out.push('\n');
+    }
+    if let Some(next) = p.next {
+        out.push_str(next);
+        out.push_str("\n\n");
+    }
+    out.push_str(&format!("{}:\n{}\n\n-- \n", words.button, p.link));
+    out.push_str(&p.footer);
+    out.push('\n');
+    out
+}
+
+/// The HTML body, in the mails' layout.
+fn html_body(p: &Parts<'_>, locale: Locale) -> String {
+    let words = p.words;
+    let para = |text: &str| format!("<p style=\"{PARAGRAPH}\">{}</p>\n", escape_html(text));
+    let mut body = para(&p.intro);
+    if let Some(lines) = &p.counts {
+        if lines.is_empty() {
+            body.push_str(&para(words.no_lines));
+        } else {
+            body.push_str(
+                "<table role=\"presentation\" cellpadding=\"0\" cellspacing=\"0\" \
+                 style=\"margin:0 0 16px 0;border-collapse:collapse;\">\n",
+            );
+            for (label, n) in lines {
+                body.push_str(&format!(
+                    "<tr><td style=\"padding:4px 16px 4px 0;text-align:right;\
+                     font-weight:600;\">{n}</td><td style=\"padding:4px 0;\">{}</td></tr>\n",
+                    escape_html(label)
+                ));
+            }
+            body.push_str("</table>\n");
+        }
+    }
+    let lists = p
+        .why
+        .as_ref()
+        .map(|(why, reasons)| (*why, reasons))
+        .into_iter()
+        .chain((!p.undeliverable.is_empty()).then_some((words.undeliverable, &p.undeliverable)));
+    for (heading, items) in lists {
+        body.push_str(&para(heading));
+        body.push_str("<ul style=\"margin:0 0 16px 0;padding-left:20px;\">\n");
+        for item in items {
+            body.push_str(&format!("<li>{}</li>\n", escape_html(item)));
+        }
+        body.push_str("</ul>\n");
+    }
+    if let Some(next) = p.next {
+        body.push_str(&para(next));
+    }
+    let href = escape_html(p.link);
+    body.push_str(&format!(
+        "<p style=\"margin:24px 0;\"><a href=\"{href}\" style=\"{BUTTON}\">{}</a></p>\n\
+         <p style=\"{PARAGRAPH}font-size:14px;color:#4b5563;\">{}<br>\n\
+         <a href=\"{href}\" style=\"color:#1d4ed8;word-break:break-all;\">{href}</a></p>\n",
+        escape_html(words.button),
+        escape_html(words.link_fallback),
+    ));
+    document(
+        locale,
+        &escape_html(&p.subject),
+        &body,
+        &escape_html(&p.footer),
+    )
 }
 
 #[cfg(test)]

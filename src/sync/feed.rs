@@ -1,0 +1,227 @@
+//! A run's feed: the records a connector's source gives, read in full or (for an incremental
+//! connector) as what changed merged into the records it last knew, every record cleaned at
+//! this one edge whatever the source kind.
+
+use chrono::{DateTime, Utc};
+
+use super::App;
+use crate::config::{Loaded, SourceKind};
+use crate::connectors::csv;
+use crate::connectors::http::{Definition, FetchOptions, HttpSource};
+use crate::domain::{FetchKind, HrRecord};
+use crate::store::FeedUpdate;
+
+/// What a fetch gave a run: the records to plan on and, for an incremental connector, what to
+/// keep when the run is applied.
+#[derive(Clone, Debug)]
+pub struct Feed {
+    pub records: Vec<HrRecord>,
+    /// For an incremental connector: how this fetch read the feed.
+    pub incremental: Option<IncrementalFetch>,
+}
+
+/// How an incremental connector's fetch went.
+#[derive(Clone, Debug)]
+pub struct IncrementalFetch {
+    /// When the fetch started: the watermark once the run is applied.
+    pub started: DateTime<Utc>,
+    pub kind: FetchKind,
+    /// The definition and variables the records were mapped with.
+    pub fingerprint: String,
+}
+
+impl Feed {
+    pub(super) fn update(&self) -> Option<FeedUpdate<'_>> {
+        self.incremental.as_ref().map(|inc| FeedUpdate {
+            watermark: inc.started,
+            full: inc.kind == FetchKind::Full,
+            records: &self.records,
+            fingerprint: &inc.fingerprint,
+        })
+    }
+}
+
+impl App {
+    /// Fetches the connector's records. All or nothing. An incremental connector asks only for
+    /// what changed since its last applied run and merges that into what it knew, or reads
+    /// its whole feed when one is due (or `sync --full` asked for it).
+    pub async fn fetch(&self, connector: &str) -> anyhow::Result<Feed> {
+        self.fetch_clean(connector, self.force_full_fetch).await
+    }
+
+    /// [`App::fetch_feed`], with every record's text cleaned at this one edge whatever the
+    /// source kind ([`HrRecord::normalised`]), so nothing after it meets a control character.
+    pub(super) async fn fetch_clean(
+        &self,
+        connector: &str,
+        force_full: bool,
+    ) -> anyhow::Result<Feed> {
+        let mut feed = self.fetch_feed(connector, force_full).await?;
+        feed.records = std::mem::take(&mut feed.records)
+            .into_iter()
+            .map(HrRecord::normalised)
+            .collect();
+        if let Some((record, (field, why))) = feed
+            .records
+            .iter()
+            .find_map(|r| r.unstorable_field().map(|f| (r, f)))
+        {
+            anyhow::bail!(
+                "the record of employee `{}` cannot be stored: its field `{field}` {why}",
+                crate::domain::single_line(
+                    &record
+                        .employee_id
+                        .as_str()
+                        .chars()
+                        .take(64)
+                        .collect::<String>()
+                )
+            );
+        }
+        Ok(feed)
+    }
+
+    /// [`App::fetch`], reading an incremental connector's whole feed when `force_full`.
+    async fn fetch_feed(&self, connector: &str, force_full: bool) -> anyhow::Result<Feed> {
+        let settings = self.connector_settings(connector)?;
+        match settings.kind {
+            SourceKind::Csv => {
+                let csv_settings = settings
+                    .csv
+                    .clone()
+                    .ok_or_else(|| anyhow::anyhow!("connector `{connector}` has no [csv] table"))?;
+                let records =
+                    tokio::task::spawn_blocking(move || csv::read_file(&csv_settings)).await??;
+                Ok(Feed {
+                    records,
+                    incremental: None,
+                })
+            }
+            SourceKind::Http => {
+                let http = settings.http.as_ref().ok_or_else(|| {
+                    anyhow::anyhow!("connector `{connector}` has no [http] table")
+                })?;
+                let source = self.http_source(connector)?;
+                let Some(incremental) = &http.incremental else {
+                    return Ok(Feed {
+                        records: source.fetch().await?,
+                        incremental: None,
+                    });
+                };
+                let started = Utc::now();
+                let state = self.store.feed_state(connector).await?;
+                let fingerprint = feed_fingerprint(http)?;
+                let remapped = state
+                    .fingerprint
+                    .as_ref()
+                    .is_some_and(|kept| *kept != fingerprint);
+                if remapped {
+                    tracing::info!(
+                        "The definition or its variables changed since the records were kept; reading the whole feed"
+                    );
+                }
+                let full = force_full
+                    || remapped
+                    || incremental.full_due(
+                        state.watermark,
+                        state.last_full_at,
+                        state.incremental_runs,
+                        started,
+                    );
+                let since = state
+                    .watermark
+                    .filter(|_| !full)
+                    .map(|w| w - chrono::Duration::minutes(i64::from(incremental.overlap_minutes)));
+                let fetched = source
+                    .fetch_with(&FetchOptions {
+                        since,
+                        ..FetchOptions::default()
+                    })
+                    .await?;
+                let records = if full {
+                    tracing::info!(records = fetched.records.len(), "Read the whole feed");
+                    fetched.records
+                } else {
+                    let known = self.store.feed_snapshot(connector).await?;
+                    let mut delta = fetched.records;
+                    source.resolve_managers(&mut delta, &known);
+                    tracing::info!(
+                        changed = delta.len(),
+                        known = known.len(),
+                        since = %since.map(|s| s.to_rfc3339()).unwrap_or_default(),
+                        "Read what changed since the watermark"
+                    );
+                    merge_delta(known, delta)
+                };
+                Ok(Feed {
+                    records,
+                    incremental: Some(IncrementalFetch {
+                        started,
+                        kind: if full {
+                            FetchKind::Full
+                        } else {
+                            FetchKind::Incremental
+                        },
+                        fingerprint,
+                    }),
+                })
+            }
+        }
+    }
+
+    /// The HTTP source of an `http` connector, bound to its variables and secrets.
+    pub fn http_source(&self, connector: &str) -> anyhow::Result<HttpSource> {
+        http_source(&self.config, connector)
+    }
+}
+
+/// The HTTP source of an `http` connector, bound to its variables and secrets read from the
+/// environment.
+pub fn http_source(config: &Loaded, connector: &str) -> anyhow::Result<HttpSource> {
+    let http = config
+        .connector(connector)?
+        .http
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("connector `{connector}` is not an http connector"))?;
+    let definition =
+        Definition::load(&http.definition_path()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(HttpSource::new(
+        definition,
+        http.variables.clone(),
+        http.read_secrets()?,
+    )?)
+}
+
+/// A digest of what an http connector's records are mapped with: its definition file and the
+/// instance's variables. Records kept under another digest are read again in full.
+fn feed_fingerprint(http: &crate::config::HttpSettings) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let path = http.definition_path();
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    context.update(&std::fs::read(&path).with_context(|| format!("reading `{}`", path.display()))?);
+    for (name, value) in &http.variables {
+        context.update(format!("\0{name}={value}").as_bytes());
+    }
+    Ok(context
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// What an incremental connector knows after a delta: every known record whose employee id
+/// the delta does not mention, and the delta's records. People the delta leaves out are
+/// unchanged, not gone; the periodic full fetch finds those who vanished.
+pub fn merge_delta(known: Vec<HrRecord>, delta: Vec<HrRecord>) -> Vec<HrRecord> {
+    let changed: std::collections::HashSet<String> = delta
+        .iter()
+        .map(|r| r.employee_id.as_str().to_string())
+        .collect();
+    let mut merged: Vec<HrRecord> = known
+        .into_iter()
+        .filter(|r| !changed.contains(r.employee_id.as_str()))
+        .collect();
+    merged.extend(delta);
+    merged
+}
