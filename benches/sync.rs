@@ -436,7 +436,7 @@ impl Measured {
     fn from_plan(plan: &Plan) -> (BTreeMap<ChangeKind, usize>, usize, Vec<String>) {
         let mut counts = BTreeMap::new();
         for c in &plan.changes {
-            *counts.entry(c.kind).or_insert(0) += 1;
+            *counts.entry(c.kind()).or_insert(0) += 1;
         }
         let sample = plan
             .actionable()
@@ -444,7 +444,7 @@ impl Measured {
             .map(|c| {
                 format!(
                     "{} {} {} {:?} → {:?} ({})",
-                    c.kind,
+                    c.kind(),
                     c.employee_id.as_ref().map_or("-", |e| e.as_str()),
                     c.field.as_deref().unwrap_or("-"),
                     c.old,

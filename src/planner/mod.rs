@@ -27,7 +27,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 pub use plan::{
-    AccountRef, Action, Change, ChangeKind, Hold, MembershipFields, NewAccount, Notice, Plan,
+    AccountRef, Action, Change, ChangeKind, Hold, MembershipFields, NewAccount, Note, Notice, Plan,
     TeamRef, Update,
 };
 pub use policy::{
@@ -243,14 +243,12 @@ impl<'a> Planner<'a> {
                         synced.push(s);
                     }
                 }
-                Life::Scheduled { start, invite_on } => self.push(
-                    ChangeKind::Scheduled,
-                    record,
+                Life::Scheduled { start, invite_on } => self.push(record,
                     None,
                     None,
                     None,
                     format!("starts on {start}; invited from {invite_on}"),
-                    Action::None,
+                    Action::Note(Note::Scheduled),
                 ),
                 Life::Leaver { reason } => {
                     if self.leaver(record, matched[i], reason) {
@@ -295,19 +293,17 @@ impl<'a> Planner<'a> {
 
     fn quarantine(&mut self, record: &HrRecord, reason: String) {
         self.push(
-            ChangeKind::Quarantine,
             record,
             None,
             None,
             None,
             format!("{reason}; nothing is applied for this person"),
-            Action::None,
+            Action::Note(Note::Quarantine),
         );
     }
 
     fn conflict_taken(&mut self, record: &HrRecord, email: &Email) {
         self.push(
-            ChangeKind::Conflict,
             record,
             Some(Field::Email.as_str()),
             None,
@@ -315,14 +311,13 @@ impl<'a> Planner<'a> {
             format!(
                 "`{email}` already belongs to another account; nothing changes for this person"
             ),
-            Action::None,
+            Action::Note(Note::Conflict),
         );
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Adds a change for a record: its employee id and its email as given (valid or not).
     fn push(
         &mut self,
-        kind: ChangeKind,
         record: &HrRecord,
         field: Option<&str>,
         old: Option<String>,
@@ -335,33 +330,8 @@ impl<'a> Planner<'a> {
             Err(crate::domain::EmailError::Invalid(raw)) => Some(raw.clone()),
             Err(crate::domain::EmailError::Missing) => None,
         };
-        self.push_for(
-            kind,
-            Some(record.employee_id.clone()),
-            email,
-            field,
-            old,
-            new,
-            reason,
-            action,
-        );
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn push_for(
-        &mut self,
-        kind: ChangeKind,
-        employee_id: Option<EmployeeId>,
-        email: Option<String>,
-        field: Option<&str>,
-        old: Option<String>,
-        new: Option<String>,
-        reason: String,
-        action: Action,
-    ) {
         self.changes.push(Change {
-            kind,
-            employee_id,
+            employee_id: Some(record.employee_id.clone()),
             email,
             field: field.map(str::to_string),
             old,

@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 
 use super::{
-    AccountRef, Action, ChangeKind, Field, Matched, MembershipFields, NewAccount, Notice, Planner,
-    Synced, Update, update_reason,
+    AccountRef, Action, Change, Field, Matched, MembershipFields, NewAccount, Note, Notice,
+    Planner, Synced, Update, update_reason,
 };
 use crate::domain::{Account, AccountId, Email, EmployeeId, HrRecord, Membership, MembershipState};
 
@@ -44,16 +44,14 @@ impl<'a> Planner<'a> {
             .as_ref()
             .map(|c| c.as_str())
             .unwrap_or_default();
-        self.push(
-            ChangeKind::Conflict,
-            record,
+        self.push(record,
             Some(Field::Email.as_str()),
             Some(account.email.to_string()),
             Some(email.to_string()),
             format!(
                 "HR gives another email, but connector `{owner}` keeps this account's profile; the email is not changed (the rest is synced)"
             ),
-            Action::None,
+            Action::Note(Note::Conflict),
         );
     }
 
@@ -129,7 +127,6 @@ impl<'a> Planner<'a> {
             "new in HR; account created, activation email not sent (send_invites = false)"
         };
         self.push(
-            ChangeKind::Invite,
             record,
             None,
             None,
@@ -182,9 +179,7 @@ impl<'a> Planner<'a> {
                 return None;
             }
             activation_queued = !activated && send;
-            self.push(
-                ChangeKind::EmailChange,
-                record,
+            self.push(record,
                 Some(Field::Email.as_str()),
                 Some(account.email.to_string()),
                 Some(email.to_string()),
@@ -238,9 +233,7 @@ impl<'a> Planner<'a> {
                 if m.connector.is_some()
                     && m.connector.as_ref() != Some(&self.policy.connector) =>
             {
-                self.push(
-                    ChangeKind::Conflict,
-                    record,
+                self.push(record,
                     None,
                     None,
                     None,
@@ -248,7 +241,7 @@ impl<'a> Planner<'a> {
                         "the account with this email is already managed by connector `{}` in this organisation",
                         m.connector.as_ref().map(|c| c.as_str()).unwrap_or_default()
                     ),
-                    Action::None,
+                    Action::Note(Note::Conflict),
                 );
                 return None;
             }
@@ -256,7 +249,6 @@ impl<'a> Planner<'a> {
                 // The same person under a new employee id: a rehire or a re-numbering.
                 if m.employee_id.as_ref() != Some(&record.employee_id) {
                     self.push(
-                        ChangeKind::Update,
                         record,
                         Some("employee_id"),
                         m.employee_id.as_ref().map(ToString::to_string),
@@ -295,7 +287,6 @@ impl<'a> Planner<'a> {
                     ),
                 };
                 self.push(
-                    ChangeKind::Link,
                     record,
                     None,
                     None,
@@ -351,7 +342,6 @@ impl<'a> Planner<'a> {
             _ => format!("{why}; the same account is reactivated"),
         };
         self.push(
-            ChangeKind::Reactivate,
             record,
             Some("state"),
             Some(MembershipState::Deactivated.as_str().to_string()),
@@ -405,7 +395,6 @@ impl<'a> Planner<'a> {
         for (field, owner, new, old) in wanted {
             if new != old && owner.hr_may_update(activated) {
                 self.push(
-                    ChangeKind::Update,
                     record,
                     Some(field.as_str()),
                     old.clone(),
@@ -440,7 +429,6 @@ impl<'a> Planner<'a> {
         for (field, new, old) in wanted {
             if new != old && self.may_update(field, activated, false) {
                 self.push(
-                    ChangeKind::Update,
                     record,
                     Some(field.as_str()),
                     old.clone(),
@@ -466,18 +454,11 @@ impl<'a> Planner<'a> {
         if !membership.state.is_live() {
             return false;
         }
-        self.push_for(
-            ChangeKind::Deactivate,
+        self.deactivation(
             Some(record.employee_id.clone()),
-            Some(account.email.to_string()),
-            Some("state"),
-            Some(membership.state.as_str().to_string()),
-            Some(MembershipState::Deactivated.as_str().to_string()),
+            membership,
+            account,
             format!("{reason}; sign-in to this organisation ends, all data is kept"),
-            Action::Deactivate {
-                membership: membership.id,
-                account: account.id,
-            },
         );
         true
     }
@@ -510,21 +491,36 @@ impl<'a> Planner<'a> {
                 .then(a.1.id.cmp(&b.1.id))
         });
         for (membership, account) in &gone {
-            self.push_for(
-                ChangeKind::Deactivate,
+            self.deactivation(
                 membership.employee_id.clone(),
-                Some(account.email.to_string()),
-                Some("state"),
-                Some(membership.state.as_str().to_string()),
-                Some(MembershipState::Deactivated.as_str().to_string()),
+                membership,
+                account,
                 "no longer in the HR feed; sign-in to this organisation ends, all data is kept"
                     .to_string(),
-                Action::Deactivate {
-                    membership: membership.id,
-                    account: account.id,
-                },
             );
         }
         gone.len()
+    }
+
+    /// A deactivation line, under the employee id it is known by and the account's address.
+    fn deactivation(
+        &mut self,
+        employee_id: Option<EmployeeId>,
+        membership: &Membership,
+        account: &Account,
+        reason: String,
+    ) {
+        self.changes.push(Change {
+            employee_id,
+            email: Some(account.email.to_string()),
+            field: Some("state".to_string()),
+            old: Some(membership.state.as_str().to_string()),
+            new: Some(MembershipState::Deactivated.as_str().to_string()),
+            reason,
+            action: Action::Deactivate {
+                membership: membership.id,
+                account: account.id,
+            },
+        });
     }
 }

@@ -155,8 +155,8 @@ pub enum Update {
 /// What the applier does for a change.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
-    /// Informational: nothing to do.
-    None,
+    /// Informational: nothing to do, and why.
+    Note(Note),
     /// Create an account and an invited membership.
     Invite {
         account: NewAccount,
@@ -217,10 +217,10 @@ pub enum Action {
     },
 }
 
-/// One line of a plan: what changes for whom, why, and how it is applied.
+/// One line of a plan: what changes for whom, why, and how it is applied. Its kind is its
+/// action's ([`Change::kind`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Change {
-    pub kind: ChangeKind,
     pub employee_id: Option<EmployeeId>,
     pub email: Option<String>,
     pub field: Option<String>,
@@ -228,6 +228,48 @@ pub struct Change {
     pub new: Option<String>,
     pub reason: String,
     pub action: Action,
+}
+
+/// An informational line: a change the plan reports but does not make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Note {
+    /// A future starter, invited later.
+    Scheduled,
+    /// A record nothing is applied for, with why.
+    Quarantine,
+    /// A change HR asks for that would clash with another account or connector.
+    Conflict,
+}
+
+impl Change {
+    /// The kind of change: its action's.
+    pub fn kind(&self) -> ChangeKind {
+        self.action.kind()
+    }
+}
+
+impl Action {
+    /// The kind of change this action is: one match, so a change's kind and its action can
+    /// never disagree.
+    pub fn kind(&self) -> ChangeKind {
+        match self {
+            Action::Note(Note::Scheduled) => ChangeKind::Scheduled,
+            Action::Note(Note::Quarantine) => ChangeKind::Quarantine,
+            Action::Note(Note::Conflict) => ChangeKind::Conflict,
+            Action::Invite { .. } => ChangeKind::Invite,
+            Action::Link { .. } => ChangeKind::Link,
+            Action::Update(_) => ChangeKind::Update,
+            Action::EmailChange { .. } => ChangeKind::EmailChange,
+            Action::Deactivate { .. } => ChangeKind::Deactivate,
+            Action::Reactivate { .. } => ChangeKind::Reactivate,
+            Action::TeamJoin { .. } => ChangeKind::TeamJoin,
+            Action::TeamLeave { .. } => ChangeKind::TeamLeave,
+            Action::CoachAssign { .. } => ChangeKind::CoachAssign,
+            Action::CoachUnassign { .. } => ChangeKind::CoachUnassign,
+            Action::RoleGrant { .. } => ChangeKind::RoleGrant,
+            Action::RoleRevoke { .. } => ChangeKind::RoleRevoke,
+        }
+    }
 }
 
 /// Why a run is held instead of applied, with the stable code stored in its report.
@@ -265,10 +307,10 @@ impl Plan {
     }
 
     pub fn count(&self, kind: ChangeKind) -> usize {
-        self.changes.iter().filter(|c| c.kind == kind).count()
+        self.changes.iter().filter(|c| c.kind() == kind).count()
     }
 
     pub fn actionable(&self) -> impl Iterator<Item = &Change> {
-        self.changes.iter().filter(|c| c.kind.is_actionable())
+        self.changes.iter().filter(|c| c.kind().is_actionable())
     }
 }

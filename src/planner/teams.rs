@@ -127,7 +127,6 @@ impl<'a> Planner<'a> {
                 && &team.name != name
             {
                 self.changes.push(Change {
-                    kind: ChangeKind::Update,
                     employee_id: None,
                     email: None,
                     field: Some("team_name".to_string()),
@@ -147,7 +146,7 @@ impl<'a> Planner<'a> {
     /// that record's line, where the admin looks to fix it.
     fn note_managers_who_coach_nobody(&mut self, view: &TeamView<'a>) {
         for change in &mut self.changes {
-            if matches!(change.kind, ChangeKind::Quarantine | ChangeKind::Conflict)
+            if matches!(change.kind(), ChangeKind::Quarantine | ChangeKind::Conflict)
                 && let Some(teams) = change
                     .employee_id
                     .as_ref()
@@ -175,7 +174,6 @@ impl<'a> Planner<'a> {
                     _ => format!("manages people in team `{key}`"),
                 };
                 self.push(
-                    ChangeKind::CoachAssign,
                     s.record,
                     Some("coach"),
                     None,
@@ -198,7 +196,6 @@ impl<'a> Planner<'a> {
                 .any(|k| k.as_str() == key && view.teams.get(k).is_some_and(|t| t.id == *team));
             if !wanted {
                 self.push(
-                    ChangeKind::CoachUnassign,
                     s.record,
                     Some("coach"),
                     Some(key.clone()),
@@ -240,7 +237,6 @@ impl<'a> Planner<'a> {
                     ));
                 }
                 self.push(
-                    ChangeKind::TeamJoin,
                     record,
                     Some("team"),
                     None,
@@ -270,7 +266,6 @@ impl<'a> Planner<'a> {
                 format!("no longer in department `{key}` in HR")
             };
             self.push(
-                ChangeKind::TeamLeave,
                 record,
                 Some("team"),
                 Some(key),
@@ -308,7 +303,6 @@ impl<'a> Planner<'a> {
             for role in &wanted {
                 if !held.is_some_and(|h| h.contains(role)) {
                     self.push(
-                        ChangeKind::RoleGrant,
                         record,
                         Some("role"),
                         None,
@@ -325,7 +319,6 @@ impl<'a> Planner<'a> {
                 for role in ours.get(&id).into_iter().flatten() {
                     if !wanted.contains(role) {
                         self.push(
-                            ChangeKind::RoleRevoke,
                             record,
                             Some("role"),
                             Some(role.to_string()),

@@ -331,8 +331,8 @@ fn plan_at(feed: &[HrRecord], dir: &Directory, policy: &Policy, at: DateTime<Utc
             "a change without a reason: {change:?}"
         );
         assert_eq!(
-            change.kind.is_actionable(),
-            change.action != Action::None,
+            change.kind().is_actionable(),
+            !matches!(change.action, Action::Note(_)),
             "kind and action disagree: {change:?}"
         );
     }
@@ -353,20 +353,20 @@ fn is_for(change: &Change, id: &str) -> bool {
 
 /// The changes of one kind.
 fn of(plan: &Plan, kind: ChangeKind) -> Vec<&Change> {
-    plan.changes.iter().filter(|c| c.kind == kind).collect()
+    plan.changes.iter().filter(|c| c.kind() == kind).collect()
 }
 
 /// The changes of one kind for one employee id.
 fn of_for<'p>(plan: &'p Plan, kind: ChangeKind, id: &str) -> Vec<&'p Change> {
     plan.changes
         .iter()
-        .filter(|c| c.kind == kind && is_for(c, id))
+        .filter(|c| c.kind() == kind && is_for(c, id))
         .collect()
 }
 
 /// The actionable changes, as kinds.
 fn actionable_kinds(plan: &Plan) -> Vec<ChangeKind> {
-    plan.actionable().map(|c| c.kind).collect()
+    plan.actionable().map(|c| c.kind()).collect()
 }
 
 /// The plan as lines, for assertion messages.
@@ -375,7 +375,7 @@ fn show(plan: &Plan) -> String {
     for c in &plan.changes {
         out.push_str(&format!(
             "  {} {} {} {:?} {:?}->{:?}: {}\n",
-            c.kind,
+            c.kind(),
             c.employee_id.as_ref().map(|e| e.as_str()).unwrap_or("-"),
             c.email.as_deref().unwrap_or("-"),
             c.field,
@@ -394,7 +394,7 @@ fn accounts_in(action: &Action) -> Vec<AccountId> {
         AccountRef::New(_) => vec![],
     };
     match action {
-        Action::None | Action::Invite { .. } => vec![],
+        Action::Note(_) | Action::Invite { .. } => vec![],
         Action::Link { account, .. }
         | Action::EmailChange { account, .. }
         | Action::Deactivate { account, .. }

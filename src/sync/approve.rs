@@ -164,7 +164,7 @@ pub fn compare(stored: &[crate::domain::ChangeLine], planned: &[Change]) -> Vec<
     }
     for c in planned {
         let key = (
-            c.kind.as_str().to_string(),
+            c.kind().as_str().to_string(),
             c.employee_id.as_ref().map(|e| e.to_string()),
             c.email.clone(),
             c.field.clone(),

@@ -41,7 +41,7 @@ pub(super) async fn insert_changes(tx: &mut Tx<'_>, run_id: i64, changes: &[Chan
         qb.push_values(chunk.iter().enumerate(), |mut b, (i, c)| {
             b.push_bind(run_id)
                 .push_bind((n * CHUNK + i) as i32)
-                .push_bind(c.kind.as_str())
+                .push_bind(c.kind().as_str())
                 .push_bind(c.employee_id.as_ref().map(|e| e.as_str()))
                 .push_bind(c.email.as_deref())
                 .push_bind(c.field.as_deref())

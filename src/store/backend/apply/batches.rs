@@ -125,7 +125,7 @@ impl<'p> Batches<'p> {
             // Every variant is named and there is no `_` arm: a new `Action` variant must be
             // given a batch here (and a phase that writes it) before the store compiles.
             match &change.action {
-                Action::None => {}
+                Action::Note(_) => {}
                 Action::Invite {
                     account,
                     membership,
