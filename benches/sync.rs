@@ -13,6 +13,9 @@
 //! table. Run it with `cargo bench --bench sync`, narrowed with `-- --sizes 10000` and/or
 //! `-- --backend sqlite` (or `postgres`).
 
+// A test stops at the first thing that is not as expected.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -4,6 +4,9 @@
 //! with them, the HTTP limits (header-read timeout, request timeout, bound on connections) and
 //! a `/healthz` that names what is unhealthy without showing error text.
 
+// A test stops at the first thing that is not as expected.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "support/daemon.rs"]
 mod daemon;
 

@@ -8,6 +8,9 @@
 //! browser, `/usr/bin/chromium` by default). `.ci/run` installs both and sets it; without it
 //! the test says so and does nothing.
 
+// A test stops at the first thing that is not as expected.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "support/daemon.rs"]
 mod daemon;
 #[path = "support/smtp.rs"]

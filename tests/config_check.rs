@@ -1,6 +1,9 @@
 //! Configuration: the default works out of the box, and every problem is reported at once,
 //! each with the file (or environment variable) and the key it is about.
 
+// A test stops at the first thing that is not as expected.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeSet;
 use std::path::Path;
 

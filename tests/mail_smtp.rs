@@ -1,6 +1,9 @@
 //! Mail end to end: each kind of mail is rendered, delivered through `Mailer::smtp` to a real
 //! SMTP server on a local port, and read back the way a mail client would read it.
 
+// A test stops at the first thing that is not as expected.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "support/smtp.rs"]
 mod smtp;
 

@@ -6,6 +6,9 @@
 //! link. `tests/admin_guard.rs` tests sign-in sessions, the cross-origin check, the HTTP limits
 //! and `/healthz`.
 
+// A test stops at the first thing that is not as expected.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "support/daemon.rs"]
 mod daemon;
 #[path = "support/smtp.rs"]

@@ -215,7 +215,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn with_app(mut app: App, command: Command) -> anyhow::Result<ExitCode> {
     let code = match command {
         Command::Check { .. } | Command::Fetch { .. } | Command::AdminToken => {
-            unreachable!("handled before the app is built")
+            // `dispatch` runs these without a database; reaching here is a slip in it.
+            anyhow::bail!("this command does not use the database")
         }
         Command::Serve => {
             crate::server::serve(app, crate::server::signal()).await?;

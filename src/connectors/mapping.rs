@@ -40,6 +40,14 @@ enum Step {
 }
 
 impl JsonPath {
+    /// The empty path: the value itself.
+    pub fn root() -> JsonPath {
+        JsonPath {
+            text: String::new(),
+            steps: Vec::new(),
+        }
+    }
+
     /// Parses a path; an empty path selects the value itself.
     pub fn parse(text: &str) -> Result<JsonPath, String> {
         let mut steps = Vec::new();

@@ -6,6 +6,9 @@
 //! `postgres://postgres@127.0.0.1/postgres`) to run the PostgreSQL half; each test then gets a
 //! database of its own, dropped afterwards. Arguments: an optional filter on test names.
 
+// A test stops at the first thing that is not as expected.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod admin_store;
 mod connector_lock;
 mod hostile;

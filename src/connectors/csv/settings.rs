@@ -93,7 +93,8 @@ fn date_format_problem(format: &str) -> Option<String> {
     if StrftimeItems::new(format).any(|item| matches!(item, Item::Error)) {
         return Some(format!("`{format}` is not a valid chrono strftime format"));
     }
-    let probe = NaiveDate::from_ymd_opt(2026, 11, 23).expect("2026-11-23 is a date");
+    // 23 November 2026: day, month and year all differ, so none can stand in for another.
+    let probe = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap_or_default();
     let moment = probe.and_time(chrono::NaiveTime::MIN).and_utc();
     let mut written = String::new();
     let usable = write!(written, "{}", moment.format(format)).is_ok()

@@ -97,7 +97,8 @@ impl HttpSource {
             ..
         } = &self.definition.auth
         else {
-            unreachable!("only called for token auth");
+            let message = "the definition's auth is not `token`".to_string();
+            return Err(self.token_failure(ep, page, message, false));
         };
         let fail =
             |message: String, retryable: bool| self.token_failure(ep, page, message, retryable);
@@ -172,7 +173,7 @@ impl HttpSource {
             ..
         } = &self.definition.auth
         else {
-            unreachable!("only called for token auth");
+            return Err("the definition's auth is not `token`".to_string());
         };
         let none = BTreeMap::new();
         let url = self.render(url, &none)?;

@@ -133,7 +133,8 @@ pub(super) async fn keep_feed(
     let groups = snapshot::by_employee(feed.records);
     let mut changed: Vec<(&str, String)> = Vec::new();
     for (employee_id, records) in &groups {
-        let text = snapshot::encode(records);
+        let text = snapshot::encode(records)
+            .map_err(|e| corrupt(format!("a record that cannot be kept: {e}")))?;
         if known.get(*employee_id) != Some(&text) {
             changed.push((employee_id, text));
         }
