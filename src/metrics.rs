@@ -6,10 +6,18 @@
 //! replicas, each reports its own and the server sums them. Gauges that describe the shared
 //! database (the outbox's depth and age) are read at scrape time and passed to [`render`].
 //! Metric names are constants here, so the names are a contract in one place.
+//!
+//! The `metrics` facade records into one process-wide Prometheus recorder of
+//! `metrics-exporter-prometheus` (atomic counters, a histogram with the buckets below), and its
+//! renderer writes the text format, escaping label values as the format requires. The recorder is
+//! used as a local recorder, never installed as the global one, so nothing else in the process
+//! (a library, a test) can record into it or take its place.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 
 /// Runs that ended, by connector and status.
 pub const RUNS_TOTAL: &str = "hrsync_runs_total";
@@ -33,91 +41,86 @@ pub const TASK_RESTARTS_TOTAL: &str = "hrsync_task_restarts_total";
 /// The upper bounds of the fetch duration histogram, in seconds.
 const BUCKETS: [f64; 9] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0];
 
-type Labels = Vec<(&'static str, String)>;
+/// The process's recorder, with every metric described and the unlabelled counters (and the mail
+/// worker's restarts) registered at zero, so dashboards see them before they first count.
+static RECORDER: LazyLock<PrometheusRecorder> = LazyLock::new(|| {
+    // The builder refuses only an empty bucket list, and `BUCKETS` is a non-empty constant;
+    // should it ever refuse, the fetch durations are kept as a summary rather than lost.
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(FETCH_DURATION.to_string()), &BUCKETS)
+        .unwrap_or_else(|_| PrometheusBuilder::new())
+        .build_recorder();
+    metrics::with_local_recorder(&recorder, || {
+        describe_counter!(RUNS_TOTAL, "Runs that ended, by connector and status.");
+        describe_counter!(CHANGES_TOTAL, "Change lines of ended runs, by kind.");
+        describe_counter!(
+            HTTP_RETRIES_TOTAL,
+            "Requests to HR systems that were retried."
+        );
+        describe_counter!(MAILS_SENT_TOTAL, "Emails sent.");
+        describe_counter!(
+            MAILS_FAILED_TOTAL,
+            "Email attempts that failed and will be retried."
+        );
+        describe_counter!(
+            TASK_RESTARTS_TOTAL,
+            "Daemon tasks restarted after they ended unexpectedly."
+        );
+        describe_histogram!(FETCH_DURATION, "How long fetches took.");
+        counter!(MAILS_SENT_TOTAL).increment(0);
+        counter!(MAILS_FAILED_TOTAL).increment(0);
+        // The mail worker runs in every daemon: its restarts show as zero from the start.
+        counter!(TASK_RESTARTS_TOTAL, "task" => "mail_worker").increment(0);
+    });
+    recorder
+});
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
-}
-
-#[derive(Default)]
-struct Registry {
-    counters: BTreeMap<(&'static str, Labels), u64>,
-    histograms: BTreeMap<(&'static str, Labels), Histogram>,
-}
-
-static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Mutex::default);
-
-fn with_registry(f: impl FnOnce(&mut Registry)) {
-    // A poisoned lock only means another thread panicked mid-update; the counts stay usable.
-    let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-    f(&mut registry);
-}
-
-fn add(name: &'static str, labels: Labels, by: u64) {
-    with_registry(|r| *r.counters.entry((name, labels)).or_default() += by);
+/// Records into the process's recorder.
+fn record(f: impl FnOnce()) {
+    metrics::with_local_recorder(&*RECORDER, f);
 }
 
 /// A run ended with this status and these change counts.
 pub fn run_ended(connector: &str, status: &str, counts: &BTreeMap<String, i64>) {
-    add(
-        RUNS_TOTAL,
-        vec![
-            ("connector", connector.to_string()),
-            ("status", status.to_string()),
-        ],
-        1,
-    );
-    for (kind, n) in counts {
-        add(
-            CHANGES_TOTAL,
-            vec![("kind", kind.clone())],
-            u64::try_from(*n).unwrap_or(0),
-        );
-    }
+    record(|| {
+        counter!(RUNS_TOTAL, "connector" => connector.to_string(), "status" => status.to_string())
+            .increment(1);
+        for (kind, n) in counts {
+            counter!(CHANGES_TOTAL, "kind" => kind.clone())
+                .increment(u64::try_from(*n).unwrap_or(0));
+        }
+    });
 }
 
 /// A fetch took this many seconds.
 pub fn fetch_took(connector: &str, seconds: f64) {
-    with_registry(|r| {
-        let h = r
-            .histograms
-            .entry((FETCH_DURATION, vec![("connector", connector.to_string())]))
-            .or_default();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if seconds <= *bound {
-                h.counts[i] += 1;
-            }
-        }
-        h.count += 1;
-        h.sum += seconds;
-    });
+    record(|| histogram!(FETCH_DURATION, "connector" => connector.to_string()).record(seconds));
 }
 
 /// A request to an HR system is being retried.
 pub fn http_retry(system: &str) {
-    add(HTTP_RETRIES_TOTAL, vec![("system", system.to_string())], 1);
+    record(|| counter!(HTTP_RETRIES_TOTAL, "system" => system.to_string()).increment(1));
 }
 
 /// A pass of the mail worker sent and failed this many.
 pub fn mails(sent: usize, failed: usize) {
-    if sent > 0 {
-        add(MAILS_SENT_TOTAL, Vec::new(), sent as u64);
-    }
-    if failed > 0 {
-        add(MAILS_FAILED_TOTAL, Vec::new(), failed as u64);
-    }
+    record(|| {
+        counter!(MAILS_SENT_TOTAL).increment(sent as u64);
+        counter!(MAILS_FAILED_TOTAL).increment(failed as u64);
+    });
 }
 
 /// A supervised task of the daemon ended unexpectedly and is restarted.
 pub fn task_restarted(task: &str, connector: Option<&str>) {
-    let mut labels = vec![("task", task.to_string())];
-    if let Some(connector) = connector {
-        labels.push(("connector", connector.to_string()));
-    }
-    add(TASK_RESTARTS_TOTAL, labels, 1);
+    record(|| match connector {
+        Some(connector) => counter!(
+            TASK_RESTARTS_TOTAL,
+            "task" => task.to_string(),
+            "connector" => connector.to_string()
+        )
+        .increment(1),
+        None => counter!(TASK_RESTARTS_TOTAL, "task" => task.to_string()).increment(1),
+    });
 }
 
 /// A gauge read at scrape time.
@@ -127,117 +130,20 @@ pub struct Gauge {
     pub value: f64,
 }
 
-fn help(name: &str) -> (&'static str, &'static str) {
-    match name {
-        RUNS_TOTAL => ("counter", "Runs that ended, by connector and status."),
-        CHANGES_TOTAL => ("counter", "Change lines of ended runs, by kind."),
-        HTTP_RETRIES_TOTAL => ("counter", "Requests to HR systems that were retried."),
-        MAILS_SENT_TOTAL => ("counter", "Emails sent."),
-        MAILS_FAILED_TOTAL => ("counter", "Email attempts that failed and will be retried."),
-        FETCH_DURATION => ("histogram", "How long fetches took."),
-        TASK_RESTARTS_TOTAL => (
-            "counter",
-            "Daemon tasks restarted after they ended unexpectedly.",
-        ),
-        _ => ("untyped", ""),
-    }
-}
-
-fn label_text(labels: &[(&'static str, String)], extra: Option<(&str, String)>) -> String {
-    let parts: Vec<String> = labels
-        .iter()
-        .map(|(k, v)| (*k, v.clone()))
-        .chain(extra)
-        .map(|(k, v)| {
-            let v = v
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n");
-            format!("{k}=\"{v}\"")
-        })
-        .collect();
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("{{{}}}", parts.join(","))
-    }
-}
-
 /// Every metric in the Prometheus text exposition format, with `gauges` read by the caller.
+///
+/// The gauges go through a recorder of their own, made for this scrape: a gauge the caller could
+/// not read this time (the database is down) is left out, instead of showing its last value.
 pub fn render(gauges: &[Gauge]) -> String {
-    let mut out = String::new();
-    let registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-    // Every counter is announced even before it first counts, so dashboards see zero.
-    for name in [
-        RUNS_TOTAL,
-        CHANGES_TOTAL,
-        HTTP_RETRIES_TOTAL,
-        MAILS_SENT_TOTAL,
-        MAILS_FAILED_TOTAL,
-        TASK_RESTARTS_TOTAL,
-    ] {
-        let (kind, text) = help(name);
-        let _ = writeln!(out, "# HELP {name} {text}\n# TYPE {name} {kind}");
-        let mut any = false;
-        for ((n, labels), value) in &registry.counters {
-            if *n == name {
-                any = true;
-                let _ = writeln!(out, "{name}{} {value}", label_text(labels, None));
-            }
+    let mut out = RECORDER.handle().render();
+    let scrape = PrometheusBuilder::new().build_recorder();
+    metrics::with_local_recorder(&scrape, || {
+        for g in gauges {
+            describe_gauge!(g.name, g.help);
+            gauge!(g.name).set(g.value);
         }
-        if !any && matches!(name, MAILS_SENT_TOTAL | MAILS_FAILED_TOTAL) {
-            let _ = writeln!(out, "{name} 0");
-        }
-        // The mail worker runs in every daemon: its restarts show as zero from the start.
-        if name == TASK_RESTARTS_TOTAL
-            && !registry.counters.keys().any(|(n, l)| {
-                *n == name && l.iter().any(|(k, v)| *k == "task" && v == "mail_worker")
-            })
-        {
-            let _ = writeln!(out, "{name}{{task=\"mail_worker\"}} 0");
-        }
-    }
-    let (kind, text) = help(FETCH_DURATION);
-    let _ = writeln!(
-        out,
-        "# HELP {FETCH_DURATION} {text}\n# TYPE {FETCH_DURATION} {kind}"
-    );
-    for ((_, labels), h) in &registry.histograms {
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{FETCH_DURATION}_bucket{} {}",
-                label_text(labels, Some(("le", bound.to_string()))),
-                h.counts[i]
-            );
-        }
-        let _ = writeln!(
-            out,
-            "{FETCH_DURATION}_bucket{} {}",
-            label_text(labels, Some(("le", "+Inf".to_string()))),
-            h.count
-        );
-        let _ = writeln!(
-            out,
-            "{FETCH_DURATION}_sum{} {}",
-            label_text(labels, None),
-            h.sum
-        );
-        let _ = writeln!(
-            out,
-            "{FETCH_DURATION}_count{} {}",
-            label_text(labels, None),
-            h.count
-        );
-    }
-    drop(registry);
-    for g in gauges {
-        let _ = writeln!(
-            out,
-            "# HELP {} {}\n# TYPE {} gauge\n{} {}",
-            g.name, g.help, g.name, g.name, g.value
-        );
-    }
+    });
+    out.push_str(&scrape.handle().render());
     out
 }
 
@@ -274,9 +180,13 @@ mod tests {
 
     #[test]
     fn label_values_are_escaped() {
-        assert_eq!(
-            label_text(&[("connector", "a\"b\\c".to_string())], None),
-            "{connector=\"a\\\"b\\\\c\"}"
+        http_retry("escape_test \"b\\c");
+
+        let text = render(&[]);
+
+        assert!(
+            text.contains("hrsync_http_retries_total{system=\"escape_test \\\"b\\\\c\"} 1"),
+            "{text}"
         );
     }
 }

@@ -7,12 +7,17 @@
 //! decides which runs get one: a run that applied changes always does; a held or failed run
 //! only when the connector's previous run ended otherwise, so a connector that stays held for
 //! days (every later run is held for the same reason) mails its admins once, not every tick.
+//!
+//! The wording is one askama template per language (`templates/digest.<language>.txt`, one
+//! `when` per [`Phrase`]); `templates/digest.txt` and `templates/digest.html` lay it out as the
+//! plain-text and the HTML body, the HTML one escaping every phrase and value.
 
+use askama::Template;
 use chrono_tz::Tz;
 use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
 
-use super::layout::{BUTTON, PARAGRAPH, check_link, document, escape_html};
+use super::layout::check_link;
 use super::{Locale, MailError};
 use crate::domain::{RunReport, RunStatus, Trigger};
 use crate::planner::ChangeKind;
@@ -57,137 +62,78 @@ pub fn run_link(public_url: &str, run_id: i64) -> String {
     format!("{}/runs/{run_id}", public_url.trim_end_matches('/'))
 }
 
-/// Every phrase of the digest, in one language. `{run}`, `{connector}`, `{organisation}`,
-/// `{trigger}`, `{started}` and `{count}` are filled in.
-struct Phrasebook {
-    subject_applied: &'static str,
-    subject_held: &'static str,
-    subject_failed: &'static str,
-    intro_applied: &'static str,
-    intro_approved: &'static str,
-    intro_held: &'static str,
-    intro_failed: &'static str,
-    held_why: &'static str,
-    held_next: &'static str,
-    failed_why: &'static str,
-    failed_next: &'static str,
-    no_lines: &'static str,
-    button: &'static str,
-    link_fallback: &'static str,
-    undeliverable: &'static str,
-    footer: &'static str,
-    trigger_schedule: &'static str,
-    trigger_command: &'static str,
-    trigger_api: &'static str,
-    /// Labels of the change kinds, in [`ChangeKind::ALL`] order.
-    kinds: [&'static str; ChangeKind::ALL.len()],
+/// Every phrase of the digest; each language's template writes each one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phrase {
+    SubjectApplied,
+    SubjectHeld,
+    SubjectFailed,
+    IntroApplied,
+    IntroApproved,
+    IntroHeld,
+    IntroFailed,
+    HeldWhy,
+    HeldNext,
+    FailedWhy,
+    FailedNext,
+    NoLines,
+    Button,
+    LinkFallback,
+    Undeliverable,
+    Footer,
+    TriggerSchedule,
+    TriggerCommand,
+    TriggerApi,
+    /// The label of a change kind in the counts.
+    Kind(ChangeKind),
 }
 
-const EN: Phrasebook = Phrasebook {
-    subject_applied: "{organisation}: run {run} of {connector} applied {count} changes",
-    subject_held: "{organisation}: run {run} of {connector} is held for your review",
-    subject_failed: "{organisation}: run {run} of {connector} failed",
-    intro_applied: "Run {run} of connector {connector} ({trigger}, started {started}) made \
-        these changes to the accounts of {organisation}:",
-    intro_approved: "Run {run} of connector {connector} ({trigger}, started {started}) was \
-        approved and made these changes to the accounts of {organisation}:",
-    intro_held: "Run {run} of connector {connector} ({trigger}, started {started}) was held: \
-        nothing was applied to the accounts of {organisation}. It would make these changes:",
-    intro_failed: "Run {run} of connector {connector} ({trigger}, started {started}) failed: \
-        nothing was applied to the accounts of {organisation}.",
-    held_why: "Why it was held:",
-    held_next: "Review the changes on the run's page and approve the run there if they are \
-        right. Until then, later runs of this connector are held for the same reason.",
-    failed_why: "What went wrong:",
-    failed_next: "The next run of this connector tries again. If it keeps failing, the run's \
-        page and the daemon's log say more.",
-    no_lines: "No changes.",
-    button: "Open the run",
-    link_fallback: "If the button does not work, copy this link into your browser:",
-    undeliverable: "These emails of the run could not be delivered, and are not tried again:",
-    footer: "You get this email because your address is in digest_to of {organisation} in \
-        hrsync's configuration.",
-    trigger_schedule: "on its schedule",
-    trigger_command: "from the command line",
-    trigger_api: "started by an admin",
-    kinds: [
-        "Invitations",
-        "Linked to an existing account",
-        "Updates",
-        "Email address changes",
-        "Deactivations",
-        "Reactivations",
-        "Added to a team",
-        "Removed from a team",
-        "Coaches assigned",
-        "Coaches removed",
-        "Roles granted",
-        "Roles revoked",
-        "Scheduled for a later date",
-        "Records quarantined",
-        "Conflicts",
-    ],
-};
+/// The values a phrase may name, as text.
+struct Words<'a> {
+    organisation: &'a str,
+    connector: &'a str,
+    run: i64,
+    /// What started the run, itself a phrase.
+    trigger: String,
+    started: String,
+    count: i64,
+}
 
-const NL: Phrasebook = Phrasebook {
-    subject_applied: "{organisation}: run {run} van {connector} heeft {count} wijzigingen \
-        doorgevoerd",
-    subject_held: "{organisation}: run {run} van {connector} wacht op je beoordeling",
-    subject_failed: "{organisation}: run {run} van {connector} is mislukt",
-    intro_applied: "Run {run} van koppeling {connector} ({trigger}, gestart {started}) heeft \
-        deze wijzigingen doorgevoerd in de accounts van {organisation}:",
-    intro_approved: "Run {run} van koppeling {connector} ({trigger}, gestart {started}) is \
-        goedgekeurd en heeft deze wijzigingen doorgevoerd in de accounts van {organisation}:",
-    intro_held: "Run {run} van koppeling {connector} ({trigger}, gestart {started}) is \
-        tegengehouden: er is niets doorgevoerd in de accounts van {organisation}. Deze \
-        wijzigingen zou de run doorvoeren:",
-    intro_failed: "Run {run} van koppeling {connector} ({trigger}, gestart {started}) is \
-        mislukt: er is niets doorgevoerd in de accounts van {organisation}.",
-    held_why: "Waarom de run is tegengehouden:",
-    held_next: "Bekijk de wijzigingen op de pagina van de run en keur de run daar goed als ze \
-        kloppen. Tot die tijd worden volgende runs van deze koppeling om dezelfde reden \
-        tegengehouden.",
-    failed_why: "Wat er misging:",
-    failed_next: "De volgende run van deze koppeling probeert het opnieuw. Blijft het \
-        misgaan? De pagina van de run en het logboek van de daemon vertellen meer.",
-    no_lines: "Geen wijzigingen.",
-    button: "Run bekijken",
-    link_fallback: "Werkt de knop niet? Kopieer dan deze link naar je browser:",
-    undeliverable: "Deze e-mails van de run konden niet worden bezorgd en worden niet opnieuw \
-                    verstuurd:",
-    footer: "Je ontvangt deze e-mail omdat je adres in digest_to van {organisation} staat in \
-        de configuratie van hrsync.",
-    trigger_schedule: "volgens schema",
-    trigger_command: "vanaf de opdrachtregel",
-    trigger_api: "gestart door een beheerder",
-    kinds: [
-        "Uitnodigingen",
-        "Gekoppeld aan een bestaand account",
-        "Gegevens bijgewerkt",
-        "E-mailadres gewijzigd",
-        "Gedeactiveerd",
-        "Opnieuw geactiveerd",
-        "Aan een team toegevoegd",
-        "Uit een team gehaald",
-        "Coach toegewezen",
-        "Coach weggehaald",
-        "Rol toegekend",
-        "Rol ingetrokken",
-        "Gepland voor een latere datum",
-        "Records in quarantaine",
-        "Conflicten",
-    ],
-};
+#[derive(Template)]
+#[template(path = "digest.en.txt", config = "src/mail/askama.toml")]
+struct English<'a> {
+    phrase: Phrase,
+    v: &'a Words<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "digest.nl.txt", config = "src/mail/askama.toml")]
+struct Dutch<'a> {
+    phrase: Phrase,
+    v: &'a Words<'a>,
+}
+
+/// One phrase in `locale`, with its values, as plain text.
+fn say(locale: Locale, phrase: Phrase, v: &Words<'_>) -> Result<String, askama::Error> {
+    match locale {
+        Locale::En => English { phrase, v }.render(),
+        Locale::Nl => Dutch { phrase, v }.render(),
+    }
+}
 
 /// The digest as a multipart/alternative message (plain text and HTML saying the same).
 pub fn render(digest: &Digest<'_>, from: &Mailbox) -> Result<Message, MailError> {
     let to = super::address(digest.to)?;
     check_link(&digest.link)?;
+    let fail = |err: &dyn std::fmt::Display| MailError::Digest {
+        run: digest.report.summary.id,
+        reason: err.to_string(),
+    };
     let Composed {
         subject,
         text,
         html,
-    } = compose(digest);
+    } = compose(digest).map_err(|err| fail(&err))?;
     Message::builder()
         .from(from.clone())
         .to(Mailbox::new(None, to))
@@ -196,10 +142,7 @@ pub fn render(digest: &Digest<'_>, from: &Mailbox) -> Result<Message, MailError>
         .header(super::AutoSubmitted)
         .header(super::ContentLanguage(digest.locale))
         .multipart(MultiPart::alternative_plain_html(text, html))
-        .map_err(|err| MailError::Digest {
-            run: digest.report.summary.id,
-            reason: err.to_string(),
-        })
+        .map_err(|err| fail(&err))
 }
 
 /// The lines that list a run's undeliverable emails: at most [`MAX_UNDELIVERABLE`], then how
@@ -232,189 +175,126 @@ struct Composed {
     html: String,
 }
 
-fn compose(digest: &Digest<'_>) -> Composed {
+fn compose(digest: &Digest<'_>) -> Result<Composed, askama::Error> {
     let s = &digest.report.summary;
-    let words = match digest.locale {
-        Locale::En => &EN,
-        Locale::Nl => &NL,
-    };
+    let locale = digest.locale;
     let (subject, intro, why, next) = match s.status {
         RunStatus::Held => (
-            words.subject_held,
-            words.intro_held,
-            Some(words.held_why),
-            Some(words.held_next),
+            Phrase::SubjectHeld,
+            Phrase::IntroHeld,
+            Some(Phrase::HeldWhy),
+            Some(Phrase::HeldNext),
         ),
         RunStatus::Failed => (
-            words.subject_failed,
-            words.intro_failed,
-            Some(words.failed_why),
-            Some(words.failed_next),
+            Phrase::SubjectFailed,
+            Phrase::IntroFailed,
+            Some(Phrase::FailedWhy),
+            Some(Phrase::FailedNext),
         ),
-        RunStatus::Approved => (words.subject_applied, words.intro_approved, None, None),
-        _ => (words.subject_applied, words.intro_applied, None, None),
+        RunStatus::Approved => (Phrase::SubjectApplied, Phrase::IntroApproved, None, None),
+        _ => (Phrase::SubjectApplied, Phrase::IntroApplied, None, None),
     };
     let trigger = match s.trigger {
-        Trigger::Schedule => words.trigger_schedule,
-        Trigger::Command => words.trigger_command,
-        Trigger::Api => words.trigger_api,
+        Trigger::Schedule => Phrase::TriggerSchedule,
+        Trigger::Command => Phrase::TriggerCommand,
+        Trigger::Api => Phrase::TriggerApi,
     };
-    let started = s
-        .started_at
-        .with_timezone(&digest.time_zone)
-        .format("%Y-%m-%d %H:%M %Z")
-        .to_string();
-    let fill = |template: &str| {
-        template
-            .replace("{organisation}", digest.organisation)
-            .replace("{connector}", &s.connector)
-            .replace("{run}", &s.id.to_string())
-            .replace("{trigger}", trigger)
-            .replace("{started}", &started)
-            .replace("{count}", &crate::report::actionable_count(s).to_string())
+    let mut words = Words {
+        organisation: digest.organisation,
+        connector: &s.connector,
+        run: s.id,
+        trigger: String::new(),
+        started: s
+            .started_at
+            .with_timezone(&digest.time_zone)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string(),
+        count: crate::report::actionable_count(s),
     };
-    let lines: Vec<(&str, i64)> = ChangeKind::ALL
-        .iter()
-        .zip(words.kinds)
-        .filter_map(|(kind, label)| s.counts.get(kind.as_str()).map(|n| (label, *n)))
-        .filter(|(_, n)| *n > 0)
-        .collect();
+    words.trigger = say(locale, trigger, &words)?;
+    let say = |phrase: Phrase| say(locale, phrase, &words);
+
     // A failed run applied nothing and its planned changes (if any) were not stored.
-    let show_counts = s.status != RunStatus::Failed;
-    let reasons: Vec<String> = digest
-        .report
-        .errors
-        .iter()
-        .map(|e| format!("{}: {}", e.code, e.message))
-        .collect();
-
-    let parts = Parts {
-        words,
-        intro: fill(intro),
-        subject: fill(subject),
-        footer: fill(words.footer),
-        counts: show_counts.then_some(lines),
-        why: why.map(|why| (why, reasons)),
-        undeliverable: undeliverable_lines(digest.undeliverable),
-        next,
-        link: &digest.link,
-    };
-    Composed {
-        text: text_body(&parts),
-        html: html_body(&parts, digest.locale),
-        subject: parts.subject,
-    }
-}
-
-/// What a digest says, filled in and in its language, before it is written as text or HTML.
-struct Parts<'a> {
-    words: &'static Phrasebook,
-    intro: String,
-    subject: String,
-    footer: String,
-    /// The counts per kind, except for a failed run (it applied nothing and its planned
-    /// changes, if any, were not stored).
-    counts: Option<Vec<(&'a str, i64)>>,
-    /// Why the run was held or failed, with each reason.
-    why: Option<(&'static str, Vec<String>)>,
-    undeliverable: Vec<String>,
-    next: Option<&'static str>,
-    link: &'a str,
-}
-
-/// The plain-text body.
-fn text_body(p: &Parts<'_>) -> String {
-    let words = p.words;
-    let mut out = p.intro.clone();
-    out.push_str("\n\n");
-    if let Some(lines) = &p.counts {
-        if lines.is_empty() {
-            out.push_str(words.no_lines);
-            out.push('\n');
-        }
-        for (label, n) in lines {
-            out.push_str(&format!("  {n:>6}  {label}\n"));
-        }
-        out.push('\n');
-    }
-    let lists = p
-        .why
-        .as_ref()
-        .map(|(why, reasons)| (*why, reasons))
-        .into_iter()
-        .chain((!p.undeliverable.is_empty()).then_some((words.undeliverable, &p.undeliverable)));
-    for (heading, items) in lists {
-        out.push_str(heading);
-        out.push('\n');
-        for item in items {
-            out.push_str(&format!("- {item}\n"));
-        }
-        out.push('\n');
-    }
-    if let Some(next) = p.next {
-        out.push_str(next);
-        out.push_str("\n\n");
-    }
-    out.push_str(&format!("{}:\n{}\n\n-- \n", words.button, p.link));
-    out.push_str(&p.footer);
-    out.push('\n');
-    out
-}
-
-/// The HTML body, in the mails' layout.
-fn html_body(p: &Parts<'_>, locale: Locale) -> String {
-    let words = p.words;
-    let para = |text: &str| format!("<p style=\"{PARAGRAPH}\">{}</p>\n", escape_html(text));
-    let mut body = para(&p.intro);
-    if let Some(lines) = &p.counts {
-        if lines.is_empty() {
-            body.push_str(&para(words.no_lines));
-        } else {
-            body.push_str(
-                "<table role=\"presentation\" cellpadding=\"0\" cellspacing=\"0\" \
-                 style=\"margin:0 0 16px 0;border-collapse:collapse;\">\n",
-            );
-            for (label, n) in lines {
-                body.push_str(&format!(
-                    "<tr><td style=\"padding:4px 16px 4px 0;text-align:right;\
-                     font-weight:600;\">{n}</td><td style=\"padding:4px 0;\">{}</td></tr>\n",
-                    escape_html(label)
-                ));
+    let counts = if s.status == RunStatus::Failed {
+        None
+    } else {
+        let mut lines = Vec::new();
+        for kind in ChangeKind::ALL {
+            if let Some(n) = s.counts.get(kind.as_str()).filter(|n| **n > 0) {
+                lines.push((say(Phrase::Kind(kind))?, *n));
             }
-            body.push_str("</table>\n");
         }
+        Some(lines)
+    };
+    let mut lists = Vec::new();
+    if let Some(why) = why {
+        let reasons = digest
+            .report
+            .errors
+            .iter()
+            .map(|e| format!("{}: {}", e.code, e.message))
+            .collect();
+        lists.push((say(why)?, reasons));
     }
-    let lists = p
-        .why
-        .as_ref()
-        .map(|(why, reasons)| (*why, reasons))
-        .into_iter()
-        .chain((!p.undeliverable.is_empty()).then_some((words.undeliverable, &p.undeliverable)));
-    for (heading, items) in lists {
-        body.push_str(&para(heading));
-        body.push_str("<ul style=\"margin:0 0 16px 0;padding-left:20px;\">\n");
-        for item in items {
-            body.push_str(&format!("<li>{}</li>\n", escape_html(item)));
+    let undeliverable = undeliverable_lines(digest.undeliverable);
+    if !undeliverable.is_empty() {
+        lists.push((say(Phrase::Undeliverable)?, undeliverable));
+    }
+    let subject = say(subject)?;
+    let body = Body {
+        intro: say(intro)?,
+        counts,
+        no_lines: say(Phrase::NoLines)?,
+        lists,
+        next: next.map(say).transpose()?,
+        button: say(Phrase::Button)?,
+        link_fallback: say(Phrase::LinkFallback)?,
+        link: &digest.link,
+        footer: say(Phrase::Footer)?,
+    };
+    Ok(Composed {
+        text: TextBody { body: &body }.render()?,
+        html: HtmlBody {
+            lang: locale.as_str(),
+            title: &subject,
+            footer: &body.footer,
+            body: &body,
         }
-        body.push_str("</ul>\n");
-    }
-    if let Some(next) = p.next {
-        body.push_str(&para(next));
-    }
-    let href = escape_html(p.link);
-    body.push_str(&format!(
-        "<p style=\"margin:24px 0;\"><a href=\"{href}\" style=\"{BUTTON}\">{}</a></p>\n\
-         <p style=\"{PARAGRAPH}font-size:14px;color:#4b5563;\">{}<br>\n\
-         <a href=\"{href}\" style=\"color:#1d4ed8;word-break:break-all;\">{href}</a></p>\n",
-        escape_html(words.button),
-        escape_html(words.link_fallback),
-    ));
-    document(
-        locale,
-        &escape_html(&p.subject),
-        &body,
-        &escape_html(&p.footer),
-    )
+        .render()?,
+        subject,
+    })
+}
+
+/// What a digest says, written out in its language, before it is laid out as text or HTML.
+struct Body<'a> {
+    intro: String,
+    /// The counts per kind (label and number), except for a failed run (it applied nothing
+    /// and its planned changes, if any, were not stored).
+    counts: Option<Vec<(String, i64)>>,
+    no_lines: String,
+    /// Headed lists: why the run was held or failed, with each reason; the undeliverable
+    /// emails.
+    lists: Vec<(String, Vec<String>)>,
+    next: Option<String>,
+    button: String,
+    link_fallback: String,
+    link: &'a str,
+    footer: String,
+}
+
+#[derive(Template)]
+#[template(path = "digest.txt", config = "src/mail/askama.toml")]
+struct TextBody<'a> {
+    body: &'a Body<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "digest.html", config = "src/mail/askama.toml")]
+struct HtmlBody<'a> {
+    lang: &'a str,
+    title: &'a str,
+    footer: &'a str,
+    body: &'a Body<'a>,
 }
 
 #[cfg(test)]
@@ -530,7 +410,7 @@ mod tests {
 
     /// The subject, and the plain text and HTML bodies joined.
     fn rendered(report: &RunReport, locale: Locale) -> (String, String) {
-        let composed = compose(&digest(report, locale));
+        let composed = compose(&digest(report, locale)).unwrap();
         (
             composed.subject,
             format!("{}\n{}", composed.text, composed.html),

@@ -1,14 +1,21 @@
-//! Layout: turns a [`Letter`] and its values into the plain-text and the HTML body.
+//! Layout: writes a [`Letter`] with its values as the subject, the plain-text and the HTML
+//! body.
 //!
-//! Both bodies come from the same letter, block by block, so they cannot drift apart. Values are
-//! substituted into `{placeholder}`s by [`fill`]; in the HTML body every substituted value, and
-//! the template text around it, is HTML-escaped, so a name such as `<b>Jan</b>` shows as
-//! written and cannot change the markup.
+//! Both bodies come from the same letter, block by block, so they cannot drift apart. Each phrase
+//! is written once, as plain text, by the language's wording template (`templates.rs`); then
+//! `templates/letter.txt` puts the phrases together as they are, and `templates/letter.html`
+//! (inside `templates/document.html`) lets askama HTML-escape every one of them, so a name such as
+//! `<b>Jan</b>` shows as written and cannot change the markup, and the wording's own `&` and `'`
+//! are escaped as well.
 
-use super::templates::{Block, Letter};
+use askama::Template;
+
+use super::templates::{Block, Letter, Phrase, Words, say};
 use super::{Locale, MailContent, MailError, MailKind};
 
-/// The placeholder names a template may use.
+/// The value names of the wording templates: a test checks that none is left in a rendered mail
+/// as a `{placeholder}`, as the wording was once written.
+#[cfg(test)]
 pub(super) const PLACEHOLDERS: [&str; 7] = [
     "name",
     "organisation",
@@ -19,7 +26,7 @@ pub(super) const PLACEHOLDERS: [&str; 7] = [
     "new_email",
 ];
 
-/// The values substituted into a template, checked for the mail kind.
+/// The values of a mail, checked for the mail kind.
 #[derive(Debug)]
 pub(super) struct Values {
     pub(super) name: Option<String>,
@@ -75,16 +82,16 @@ impl Values {
         }
     }
 
-    fn get(&self, placeholder: &str) -> Option<String> {
-        match placeholder {
-            "name" => self.name.clone(),
-            "organisation" => Some(self.organisation.clone()),
-            "link" => self.link.clone(),
-            "days" => self.days.map(|days| days.to_string()),
-            "email" => Some(self.email.clone()),
-            "old_email" => self.old_email.clone(),
-            "new_email" => self.new_email.clone(),
-            _ => None,
+    /// The values as the wording templates name them; a value the mail does not have is
+    /// empty, and no phrase of that mail names it.
+    fn words(&self) -> Words<'_> {
+        Words {
+            name: self.name.as_deref().unwrap_or_default(),
+            organisation: &self.organisation,
+            days: self.days.unwrap_or_default(),
+            email: &self.email,
+            old_email: self.old_email.as_deref().unwrap_or_default(),
+            new_email: self.new_email.as_deref().unwrap_or_default(),
         }
     }
 }
@@ -106,175 +113,88 @@ pub(super) fn check_link(link: &str) -> Result<(), MailError> {
     }
 }
 
-/// How substituted text is escaped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Escape {
-    /// Plain text and headers: as is.
-    None,
-    /// HTML text and attribute values.
-    Html,
+/// A block of a letter with its phrases written out.
+pub(super) enum Part {
+    Text(String),
+    /// The button's label and the sentence before the written-out URL.
+    Link(String, String),
 }
 
-/// Replaces each `{name}` in `template` with its value. A placeholder without a value is left
-/// as it is (the tests check that no template leaves one), and a `{` that does not start a
-/// placeholder is ordinary text.
-pub(super) fn fill(template: &str, values: &Values, escape: Escape) -> String {
-    let mut out = String::with_capacity(template.len() + 64);
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        push(&mut out, &rest[..open], escape);
-        let after = &rest[open + 1..];
-        let substituted = after.find('}').and_then(|close| {
-            let name = &after[..close];
-            let value = if PLACEHOLDERS.contains(&name) {
-                values.get(name)
-            } else {
-                None
-            };
-            value.map(|value| (value, close))
-        });
-        match substituted {
-            Some((value, close)) => {
-                push(&mut out, &value, escape);
-                rest = &after[close + 1..];
-            }
-            None => {
-                push(&mut out, "{", escape);
-                rest = after;
-            }
-        }
+#[derive(Template)]
+#[template(path = "letter.txt", config = "src/mail/askama.toml")]
+struct PlainText<'a> {
+    greeting: &'a str,
+    parts: &'a [Part],
+    link: &'a str,
+    sign_off: &'a str,
+    footer: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "letter.html", config = "src/mail/askama.toml")]
+struct HtmlBody<'a> {
+    lang: &'a str,
+    title: &'a str,
+    greeting: &'a str,
+    parts: &'a [Part],
+    link: &'a str,
+    sign_off: &'a str,
+    footer: &'a str,
+}
+
+/// A mail's subject and its two bodies.
+pub(super) struct Rendered {
+    pub(super) subject: String,
+    pub(super) text: String,
+    pub(super) html: String,
+}
+
+/// Writes `letter` in `locale` with `values`: the subject, the plain-text body and the HTML body
+/// (a complete document with a single centred column and inline styles).
+pub(super) fn render(
+    letter: &Letter,
+    values: &Values,
+    locale: Locale,
+) -> Result<Rendered, askama::Error> {
+    let words = values.words();
+    let say = |phrase: Phrase| say(locale, phrase, &words);
+    let parts = letter
+        .blocks
+        .iter()
+        .map(|block| match block {
+            Block::Text(text) => Ok(Part::Text(say(*text)?)),
+            Block::Link { label, fallback } => Ok(Part::Link(say(*label)?, say(*fallback)?)),
+        })
+        .collect::<Result<Vec<Part>, askama::Error>>()?;
+    let subject = say(letter.subject)?;
+    let greeting = say(letter.greeting)?;
+    let sign_off = say(letter.sign_off)?;
+    let footer = say(letter.footer)?;
+    // A letter has a link block only when it has a link (`Values::from_content`, `letter`).
+    let link = values.link.as_deref().unwrap_or_default();
+    let text = PlainText {
+        greeting: &greeting,
+        parts: &parts,
+        link,
+        sign_off: &sign_off,
+        footer: &footer,
     }
-    push(&mut out, rest, escape);
-    out
-}
-
-fn push(out: &mut String, text: &str, escape: Escape) {
-    match escape {
-        Escape::None => out.push_str(text),
-        Escape::Html => escape_html_into(out, text),
+    .render()?;
+    let html = HtmlBody {
+        lang: locale.as_str(),
+        title: &subject,
+        greeting: &greeting,
+        parts: &parts,
+        link,
+        sign_off: &sign_off,
+        footer: &footer,
     }
-}
-
-/// Escapes the five characters that matter in HTML text and in quoted attribute values.
-pub(crate) fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    escape_html_into(&mut out, text);
-    out
-}
-
-fn escape_html_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-}
-
-/// The plain-text body: greeting, paragraphs separated by blank lines, links on a line of their
-/// own (so that mail clients make them clickable and nothing wraps them), the sign-off, and the
-/// footer below a signature separator.
-pub(super) fn plain_text(letter: &Letter, values: &Values) -> String {
-    let mut out = fill(letter.greeting, values, Escape::None);
-    for block in &letter.blocks {
-        out.push_str("\n\n");
-        match block {
-            Block::Text(template) => out.push_str(&fill(template, values, Escape::None)),
-            Block::Link { label, .. } => {
-                out.push_str(&fill(label, values, Escape::None));
-                out.push_str(":\n");
-                out.push_str(&fill("{link}", values, Escape::None));
-            }
-        }
-    }
-    out.push_str("\n\n");
-    out.push_str(&fill(letter.sign_off, values, Escape::None));
-    out.push_str("\n\n-- \n");
-    out.push_str(&fill(letter.footer, values, Escape::None));
-    out.push('\n');
-    out
-}
-
-const FONT: &str = "font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;";
-pub(super) const PARAGRAPH: &str = "margin:0 0 16px 0;";
-pub(super) const BUTTON: &str = "display:inline-block;padding:12px 24px;background-color:#1d4ed8;\
-    color:#ffffff;text-decoration:none;border-radius:6px;font-weight:600;";
-
-/// The HTML body: a complete document with a single centred column and inline styles, which is
-/// what mail clients render reliably. A link becomes a button, followed by the URL written out
-/// for clients that do not show buttons.
-pub(super) fn html(letter: &Letter, values: &Values, locale: Locale) -> String {
-    let text = |template: &str| fill(template, values, Escape::Html).replace('\n', "<br>\n");
-    let mut body = String::new();
-    body.push_str(&format!(
-        "<p style=\"{PARAGRAPH}\">{}</p>\n",
-        text(letter.greeting)
-    ));
-    for block in &letter.blocks {
-        match block {
-            Block::Text(template) => {
-                body.push_str(&format!(
-                    "<p style=\"{PARAGRAPH}\">{}</p>\n",
-                    text(template)
-                ));
-            }
-            Block::Link { label, fallback } => {
-                let href = fill("{link}", values, Escape::Html);
-                body.push_str(&format!(
-                    "<p style=\"margin:24px 0;\"><a href=\"{href}\" style=\"{BUTTON}\">{}</a></p>\n",
-                    text(label)
-                ));
-                body.push_str(&format!(
-                    "<p style=\"{PARAGRAPH}font-size:14px;color:#4b5563;\">{}<br>\n\
-                     <a href=\"{href}\" style=\"color:#1d4ed8;word-break:break-all;\">{href}</a></p>\n",
-                    text(fallback)
-                ));
-            }
-        }
-    }
-    body.push_str(&format!(
-        "<p style=\"margin:24px 0 0 0;\">{}</p>\n",
-        text(letter.sign_off)
-    ));
-
-    let subject = fill(letter.subject, values, Escape::Html);
-    let footer = text(letter.footer);
-    document(locale, &subject, &body, &footer)
-}
-
-/// The HTML document around a body: a single centred white column on grey with inline styles,
-/// and the footer below it. `title`, `body` and `footer` are HTML already.
-pub(super) fn document(locale: Locale, title: &str, body: &str, footer: &str) -> String {
-    let lang = locale.as_str();
-    format!(
-        "<!DOCTYPE html>\n\
-         <html lang=\"{lang}\">\n\
-         <head>\n\
-         <meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title}</title>\n\
-         </head>\n\
-         <body style=\"margin:0;padding:0;background-color:#f3f4f6;\">\n\
-         <table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" \
-         style=\"background-color:#f3f4f6;\">\n\
-         <tr><td align=\"center\" style=\"padding:32px 12px;\">\n\
-         <table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" \
-         style=\"max-width:560px;background-color:#ffffff;border-radius:8px;\">\n\
-         <tr><td style=\"padding:32px;{FONT}font-size:16px;line-height:1.5;color:#111827;\">\n\
-         {body}\
-         </td></tr>\n\
-         </table>\n\
-         <p style=\"max-width:560px;margin:16px auto 0 auto;{FONT}font-size:12px;\
-         line-height:1.5;color:#6b7280;\">{footer}</p>\n\
-         </td></tr>\n\
-         </table>\n\
-         </body>\n\
-         </html>\n"
-    )
+    .render()?;
+    Ok(Rendered {
+        subject,
+        text,
+        html,
+    })
 }
 
 #[cfg(test)]
@@ -293,48 +213,70 @@ mod tests {
         }
     }
 
-    #[test]
-    fn placeholders_are_replaced_by_their_values() {
-        let filled = fill(
-            "Hi {name}, {days} days at {organisation}.",
-            &values(),
-            Escape::None,
-        );
-
-        assert_eq!(filled, "Hi Anna <de> Vries, 3 days at Acme.");
+    fn activation(values: &Values, locale: Locale) -> Rendered {
+        let letter = super::super::templates::letter(MailKind::Activation, values);
+        render(&letter, values, locale).unwrap()
     }
 
     #[test]
-    fn html_fill_escapes_values_and_template_text() {
-        let filled = fill("Tom & {name}: {link}", &values(), Escape::Html);
+    fn values_are_written_into_the_phrases_as_they_are_in_plain_text() {
+        let mail = activation(&values(), Locale::En);
 
-        assert_eq!(
-            filled,
-            "Tom &amp; Anna &lt;de&gt; Vries: https://x.example/a?b=1&amp;c=2"
+        assert!(
+            mail.text.starts_with("Hello Anna <de> Vries,\n"),
+            "{}",
+            mail.text
         );
+        assert!(mail.text.contains("valid for 3 days"), "{}", mail.text);
+        assert!(
+            mail.text.contains("\nhttps://x.example/a?b=1&c=2\n"),
+            "{}",
+            mail.text
+        );
+        assert_eq!(mail.subject, "You're invited to Acme");
     }
 
     #[test]
-    fn braces_that_are_no_placeholder_stay_as_written() {
-        let filled = fill(
-            "{ not one } {unknown} {old_email} {",
-            &values(),
-            Escape::None,
-        );
+    fn html_escapes_values_and_template_text() {
+        let mail = activation(&values(), Locale::En);
 
-        assert_eq!(filled, "{ not one } {unknown} {old_email} {");
+        assert!(
+            mail.html.contains(">Hello Anna &lt;de&gt; Vries,</p>"),
+            "{}",
+            mail.html
+        );
+        assert!(
+            mail.html
+                .contains("href=\"https://x.example/a?b=1&amp;c=2\""),
+            "{}",
+            mail.html
+        );
+        assert!(
+            mail.html
+                .contains("<title>You&#39;re invited to Acme</title>")
+        );
+        assert!(
+            mail.html.contains("Kind regards,<br>\nAcme</p>"),
+            "{}",
+            mail.html
+        );
     }
 
     #[test]
     fn a_value_that_looks_like_a_placeholder_is_not_filled_again() {
         let tricky = Values {
-            name: Some("{organisation}".to_string()),
+            name: Some("{organisation} {{ v.organisation }}".to_string()),
             ..values()
         };
 
-        let filled = fill("Hi {name}", &tricky, Escape::None);
+        let mail = activation(&tricky, Locale::Nl);
 
-        assert_eq!(filled, "Hi {organisation}");
+        assert!(
+            mail.text
+                .starts_with("Hallo {organisation} {{ v.organisation }},\n"),
+            "{}",
+            mail.text
+        );
     }
 
     #[test]

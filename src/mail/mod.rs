@@ -5,13 +5,15 @@
 //! notice, and the two notices of an email change), each in English and Dutch. [`render`]
 //! turns a [`MailContent`] into a complete `multipart/alternative` message with a plain-text
 //! and an HTML part that say the same thing; the wording lives in `templates`, the layout of
-//! both parts in `layout`. Admins get a [`digest`] of runs that changed, held or failed
+//! both parts in `layout`, each written by askama templates (`templates/`, escaped for HTML by
+//! `html`). Admins get a [`digest`] of runs that changed, held or failed
 //! something. [`Mailer`] delivers a rendered message over SMTP or writes it as an `.eml` file.
 //!
 //! Rendering needs nothing but the content (lettre adds the `Date` and a fresh `Message-ID`), so
 //! a message can be rendered when it is sent, from what the outbox stored.
 
 pub mod digest;
+pub(crate) mod html;
 mod layout;
 pub mod outbox;
 mod templates;
@@ -23,7 +25,6 @@ use lettre::Message;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 
-pub(crate) use layout::escape_html;
 pub use transport::{FileMailer, Mailer, SmtpMailer};
 
 /// The language a mail is written in.
@@ -238,10 +239,15 @@ pub fn render(content: &MailContent, from: &Mailbox) -> Result<Message, MailErro
 fn render_unguarded(content: &MailContent, from: &Mailbox) -> Result<Message, MailError> {
     let recipient = recipient(content)?;
     let values = layout::Values::from_content(content)?;
-    let letter = templates::letter(content.kind, content.locale, &values);
-    let subject = layout::fill(letter.subject, &values, layout::Escape::None);
-    let text = layout::plain_text(&letter, &values);
-    let html = layout::html(&letter, &values, content.locale);
+    let letter = templates::letter(content.kind, &values);
+    let layout::Rendered {
+        subject,
+        text,
+        html,
+    } = layout::render(&letter, &values, content.locale).map_err(|err| MailError::Build {
+        kind: content.kind,
+        reason: err.to_string(),
+    })?;
 
     Message::builder()
         .from(from.clone())
@@ -375,12 +381,9 @@ mod tests {
     /// The plain-text and HTML parts, as the layout produced them (before transfer encoding).
     fn parts(content: &MailContent) -> (String, String, String) {
         let values = layout::Values::from_content(content).unwrap();
-        let letter = templates::letter(content.kind, content.locale, &values);
-        (
-            layout::fill(letter.subject, &values, layout::Escape::None),
-            layout::plain_text(&letter, &values),
-            layout::html(&letter, &values, content.locale),
-        )
+        let letter = templates::letter(content.kind, &values);
+        let mail = layout::render(&letter, &values, content.locale).unwrap();
+        (mail.subject, mail.text, mail.html)
     }
 
     #[test]

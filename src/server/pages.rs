@@ -3,14 +3,15 @@
 //! filters, statistics and export, and sign-in with the admin token, which starts a session
 //! (`auth.rs`) that signing out ends on the server.
 //!
-//! Every value shown goes through [`esc`]; forms post back to the same origin (the pages'
+//! Each page is an askama template in `templates/` (checked when hrsync compiles), which
+//! HTML-escapes every value it shows; forms post back to the same origin (the pages'
 //! content security policy allows nothing else), the sign-in cookie is `SameSite=Strict`, and
 //! a cookie-signed form from another origin is refused, so another site (a sibling subdomain
 //! included) cannot make an admin's browser approve a run.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 
+use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -20,49 +21,38 @@ use serde::Deserialize;
 use super::api::{self, AccountsQuery};
 use super::auth::{self, sign_in_cookie, sign_out_cookie};
 use super::{ApproveError, Daemon};
-use crate::domain::{RunReport, RunStatus, RunSummary};
+use crate::domain::{ChangeLine, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger};
 use crate::planner::ChangeKind;
 use crate::report;
 use crate::store::UserRow;
 
 type Shared = std::sync::Arc<Daemon>;
 
-/// Escapes text for HTML content and attribute values (the mail layout's escaping).
-pub fn esc(text: &str) -> String {
-    crate::mail::escape_html(text)
+/// Renders a page with `status`. A page that cannot be rendered (only a failing `Display` of
+/// a value could do that) is answered with a 500 and logged, never with half a page.
+fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot render a page");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The page could not be rendered.",
+            )
+                .into_response()
+        }
+    }
 }
 
-const STYLE: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2430;background:#f6f7f9}\
-header{background:#1d3557;color:#fff;padding:.6rem 1.2rem;display:flex;gap:1.2rem;align-items:center}\
-header a{color:#fff;text-decoration:none;font-weight:600}header form{margin-left:auto}\
-main{padding:1.2rem;max-width:1200px}table{border-collapse:collapse;width:100%;background:#fff}\
-th,td{border-bottom:1px solid #e1e4e8;padding:.35rem .5rem;text-align:left;vertical-align:top}\
-th{background:#eef1f5}.status-held{color:#b45309;font-weight:600}.status-failed{color:#b91c1c;font-weight:600}\
-.status-succeeded,.status-approved{color:#15803d}.notice{background:#fff7ed;border:1px solid #fdba74;padding:.6rem;margin:.6rem 0}\
-.error{background:#fef2f2;border:1px solid #fca5a5;padding:.6rem;margin:.6rem 0}\
-.stats{display:flex;gap:1rem;margin:.6rem 0}.stats div{background:#fff;border:1px solid #e1e4e8;padding:.5rem .8rem}\
-form.inline{display:inline}button{cursor:pointer}code{font-size:90%}";
-
-/// A whole page: the header with navigation, then `body`.
-fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · hrsync</title><style>{STYLE}</style></head><body>\
-         <header><a href=\"/runs\" id=\"nav-runs\">Runs</a><a href=\"/accounts\" id=\"nav-accounts\">Accounts</a>\
-         <form method=\"post\" action=\"/signout\"><button type=\"submit\" id=\"sign-out\">Sign out</button></form></header>\
-         <main><h1>{}</h1>{body}</main></body></html>",
-        esc(title),
-        esc(title)
-    ))
+#[derive(Template)]
+#[template(path = "error.html", config = "src/server/askama.toml")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
 }
 
 fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    (
-        status,
-        page(title, &format!("<p class=\"error\">{}</p>", esc(message))),
-    )
-        .into_response()
+    render(status, &ErrorPage { title, message })
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -83,21 +73,22 @@ fn local_path(next: &str) -> &str {
     }
 }
 
+#[derive(Template)]
+#[template(path = "sign_in.html", config = "src/server/askama.toml")]
+struct SignInPage<'a> {
+    next: &'a str,
+    problem: Option<&'a str>,
+}
+
 /// The sign-in page, with `status` (401 when an admin page was asked for without the token).
 pub fn sign_in_page(status: StatusCode, next: &str, problem: Option<&str>) -> Response {
-    let problem = problem
-        .map(|p| format!("<p class=\"error\">{}</p>", esc(p)))
-        .unwrap_or_default();
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in · hrsync</title>\
-         <style>{STYLE}</style></head><body><main><h1>Sign in</h1>{problem}\
-         <form method=\"post\" action=\"/signin\">\
-         <label>Admin token <input type=\"password\" name=\"token\" id=\"token\" autocomplete=\"current-password\" required></label>\
-         <input type=\"hidden\" name=\"next\" value=\"{}\">\
-         <button type=\"submit\" id=\"sign-in\">Sign in</button></form></main></body></html>",
-        esc(local_path(next))
-    );
-    (status, Html(body)).into_response()
+    render(
+        status,
+        &SignInPage {
+            next: local_path(next),
+            problem,
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -229,6 +220,29 @@ pub struct RunsQuery {
     connector: Option<String>,
 }
 
+#[derive(Template)]
+#[template(path = "runs.html", config = "src/server/askama.toml")]
+struct RunsPage<'a> {
+    title: &'a str,
+    chart: Option<Chart<'a>>,
+    /// The configured connectors, and whether the list is filtered by each.
+    filter: Vec<(&'a str, bool)>,
+    rows: Vec<RunRow<'a>>,
+}
+
+/// A row of the runs table.
+struct RunRow<'a> {
+    id: i64,
+    connector: &'a str,
+    organisation: &'a str,
+    when: String,
+    mode: RunMode,
+    trigger: Trigger,
+    status: RunStatus,
+    fetched: i64,
+    changes: String,
+}
+
 /// The runs table, with a chart of changes per run over time.
 pub async fn runs(State(daemon): State<Shared>, Query(q): Query<RunsQuery>) -> Response {
     let connector = q.connector.filter(|c| !c.is_empty());
@@ -236,67 +250,66 @@ pub async fn runs(State(daemon): State<Shared>, Query(q): Query<RunsQuery>) -> R
         Ok(runs) => runs,
         Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Runs", &e.to_string()),
     };
-    let connectors: Vec<&String> = daemon.app.config.settings.connectors.keys().collect();
-    let mut body = String::new();
-    body.push_str(&chart(&runs));
-    let options: String = connectors
+    let filter = daemon
+        .app
+        .config
+        .settings
+        .connectors
+        .keys()
+        .map(|c| (c.as_str(), connector.as_deref() == Some(c.as_str())))
+        .collect();
+    let rows = runs
         .iter()
-        .map(|c| {
-            let selected = if connector.as_deref() == Some(c.as_str()) {
-                " selected"
-            } else {
-                ""
-            };
-            format!("<option value=\"{0}\"{selected}>{0}</option>", esc(c))
+        .map(|r| RunRow {
+            id: r.id,
+            connector: &r.connector,
+            organisation: &r.organisation,
+            when: time(r.started_at),
+            mode: r.mode,
+            trigger: r.trigger,
+            status: r.status,
+            fetched: r.records_fetched,
+            changes: report::counts_summary(r),
         })
         .collect();
-    let _ = write!(
-        body,
-        "<form method=\"get\" action=\"/runs\" class=\"inline\"><label>Connector \
-         <select name=\"connector\"><option value=\"\">all</option>{options}</select></label> \
-         <button type=\"submit\">Show</button></form> \
-         <form method=\"post\" action=\"/runs\" class=\"inline\" id=\"run-now\"><label>Run now \
-         <select name=\"connector\" id=\"run-connector\">{}</select></label> \
-         <label><input type=\"checkbox\" name=\"dry_run\" value=\"true\"> dry run</label> \
-         <button type=\"submit\" id=\"start-run\">Start</button></form>",
-        connectors
-            .iter()
-            .map(|c| format!("<option value=\"{0}\">{0}</option>", esc(c)))
-            .collect::<String>()
-    );
-    body.push_str(
-        "<table id=\"runs\"><thead><tr><th>Run</th><th>Connector</th><th>Organisation</th>\
-         <th>When</th><th>Mode</th><th>Trigger</th><th>Status</th><th>Fetched</th><th>Changes</th></tr></thead><tbody>",
-    );
-    if runs.is_empty() {
-        body.push_str("<tr><td colspan=\"9\">No runs yet.</td></tr>");
-    }
-    for r in &runs {
-        let _ = write!(
-            body,
-            "<tr><td><a href=\"/runs/{id}\">#{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td class=\"status-{st}\">{st}</td><td>{}</td><td>{}</td></tr>",
-            esc(&r.connector),
-            esc(&r.organisation),
-            time(r.started_at),
-            r.mode,
-            r.trigger,
-            r.records_fetched,
-            esc(&report::counts_summary(r)),
-            id = r.id,
-            st = r.status,
-        );
-    }
-    body.push_str("</tbody></table>");
-    page("Runs", &body).into_response()
+    let page = RunsPage {
+        title: "Runs",
+        chart: chart(&runs),
+        filter,
+        rows,
+    };
+    render(StatusCode::OK, &page)
 }
 
-/// An inline SVG bar chart of actionable changes per run, oldest on the left; held and failed
-/// runs are coloured so they stand out.
-fn chart(runs: &[RunSummary]) -> String {
+/// The chart of changes per run: the last 40 runs, oldest on the left; held and failed runs
+/// are coloured so they stand out.
+struct Chart<'a> {
+    width: f64,
+    height: f64,
+    pad: f64,
+    /// The most changes of a shown run (at least 1), the top of the scale.
+    max: i64,
+    bars: Vec<Bar<'a>>,
+}
+
+/// One run's bar.
+struct Bar<'a> {
+    id: i64,
+    x: f64,
+    y: f64,
+    width: f64,
+    height: f64,
+    colour: &'static str,
+    connector: &'a str,
+    status: RunStatus,
+    changes: i64,
+}
+
+/// The chart of the last runs, or none when there is no run.
+fn chart(runs: &[RunSummary]) -> Option<Chart<'_>> {
     let shown: Vec<&RunSummary> = runs.iter().take(40).rev().collect();
     if shown.is_empty() {
-        return String::new();
+        return None;
     }
     let (width, height, pad) = (800.0_f64, 140.0_f64, 20.0_f64);
     let max = shown
@@ -306,54 +319,36 @@ fn chart(runs: &[RunSummary]) -> String {
         .unwrap_or(0)
         .max(1) as f64;
     let slot = (width - pad) / shown.len() as f64;
-    let mut svg = format!(
-        "<figure><svg id=\"changes-chart\" role=\"img\" aria-label=\"Changes per run\" width=\"{width}\" height=\"{}\" \
-         viewBox=\"0 0 {width} {}\" xmlns=\"http://www.w3.org/2000/svg\">\
-         <line x1=\"{pad}\" y1=\"{height}\" x2=\"{width}\" y2=\"{height}\" stroke=\"#999\"/>\
-         <text x=\"0\" y=\"12\" font-size=\"11\">{}</text><text x=\"0\" y=\"{height}\" font-size=\"11\">0</text>",
-        height + 20.0,
-        height + 20.0,
-        max as i64
-    );
-    for (i, r) in shown.iter().enumerate() {
-        let n = report::actionable_count(r) as f64;
-        let h = (n / max * (height - 16.0)).max(if n > 0.0 { 2.0 } else { 0.0 });
-        let colour = match r.status {
-            RunStatus::Held => "#d97706",
-            RunStatus::Failed => "#dc2626",
-            _ => "#2563eb",
-        };
-        let x = pad + i as f64 * slot + slot * 0.15;
-        let _ = write!(
-            svg,
-            "<a href=\"/runs/{id}\"><rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{colour}\">\
-             <title>Run #{id} ({}, {}): {} changes</title></rect></a>",
-            height - h,
-            (slot * 0.7).max(1.0),
-            esc(&r.connector),
-            r.status,
-            n as i64,
-            id = r.id,
-        );
-        if h == 0.0 {
-            let _ = write!(
-                svg,
-                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"2\" fill=\"{colour}\" opacity=\"0.35\"/>",
-                height - 2.0,
-                (slot * 0.7).max(1.0)
-            );
-        }
-    }
-    let _ = write!(
-        svg,
-        "<text x=\"{pad}\" y=\"{}\" font-size=\"11\">older</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">newer</text></svg>\
-         <figcaption>Changes applied or planned per run (the last {} runs; orange held, red failed).</figcaption></figure>",
-        height + 16.0,
+    let bars = shown
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let n = report::actionable_count(r) as f64;
+            let h = (n / max * (height - 16.0)).max(if n > 0.0 { 2.0 } else { 0.0 });
+            Bar {
+                id: r.id,
+                x: pad + i as f64 * slot + slot * 0.15,
+                y: height - h,
+                width: (slot * 0.7).max(1.0),
+                height: h,
+                colour: match r.status {
+                    RunStatus::Held => "#d97706",
+                    RunStatus::Failed => "#dc2626",
+                    _ => "#2563eb",
+                },
+                connector: &r.connector,
+                status: r.status,
+                changes: n as i64,
+            }
+        })
+        .collect();
+    Some(Chart {
         width,
-        height + 16.0,
-        shown.len()
-    );
-    svg
+        height,
+        pad,
+        max: max as i64,
+        bars,
+    })
 }
 
 #[derive(Deserialize)]
@@ -373,10 +368,27 @@ pub async fn trigger(
     }
 }
 
+#[derive(Template)]
+#[template(path = "run.html", config = "src/server/askama.toml")]
+struct RunPage<'a> {
+    title: &'a str,
+    s: &'a RunSummary,
+    started: String,
+    as_of: String,
+    took_ms: Option<i64>,
+    errors: &'a [RunError],
+    /// A held run's reasons are a notice; a failed run's are errors.
+    error_class: &'static str,
+    /// A held applying run can be approved.
+    approvable: bool,
+    /// The changes by kind, in [`ChangeKind::ALL`] order (unknown kinds last).
+    groups: Vec<(&'a str, Vec<&'a ChangeLine>)>,
+}
+
 /// One run: its summary, why it was held or failed, and its changes grouped by kind.
 pub async fn run(State(daemon): State<Shared>, Path(id): Path<i64>) -> Response {
     match daemon.app.store.run_report(id).await {
-        Ok(Some(report)) => page(&format!("Run #{id}"), &run_body(&report)).into_response(),
+        Ok(Some(report)) => render(StatusCode::OK, &run_page(&format!("Run #{id}"), &report)),
         Ok(None) => error_page(
             StatusCode::NOT_FOUND,
             "No such run",
@@ -386,83 +398,35 @@ pub async fn run(State(daemon): State<Shared>, Path(id): Path<i64>) -> Response 
     }
 }
 
-fn run_body(report: &RunReport) -> String {
+fn run_page<'a>(title: &'a str, report: &'a RunReport) -> RunPage<'a> {
     let s = &report.summary;
-    let mut body = format!(
-        "<p>Connector <strong>{}</strong> · organisation {} · {} ({}) · \
-         <span class=\"status-{st}\" id=\"run-status\">{st}</span><br>\
-         Started {} · as of {} · {} records fetched{}{}</p>",
-        esc(&s.connector),
-        esc(&s.organisation),
-        s.mode,
-        s.trigger,
-        time(s.started_at),
-        time(s.as_of),
-        s.records_fetched,
-        s.fetch.map(|f| format!(" ({f} fetch)")).unwrap_or_default(),
-        s.finished_at
-            .map(|f| format!(" · took {} ms", (f - s.started_at).num_milliseconds()))
-            .unwrap_or_default(),
-        st = s.status,
-    );
-    for e in &report.errors {
-        let class = if s.status == RunStatus::Held {
-            "notice"
-        } else {
-            "error"
-        };
-        let _ = write!(
-            body,
-            "<p class=\"{class}\"><code>{}</code> {}</p>",
-            esc(&e.code),
-            esc(&e.message)
-        );
-    }
-    if s.status == RunStatus::Held && s.mode == crate::domain::RunMode::Apply {
-        let _ = write!(
-            body,
-            "<form method=\"post\" action=\"/runs/{}/approve\"><p>Nothing of this run was applied. \
-             Approving fetches again and applies the changes below if planning again gives the same ones.</p>\
-             <button type=\"submit\" id=\"approve\">Approve and apply</button></form>",
-            s.id
-        );
-    }
-    let mut by_kind: BTreeMap<usize, Vec<&crate::domain::ChangeLine>> = BTreeMap::new();
+    let mut by_kind: BTreeMap<usize, (&str, Vec<&ChangeLine>)> = BTreeMap::new();
     for c in &report.changes {
         let order = ChangeKind::ALL
             .iter()
             .position(|k| k.as_str() == c.kind)
             .unwrap_or(usize::MAX);
-        by_kind.entry(order).or_default().push(c);
+        by_kind
+            .entry(order)
+            .or_insert((&c.kind, Vec::new()))
+            .1
+            .push(c);
     }
-    if report.changes.is_empty() {
-        body.push_str("<p>No changes.</p>");
+    RunPage {
+        title,
+        s,
+        started: time(s.started_at),
+        as_of: time(s.as_of),
+        took_ms: s.finished_at.map(|f| (f - s.started_at).num_milliseconds()),
+        errors: &report.errors,
+        error_class: if s.status == RunStatus::Held {
+            "notice"
+        } else {
+            "error"
+        },
+        approvable: s.status == RunStatus::Held && s.mode == RunMode::Apply,
+        groups: by_kind.into_values().collect(),
     }
-    for lines in by_kind.values() {
-        let kind = &lines[0].kind;
-        let _ = write!(
-            body,
-            "<h2 id=\"kind-{k}\">{k} ({})</h2><table><thead><tr><th>Employee</th><th>Email</th>\
-             <th>Field</th><th>Old</th><th>New</th><th>Reason</th></tr></thead><tbody>",
-            lines.len(),
-            k = esc(kind)
-        );
-        for c in lines {
-            let o = |v: &Option<String>| esc(v.as_deref().unwrap_or(""));
-            let _ = write!(
-                body,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                o(&c.employee_id),
-                o(&c.email),
-                o(&c.field),
-                o(&c.old),
-                o(&c.new),
-                esc(&c.reason)
-            );
-        }
-        body.push_str("</tbody></table>");
-    }
-    body
 }
 
 pub async fn approve(State(daemon): State<Shared>, Path(id): Path<i64>) -> Response {
@@ -481,6 +445,32 @@ pub async fn approve(State(daemon): State<Shared>, Path(id): Path<i64>) -> Respo
     }
 }
 
+#[derive(Template)]
+#[template(path = "accounts.html", config = "src/server/askama.toml")]
+struct AccountsPage<'a> {
+    title: &'a str,
+    /// The filter as asked for.
+    q: &'a str,
+    org: &'a str,
+    status: &'a str,
+    /// The configured organisations and the statuses, and whether each is the one filtered by.
+    orgs: Vec<(&'a str, bool)>,
+    statuses: Vec<(&'static str, bool)>,
+    stats: Stats<'a>,
+    rows: Vec<AccountRow<'a>>,
+    invited: Vec<&'a UserRow>,
+}
+
+/// A row of the accounts table.
+struct AccountRow<'a> {
+    user: &'a UserRow,
+    roles: String,
+    teams: String,
+    created: String,
+    activated: String,
+    mail_problem: String,
+}
+
 /// Accounts with filters, statistics and export.
 pub async fn accounts(State(daemon): State<Shared>, Query(q): Query<AccountsQuery>) -> Response {
     let users = match daemon.app.store.list_users(&q.filter()).await {
@@ -494,105 +484,60 @@ pub async fn accounts(State(daemon): State<Shared>, Query(q): Query<AccountsQuer
         }
     };
     let stale_days = daemon.app.config.settings.server.stale_invite_days;
-    let mut body = String::new();
-    let orgs: String = daemon
+    let orgs = daemon
         .app
         .config
         .settings
         .organisations
         .keys()
-        .map(|o| {
-            let selected = if q.org.as_deref() == Some(o.as_str()) {
-                " selected"
-            } else {
-                ""
-            };
-            format!("<option value=\"{0}\"{selected}>{0}</option>", esc(o))
-        })
+        .map(|o| (o.as_str(), q.org.as_deref() == Some(o.as_str())))
         .collect();
-    let statuses: String = ["invited", "active", "deactivated"]
+    let statuses = ["invited", "active", "deactivated"]
+        .into_iter()
+        .map(|s| (s, q.status.as_deref() == Some(s)))
+        .collect();
+    let rows = users
         .iter()
-        .map(|s| {
-            let selected = if q.status.as_deref() == Some(*s) {
-                " selected"
-            } else {
-                ""
-            };
-            format!("<option value=\"{s}\"{selected}>{s}</option>")
+        .map(|u| AccountRow {
+            user: u,
+            roles: u.roles.join(", "),
+            teams: u.teams.join(", "),
+            created: time(u.created_at),
+            activated: u.activated_at.map(time).unwrap_or_default(),
+            mail_problem: crate::report::mail_problem_text(u),
         })
         .collect();
-    let _ = write!(
-        body,
-        "<form method=\"get\" action=\"/accounts\" id=\"filter\"><label>Search <input type=\"search\" name=\"q\" id=\"q\" value=\"{}\"></label> \
-         <label>Organisation <select name=\"org\"><option value=\"\">all</option>{orgs}</select></label> \
-         <label>Status <select name=\"status\" id=\"status\"><option value=\"\">all</option>{statuses}</select></label> \
-         <button type=\"submit\" id=\"apply-filter\">Filter</button></form>",
-        esc(q.q.as_deref().unwrap_or(""))
-    );
-    body.push_str(&stats(&users, stale_days, Utc::now()));
-    let _ = write!(
-        body,
-        "<form method=\"post\" action=\"/accounts/export\" id=\"export\">\
-         <input type=\"hidden\" name=\"q\" value=\"{}\"><input type=\"hidden\" name=\"org\" value=\"{}\">\
-         <input type=\"hidden\" name=\"status\" value=\"{}\">\
-         <p>Export the selected accounts (all shown when none is selected): \
-         <button type=\"submit\" name=\"format\" value=\"xlsx\" id=\"export-xlsx\">Excel</button> \
-         <button type=\"submit\" name=\"format\" value=\"csv\" id=\"export-csv\">CSV</button></p>\
-         <table id=\"accounts\"><thead><tr><th></th><th>Name</th><th>Email</th><th>Roles</th><th>Teams</th>\
-         <th>Status</th><th>Created</th><th>Activated</th><th>Source</th><th>Mail</th></tr></thead><tbody>",
-        esc(q.q.as_deref().unwrap_or("")),
-        esc(q.org.as_deref().unwrap_or("")),
-        esc(q.status.as_deref().unwrap_or("")),
-    );
-    if users.is_empty() {
-        body.push_str("<tr><td colspan=\"10\">No accounts match.</td></tr>");
-    }
-    for u in &users {
-        let _ = write!(
-            body,
-            "<tr><td><input type=\"checkbox\" name=\"id\" value=\"{}:{}\" aria-label=\"select {}\"></td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"status-{st}\">{st}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td class=\"mail-problem\">{}</td></tr>",
-            esc(&u.organisation),
-            u.account_id,
-            esc(&u.email),
-            esc(u.display_name.as_deref().unwrap_or("")),
-            esc(&u.email),
-            esc(&u.roles.join(", ")),
-            esc(&u.teams.join(", ")),
-            time(u.created_at),
-            u.activated_at.map(time).unwrap_or_default(),
-            esc(u.connector.as_deref().unwrap_or("by hand")),
-            esc(&crate::report::mail_problem_text(u)),
-            st = esc(&u.status),
-        );
-    }
-    body.push_str("</tbody></table></form>");
-    // Resending is a form of its own per invited person, outside the export form.
-    let invited: Vec<&UserRow> = users.iter().filter(|u| u.status == "invited").collect();
-    if !invited.is_empty() {
-        body.push_str(
-            "<h2>Resend an activation email</h2><p>The earlier link stops working.</p><ul>",
-        );
-        for u in invited {
-            let _ = write!(
-                body,
-                "<li><form method=\"post\" action=\"/accounts/resend\" class=\"inline\">\
-                 <input type=\"hidden\" name=\"org\" value=\"{}\"><input type=\"hidden\" name=\"email\" value=\"{}\">\
-                 <button type=\"submit\">Resend</button></form> {} ({})</li>",
-                esc(&u.organisation),
-                esc(&u.email),
-                esc(&u.email),
-                esc(&u.organisation)
-            );
-        }
-        body.push_str("</ul>");
-    }
-    page("Accounts", &body).into_response()
+    let page = AccountsPage {
+        title: "Accounts",
+        q: q.q.as_deref().unwrap_or(""),
+        org: q.org.as_deref().unwrap_or(""),
+        status: q.status.as_deref().unwrap_or(""),
+        orgs,
+        statuses,
+        stats: stats(&users, stale_days, Utc::now()),
+        rows,
+        // Resending is a form of its own per invited person, outside the export form.
+        invited: users.iter().filter(|u| u.status == "invited").collect(),
+    };
+    render(StatusCode::OK, &page)
 }
 
 /// Counts per status, and invited people who have not activated within `stale_days`.
-fn stats(users: &[UserRow], stale_days: u32, now: DateTime<Utc>) -> String {
+struct Stats<'a> {
+    shown: usize,
+    counts: BTreeMap<&'a str, usize>,
+    stale: usize,
+    stale_days: u32,
+}
+
+/// The statistics block on its own (the accounts page includes the same template).
+#[derive(Template)]
+#[template(path = "stats.html", config = "src/server/askama.toml")]
+struct StatsBlock<'a> {
+    stats: &'a Stats<'a>,
+}
+
+fn stats(users: &[UserRow], stale_days: u32, now: DateTime<Utc>) -> Stats<'_> {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for u in users {
         *counts.entry(u.status.as_str()).or_default() += 1;
@@ -605,18 +550,12 @@ fn stats(users: &[UserRow], stale_days: u32, now: DateTime<Utc>) -> String {
                 && now - u.created_at > chrono::Duration::days(i64::from(stale_days))
         })
         .count();
-    let mut out = format!(
-        "<div class=\"stats\" id=\"stats\"><div><strong>{}</strong> shown</div>",
-        users.len()
-    );
-    for (status, n) in counts {
-        let _ = write!(out, "<div><strong>{n}</strong> {}</div>", esc(status));
+    Stats {
+        shown: users.len(),
+        counts,
+        stale,
+        stale_days,
     }
-    let _ = write!(
-        out,
-        "<div><strong>{stale}</strong> invited over {stale_days} days ago, not activated</div></div>"
-    );
-    out
 }
 
 /// Exports the selected accounts (or every account the filter shows) as XLSX or CSV.
@@ -720,9 +659,15 @@ mod tests {
 
     #[test]
     fn markup_in_values_is_escaped() {
-        assert_eq!(
-            esc("<script>alert('x')</script> & \"q\""),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        let page = ErrorPage {
+            title: "t",
+            message: "<script>alert('x')</script> & \"q\"",
+        };
+
+        let html = page.render().unwrap();
+
+        assert!(
+            html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;")
         );
     }
 
@@ -761,7 +706,11 @@ mod tests {
         };
         let users = [user("invited", 10), user("invited", 2), user("active", 30)];
 
-        let html = stats(&users, 7, now);
+        let html = StatsBlock {
+            stats: &stats(&users, 7, now),
+        }
+        .render()
+        .unwrap();
 
         assert!(
             html.contains("<strong>1</strong> invited over 7 days ago"),
