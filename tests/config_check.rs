@@ -742,3 +742,24 @@ feed_health = {{ max_drop = -0.5 }}
         "{lines:#?}"
     );
 }
+
+#[test]
+fn a_csv_connector_with_a_stray_http_table_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{VALID}\n[connectors.acme_hr.http]\ndefinition = \"scim\"\n");
+    let path = write(dir.path(), &text);
+
+    let found = problems(&path, &[]);
+
+    let lines: Vec<String> = found
+        .iter()
+        .map(|p| format!("{}: {}", p.key, p.message))
+        .collect();
+    assert!(
+        lines.contains(
+            &"connectors.acme_hr.http: a csv connector takes no [http] table; remove it, or set kind = \"http\""
+                .to_string()
+        ),
+        "{lines:?}"
+    );
+}

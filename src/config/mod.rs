@@ -29,7 +29,7 @@ pub use loading::{DEFAULT_PATH, ENV_PREFIX, load, load_checked, load_with_env};
 pub use settings::{
     ConnectorSettings, DatabaseSettings, FeedHealthSettings, FeedSetting, HttpSettings,
     IncrementalSettings, MailSettings, MailTransportKind, OrganisationSettings, RoleRuleSettings,
-    ServerSettings, Settings, SourceKind, StatusMapSettings, ThresholdSettings,
+    ServerSettings, Settings, Source, SourceKind, StatusMapSettings, ThresholdSettings,
 };
 
 /// One problem in the configuration, with where it is.

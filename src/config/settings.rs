@@ -158,6 +158,25 @@ pub enum SourceKind {
     Http,
 }
 
+impl SourceKind {
+    /// The kind as the configuration writes it, which is also the name of its table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Csv => "csv",
+            SourceKind::Http => "http",
+        }
+    }
+}
+
+/// A connector's source as one typed value: the kind with the settings of its table. Every
+/// step that depends on the kind matches on this once (`check`, the run's fetch), so a new
+/// kind is one more variant here, and the compiler names each place that must handle it.
+#[derive(Clone, Copy, Debug)]
+pub enum Source<'a> {
+    Csv(&'a CsvSettings),
+    Http(&'a HttpSettings),
+}
+
 /// Settings of the `http` source kind: which definition, and this instance's values for it.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -241,6 +260,7 @@ pub enum FeedSetting {
 pub struct ConnectorSettings {
     /// The organisation (a key under `[organisations]`) this connector syncs.
     pub organisation: String,
+    /// The source kind; [`ConnectorSettings::source`] gives it with its table.
     pub kind: SourceKind,
     /// Settings of the `csv` source kind. Not serialised: they hold no number, and they are
     /// the csv source's own type.
@@ -271,6 +291,41 @@ pub struct ConnectorSettings {
     pub thresholds: ThresholdSettings,
     #[serde(default)]
     pub feed_health: FeedHealthSettings,
+}
+
+impl ConnectorSettings {
+    /// The source: the kind with its table. `Err` names what is wrong when the kind's table
+    /// is missing, or another kind's table is given too (a csv connector with a stray
+    /// `[http]` table would otherwise be accepted and the table silently ignored).
+    pub fn source(&self) -> Result<Source<'_>, (String, String)> {
+        let stray = match self.kind {
+            SourceKind::Csv => self.http.as_ref().map(|_| SourceKind::Http),
+            SourceKind::Http => self.csv.as_ref().map(|_| SourceKind::Csv),
+        };
+        if let Some(other) = stray {
+            return Err((
+                other.as_str().to_string(),
+                format!(
+                    "a {} connector takes no [{}] table; remove it, or set kind = \"{}\"",
+                    self.kind.as_str(),
+                    other.as_str(),
+                    other.as_str()
+                ),
+            ));
+        }
+        match (self.kind, &self.csv, &self.http) {
+            (SourceKind::Csv, Some(csv), _) => Ok(Source::Csv(csv)),
+            (SourceKind::Http, _, Some(http)) => Ok(Source::Http(http)),
+            (SourceKind::Csv, None, _) => Err((
+                "csv".to_string(),
+                "a csv connector needs a [csv] table".to_string(),
+            )),
+            (SourceKind::Http, _, None) => Err((
+                "http".to_string(),
+                "an http connector needs an [http] table".to_string(),
+            )),
+        }
+    }
 }
 
 /// The feed-health gate's limits, compared with the connector's last good feed.

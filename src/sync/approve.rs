@@ -83,24 +83,18 @@ impl App {
         }
         let connector = s.connector.clone();
         let other = ApproveError::Other;
-        let settings = self.connector_settings(&connector).map_err(other)?;
-        let org = self
-            .config
-            .organisation(&settings.organisation)
-            .map_err(other)?;
-        let org_row = self.organisation_row(&org).await.map_err(other)?;
+        let cx = self.resolve(&connector).await.map_err(other)?;
         // Read the way the held run read: a held full fetch (which may deactivate people who
         // vanished) is not compared with a delta.
         let full = self.force_full_fetch || s.fetch == Some(FetchKind::Full);
         let feed = self
-            .fetch_clean(&connector, full)
+            .fetch_clean(&cx, full)
             .await
             .map_err(|cause| ApproveError::Fetch { run: run_id, cause })?;
         let records = &feed.records;
         // The same instant the held run planned for: only the data may have changed.
-        let policy = self.config.policy(&connector).map_err(other)?;
         let plan = self
-            .plan_for(&policy, &org_row, records, s.as_of)
+            .plan_for(&cx.policy, &cx.org_row, records, s.as_of)
             .await
             .map_err(other)?;
         let differences = compare(&held.changes, &plan.changes);
@@ -123,7 +117,7 @@ impl App {
             .map_err(other)?;
         let run = ApplyRun {
             run_id,
-            organisation: &org_row,
+            organisation: &cx.org_row,
             connector: &connector,
             status: RunStatus::Approved,
             records_fetched: records.len(),

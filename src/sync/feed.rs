@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::App;
-use crate::config::{Loaded, SourceKind};
+use super::{App, Connector};
+use crate::config::{HttpSettings, Loaded, Source};
 use crate::connectors::csv;
 use crate::connectors::http::{Definition, FetchOptions, HttpSource};
 use crate::domain::{FetchKind, HrRecord};
@@ -46,17 +46,18 @@ impl App {
     /// what changed since its last applied run and merges that into what it knew, or reads
     /// its whole feed when one is due (or `sync --full` asked for it).
     pub async fn fetch(&self, connector: &str) -> anyhow::Result<Feed> {
-        self.fetch_clean(connector, self.force_full_fetch).await
+        let cx = self.resolve(connector).await?;
+        self.fetch_clean(&cx, self.force_full_fetch).await
     }
 
     /// [`App::fetch_feed`], with every record's text cleaned at this one edge whatever the
     /// source kind ([`HrRecord::normalised`]), so nothing after it meets a control character.
     pub(super) async fn fetch_clean(
         &self,
-        connector: &str,
+        cx: &Connector<'_>,
         force_full: bool,
     ) -> anyhow::Result<Feed> {
-        let mut feed = self.fetch_feed(connector, force_full).await?;
+        let mut feed = self.fetch_feed(cx, force_full).await?;
         feed.records = std::mem::take(&mut feed.records)
             .into_iter()
             .map(HrRecord::normalised)
@@ -82,14 +83,11 @@ impl App {
     }
 
     /// [`App::fetch`], reading an incremental connector's whole feed when `force_full`.
-    async fn fetch_feed(&self, connector: &str, force_full: bool) -> anyhow::Result<Feed> {
-        let settings = self.connector_settings(connector)?;
-        match settings.kind {
-            SourceKind::Csv => {
-                let csv_settings = settings
-                    .csv
-                    .clone()
-                    .ok_or_else(|| anyhow::anyhow!("connector `{connector}` has no [csv] table"))?;
+    async fn fetch_feed(&self, cx: &Connector<'_>, force_full: bool) -> anyhow::Result<Feed> {
+        let connector = cx.id;
+        match cx.source {
+            Source::Csv(csv_settings) => {
+                let csv_settings = csv_settings.clone();
                 let records =
                     tokio::task::spawn_blocking(move || csv::read_file(&csv_settings)).await??;
                 Ok(Feed {
@@ -97,11 +95,8 @@ impl App {
                     incremental: None,
                 })
             }
-            SourceKind::Http => {
-                let http = settings.http.as_ref().ok_or_else(|| {
-                    anyhow::anyhow!("connector `{connector}` has no [http] table")
-                })?;
-                let source = self.http_source(connector)?;
+            Source::Http(http) => {
+                let source = build_http(http)?;
                 let Some(incremental) = &http.incremental else {
                     return Ok(Feed {
                         records: source.fetch().await?,
@@ -183,6 +178,11 @@ pub fn http_source(config: &Loaded, connector: &str) -> anyhow::Result<HttpSourc
         .http
         .as_ref()
         .ok_or_else(|| anyhow::anyhow!("connector `{connector}` is not an http connector"))?;
+    build_http(http)
+}
+
+/// The HTTP source of these `[http]` settings: their definition, variables and secrets.
+fn build_http(http: &HttpSettings) -> anyhow::Result<HttpSource> {
     let definition =
         Definition::load(&http.definition_path()).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(HttpSource::new(

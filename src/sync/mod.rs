@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use lettre::message::Mailbox;
 use tracing::Instrument;
 
-use crate::config::{ConnectorSettings, Loaded, MailTransportKind, Organisation};
+use crate::config::{Loaded, MailTransportKind, Organisation, Source};
 use crate::domain::{Code, HrRecord, RunError, RunMode, RunReport, RunStatus, Trigger};
 use crate::mail::outbox::{Drained, OutboxWorker};
 use crate::mail::{Mailer, digest};
@@ -83,6 +83,17 @@ impl RunOutcome {
     pub fn status(&self) -> RunStatus {
         self.report.summary.status
     }
+}
+
+/// A run's connector, resolved once from its id: its typed source, its organisation (as
+/// configured and as stored) and the policy it plans with. The steps of a run share it
+/// instead of looking the id up again.
+pub(crate) struct Connector<'a> {
+    pub id: &'a str,
+    pub source: Source<'a>,
+    pub org: Organisation,
+    pub org_row: OrganisationRow,
+    pub policy: Policy,
 }
 
 /// Everything a run needs, built once per process.
@@ -243,8 +254,23 @@ impl App {
             .await?)
     }
 
-    fn connector_settings(&self, connector: &str) -> anyhow::Result<&ConnectorSettings> {
-        self.config.connector(connector)
+    /// Resolves a connector id into everything its run uses, once: settings, source,
+    /// organisation (stored as well, so its row exists) and policy.
+    pub(crate) async fn resolve<'a>(&'a self, connector: &'a str) -> anyhow::Result<Connector<'a>> {
+        let settings = self.config.connector(connector)?;
+        let source = settings
+            .source()
+            .map_err(|(key, message)| anyhow::anyhow!("connectors.{connector}.{key}: {message}"))?;
+        let org = self.config.organisation(&settings.organisation)?;
+        let org_row = self.organisation_row(&org).await?;
+        let policy = self.config.policy(connector)?;
+        Ok(Connector {
+            id: connector,
+            source,
+            org,
+            org_row,
+            policy,
+        })
     }
 
     /// The admin addresses of the connector's organisation that get digests.
@@ -335,14 +361,12 @@ impl App {
             as_of,
             scheduled_for,
         } = request;
-        let settings = self.connector_settings(connector)?;
-        let org = self.config.organisation(&settings.organisation)?;
-        let org_row = self.organisation_row(&org).await?;
-        let as_of = as_of.instant(&org);
+        let cx = self.resolve(connector).await?;
+        let as_of = as_of.instant(&cx.org);
         let run_id = self
             .store
             .start_run(&NewRun {
-                organisation_id: org_row.id,
+                organisation_id: cx.org_row.id,
                 connector,
                 trigger,
                 mode,
@@ -357,10 +381,7 @@ impl App {
         let span = tracing::info_span!("run", run_id, connector, mode = %mode);
         async {
             tracing::info!(as_of = %as_of, "Run started");
-            if let Err(error) = self
-                .run_steps(run_id, connector, &org_row, mode, as_of)
-                .await
-            {
+            if let Err(error) = self.run_steps(run_id, &cx, mode, as_of).await {
                 // Whatever went wrong after the run was recorded, the run says so; anything it
                 // wrote was rolled back with its transaction.
                 let message = format!("{error:#}");

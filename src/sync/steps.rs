@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{App, FETCH_FAILED, Feed};
+use super::{App, Connector, FETCH_FAILED, Feed};
 use crate::domain::{Code, RunError, RunMode, RunStatus};
 use crate::planner::health::{self, FeedStats, HealthLimits};
 use crate::planner::{self, Plan};
@@ -16,13 +16,13 @@ impl App {
     pub(super) async fn run_steps(
         &self,
         run_id: i64,
-        connector: &str,
-        org_row: &OrganisationRow,
+        cx: &Connector<'_>,
         mode: RunMode,
         as_of: DateTime<Utc>,
     ) -> anyhow::Result<()> {
+        let connector = cx.id;
         let fetch_started = std::time::Instant::now();
-        let fetched = self.fetch(connector).await;
+        let fetched = self.fetch_clean(cx, self.force_full_fetch).await;
         crate::metrics::fetch_took(connector, fetch_started.elapsed().as_secs_f64());
         let feed = match fetched {
             Ok(feed) => feed,
@@ -37,12 +37,11 @@ impl App {
         if let Some(inc) = &feed.incremental {
             self.store.set_run_fetch(run_id, inc.kind).await?;
         }
-        let policy = self.config.policy(connector)?;
         let mut plan = self
-            .plan_for(&policy, org_row, &feed.records, as_of)
+            .plan_for(&cx.policy, &cx.org_row, &feed.records, as_of)
             .await?;
         let stats = FeedStats::of(&feed.records);
-        self.gate(connector, &mut plan, stats, &policy.health)
+        self.gate(connector, &mut plan, stats, &cx.policy.health)
             .await?;
         tracing::info!(
             records = stats.records,
@@ -54,7 +53,7 @@ impl App {
             self.end_unapplied(connector, run_id, mode, &plan, stats.records)
                 .await
         } else {
-            self.apply(connector, run_id, org_row, &plan, &feed, stats)
+            self.apply(connector, run_id, &cx.org_row, &plan, &feed, stats)
                 .await
         }
     }

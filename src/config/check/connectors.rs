@@ -6,7 +6,7 @@
 use chrono_tz::Tz;
 
 use crate::config::{
-    ConnectorSettings, FeedSetting, HttpSettings, Loaded, Problem, SourceKind, StatusMapSettings,
+    ConnectorSettings, FeedSetting, HttpSettings, Loaded, Problem, Source, StatusMapSettings,
 };
 use crate::connectors::csv::CsvSettings;
 use crate::connectors::http::Definition;
@@ -67,13 +67,10 @@ fn identity(c: &Instance) -> Vec<Problem> {
 
 /// The table of the connector's source kind, checked by that kind.
 fn source(c: &Instance) -> Vec<Problem> {
-    match (c.settings.kind, &c.settings.csv, &c.settings.http) {
-        (SourceKind::Csv, None, _) => vec![c.problem("csv", "a csv connector needs a [csv] table")],
-        (SourceKind::Csv, Some(csv), _) => csv_source(c, csv),
-        (SourceKind::Http, _, None) => {
-            vec![c.problem("http", "an http connector needs an [http] table")]
-        }
-        (SourceKind::Http, _, Some(http)) => http_source(c, http),
+    match c.settings.source() {
+        Err((key, message)) => vec![c.problem(&key, message)],
+        Ok(Source::Csv(csv)) => csv_source(c, csv),
+        Ok(Source::Http(http)) => http_source(c, http),
     }
 }
 
