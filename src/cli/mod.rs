@@ -409,11 +409,7 @@ async fn check(path: &std::path::Path, connect: bool) -> ExitCode {
     let mut code = ExitCode::Success;
     let mut counts = Vec::new();
     for (id, settings) in &loaded.settings.connectors {
-        let Some(csv) = settings
-            .csv
-            .as_ref()
-            .filter(|_| settings.kind == config::SourceKind::Csv)
-        else {
+        let Ok(config::Source::Csv(csv)) = settings.source() else {
             continue;
         };
         let records = match crate::connectors::csv::read_file(csv) {
@@ -445,7 +441,7 @@ async fn check(path: &std::path::Path, connect: bool) -> ExitCode {
         return code;
     }
     for (id, settings) in &loaded.settings.connectors {
-        if settings.kind != config::SourceKind::Http {
+        if !matches!(settings.source(), Ok(config::Source::Http(_))) {
             continue;
         }
         match connect_first_page(&loaded, id).await {

@@ -78,14 +78,14 @@ impl Code {
 
     /// Whether a run with this code was held (rather than failed).
     pub fn holds(self) -> bool {
-        matches!(
-            self,
+        match self {
             Code::EmptyFeed
-                | Code::MassDeactivation
-                | Code::FeedShrank
-                | Code::MissingEmail
-                | Code::FirstFeedQuarantined
-        )
+            | Code::MassDeactivation
+            | Code::FeedShrank
+            | Code::MissingEmail
+            | Code::FirstFeedQuarantined => true,
+            Code::FetchFailed | Code::RunFailed | Code::RunInterrupted => false,
+        }
     }
 
     /// The code a stored text names, if any.
@@ -103,6 +103,25 @@ impl fmt::Display for Code {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_code_is_in_all() {
+        // The match has no `_` arm: a new code must be placed here, and then in `ALL`.
+        let position = |code: Code| match code {
+            Code::EmptyFeed => 0,
+            Code::FetchFailed => 1,
+            Code::RunFailed => 2,
+            Code::RunInterrupted => 3,
+            Code::MassDeactivation => 4,
+            Code::FeedShrank => 5,
+            Code::MissingEmail => 6,
+            Code::FirstFeedQuarantined => 7,
+        };
+
+        for (i, code) in Code::ALL.into_iter().enumerate() {
+            assert_eq!(position(code), i, "{code}");
+        }
+    }
 
     #[test]
     fn every_code_round_trips_and_numbers_are_unique() {

@@ -7,13 +7,6 @@ use crate::domain::{Code, HrRecord};
 
 use super::Hold;
 
-/// A run held because its feed shrank too much.
-pub const HOLD_FEED_SHRANK: Code = Code::FeedShrank;
-/// A run held because many more records lack a usable email.
-pub const HOLD_MISSING_EMAIL: Code = Code::MissingEmail;
-/// A connector's first run held because most of its records are quarantined.
-pub const HOLD_FIRST_FEED_QUARANTINED: Code = Code::FirstFeedQuarantined;
-
 /// The size of a feed and how many of its records have no usable email.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FeedStats {
@@ -91,7 +84,7 @@ pub fn check(
     let drop = dropped as f64 / previous.records as f64;
     if drop > limits.max_drop && dropped > limits.max_drop_count {
         holds.push(Hold {
-            code: HOLD_FEED_SHRANK,
+            code: Code::FeedShrank,
             message: format!(
                 "the feed has {} records, {:.1}% fewer than the {} of the last good feed ({dropped} fewer; limit: more than {:.1}% and more than {} records); a partial export would look like leavers",
                 current.records,
@@ -106,7 +99,7 @@ pub fn check(
     let more = current.missing_email.saturating_sub(previous.missing_email);
     if rise > limits.max_missing_email_rise && more > limits.max_missing_email_rise_count {
         holds.push(Hold {
-            code: HOLD_MISSING_EMAIL,
+            code: Code::MissingEmail,
             message: format!(
                 "{} records ({:.1}%) have no usable email, against {} ({:.1}%) in the last good feed (limit: more than {:.1} points and more than {} records more)",
                 current.missing_email,
@@ -128,7 +121,7 @@ fn first_feed(current: FeedStats, quarantined: usize, limits: &HealthLimits) -> 
     }
     let share = quarantined as f64 / current.records as f64;
     (share > limits.first_feed_max_quarantined).then(|| Hold {
-        code: HOLD_FIRST_FEED_QUARANTINED,
+        code: Code::FirstFeedQuarantined,
         message: format!(
             "this is the connector's first feed, and {quarantined} of its {} records ({:.1}%) would be quarantined (limit {:.1}%); {} records of the feed have no usable email. A mapping that reads the wrong field looks like this: check the connector's field mapping, then approve the run if the feed is right",
             current.records,
@@ -164,7 +157,7 @@ mod tests {
     fn first_feed_with_most_records_quarantined_is_held() {
         let holds = check(None, stats(10, 9), 9, &HealthLimits::default());
 
-        assert_eq!(codes(holds), [HOLD_FIRST_FEED_QUARANTINED]);
+        assert_eq!(codes(holds), [Code::FirstFeedQuarantined]);
     }
 
     #[test]
@@ -176,7 +169,7 @@ mod tests {
             &HealthLimits::default(),
         );
 
-        assert_eq!(codes(holds), [HOLD_FEED_SHRANK]);
+        assert_eq!(codes(holds), [Code::FeedShrank]);
     }
 
     #[test]
@@ -200,7 +193,7 @@ mod tests {
     fn sudden_rise_in_records_without_email_is_held() {
         let limits = HealthLimits::default();
         let holds = check(Some(stats(100, 1)), stats(100, 20), 20, &limits);
-        assert_eq!(codes(holds), [HOLD_MISSING_EMAIL]);
+        assert_eq!(codes(holds), [Code::MissingEmail]);
         assert_eq!(
             check(Some(stats(100, 1)), stats(100, 5), 5, &limits),
             vec![]
@@ -228,6 +221,6 @@ mod tests {
             &HealthLimits::default(),
         );
 
-        assert_eq!(codes(holds), [HOLD_FEED_SHRANK, HOLD_MISSING_EMAIL]);
+        assert_eq!(codes(holds), [Code::FeedShrank, Code::MissingEmail]);
     }
 }

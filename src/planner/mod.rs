@@ -37,11 +37,6 @@ pub use policy::{
 
 use crate::domain::{Account, AccountId, Code, Directory, Email, EmployeeId, HrRecord, Membership};
 
-/// A run held because the feed was empty.
-pub const HOLD_EMPTY_FEED: Code = Code::EmptyFeed;
-/// A run held because it would deactivate too many people.
-pub const HOLD_MASS_DEACTIVATION: Code = Code::MassDeactivation;
-
 /// Plans the changes that bring the directory in line with the records.
 ///
 /// ```
@@ -272,7 +267,7 @@ impl<'a> Planner<'a> {
 
         let hold = if self.records.is_empty() {
             Some(Hold {
-                code: HOLD_EMPTY_FEED,
+                code: Code::EmptyFeed,
                 message: "the HR feed is empty; an empty feed is always held".to_string(),
             })
         } else {
@@ -280,7 +275,7 @@ impl<'a> Planner<'a> {
                 .thresholds
                 .exceeded(deactivations, managed)
                 .map(|message| Hold {
-                    code: HOLD_MASS_DEACTIVATION,
+                    code: Code::MassDeactivation,
                     message,
                 })
         };

@@ -2252,18 +2252,18 @@ fn empty_feed_is_held() {
     let plan = run(&[], &dir.done(), &policy());
     assert_eq!(
         plan.hold().map(|h| h.code),
-        Some(HOLD_EMPTY_FEED),
+        Some(Code::EmptyFeed),
         "{}",
         show(&plan)
     );
 
     let plan = run(&[], &directory().done(), &policy());
-    assert_eq!(plan.hold().map(|h| h.code), Some(HOLD_EMPTY_FEED));
+    assert_eq!(plan.hold().map(|h| h.code), Some(Code::EmptyFeed));
 
     let mut incremental = policy();
     incremental.feed = FeedKind::Incremental;
     let plan = run(&[], &directory().done(), &incremental);
-    assert_eq!(plan.hold().map(|h| h.code), Some(HOLD_EMPTY_FEED));
+    assert_eq!(plan.hold().map(|h| h.code), Some(Code::EmptyFeed));
 }
 
 #[test]
@@ -2276,7 +2276,7 @@ fn more_than_25_deactivations_are_held() {
     assert_eq!(of(&plan, ChangeKind::Deactivate).len(), 26);
     assert_eq!(
         plan.hold().map(|h| h.code),
-        Some(HOLD_MASS_DEACTIVATION),
+        Some(Code::MassDeactivation),
         "{:?}",
         plan.holds
     );
@@ -2301,7 +2301,7 @@ fn four_deactivations_of_thirty_are_held() {
     assert_eq!(of(&plan, ChangeKind::Deactivate).len(), 4);
     assert_eq!(
         plan.hold().map(|h| h.code),
-        Some(HOLD_MASS_DEACTIVATION),
+        Some(Code::MassDeactivation),
         "{:?}",
         plan.holds
     );
@@ -2345,7 +2345,7 @@ fn leavers_by_status_and_date_count_towards_the_threshold() {
         "{}",
         show(&plan)
     );
-    assert_eq!(plan.hold().map(|h| h.code), Some(HOLD_MASS_DEACTIVATION));
+    assert_eq!(plan.hold().map(|h| h.code), Some(Code::MassDeactivation));
 }
 
 #[test]
@@ -2370,7 +2370,7 @@ fn deactivated_memberships_are_not_managed_for_the_threshold() {
         "{}",
         show(&plan)
     );
-    assert_eq!(plan.hold().map(|h| h.code), Some(HOLD_MASS_DEACTIVATION));
+    assert_eq!(plan.hold().map(|h| h.code), Some(Code::MassDeactivation));
 }
 
 #[test]

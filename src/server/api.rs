@@ -23,7 +23,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::supervise::{TaskState, TaskStatus};
-use super::{ApproveError, Daemon, StartError, auth, pages};
+use super::{Daemon, NotApproved, StartError, auth, pages};
 use crate::domain::{Email, RunMode, Trigger};
 use crate::mail::outbox::token_hash;
 use crate::report;
@@ -350,10 +350,10 @@ pub(super) fn approve_status(error: &crate::sync::ApproveError) -> StatusCode {
 async fn approve_run(State(daemon): State<Shared>, Path(id): Path<i64>) -> Response {
     match daemon.approve(id).await {
         Ok(outcome) => json_text(StatusCode::OK, report::json(&outcome.report)),
-        Err(ApproveError::Stopping) => {
+        Err(NotApproved::Stopping) => {
             error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping")
         }
-        Err(ApproveError::Refused(e)) => error(approve_status(&e), format!("{e:#}")),
+        Err(NotApproved::Refused(e)) => error(approve_status(&e), format!("{e:#}")),
     }
 }
 

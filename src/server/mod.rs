@@ -31,9 +31,10 @@ use chrono::Utc;
 use tokio::sync::{Mutex, Notify, watch};
 use tokio::task::JoinSet;
 
+use crate::domain::Code;
 use crate::domain::{RunError, RunMode, Trigger};
 use crate::schedule::Schedule;
-use crate::sync::{App, AsOf, RUN_INTERRUPTED, RunRequest};
+use crate::sync::{App, AsOf, RunRequest};
 
 pub use api::{AdminRoute, admin_routes, router};
 pub use auth::{
@@ -76,9 +77,10 @@ pub enum StartError {
     Failed(anyhow::Error),
 }
 
-/// Why a held run was not approved.
+/// Why the daemon did not approve a held run: it is stopping, or the approval itself was
+/// refused ([`crate::sync::ApproveError`] says why).
 #[derive(Debug)]
-pub enum ApproveError {
+pub enum NotApproved {
     Stopping,
     /// Not found, not held, busy, planning again differs, or a failure on the way.
     Refused(crate::sync::ApproveError),
@@ -145,18 +147,18 @@ impl Daemon {
     pub async fn approve(
         self: &Arc<Daemon>,
         run_id: i64,
-    ) -> Result<crate::sync::RunOutcome, ApproveError> {
+    ) -> Result<crate::sync::RunOutcome, NotApproved> {
         if self.stopping() {
-            return Err(ApproveError::Stopping);
+            return Err(NotApproved::Stopping);
         }
         let connector = match self.app.store.run_report(run_id).await {
             Ok(Some(report)) => report.summary.connector,
             Ok(None) => {
-                return Err(ApproveError::Refused(crate::sync::ApproveError::NotFound(
+                return Err(NotApproved::Refused(crate::sync::ApproveError::NotFound(
                     run_id,
                 )));
             }
-            Err(e) => return Err(ApproveError::Refused(e.into())),
+            Err(e) => return Err(NotApproved::Refused(e.into())),
         };
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let daemon = Arc::clone(self);
@@ -175,11 +177,11 @@ impl Daemon {
             let _ = done_tx.send(outcome);
         };
         if !self.track(&connector, approval).await {
-            return Err(ApproveError::Stopping);
+            return Err(NotApproved::Stopping);
         }
         match done_rx.await {
-            Ok(outcome) => outcome.map_err(ApproveError::Refused),
-            Err(_) => Err(ApproveError::Refused(crate::sync::ApproveError::Other(
+            Ok(outcome) => outcome.map_err(NotApproved::Refused),
+            Err(_) => Err(NotApproved::Refused(crate::sync::ApproveError::Other(
                 anyhow::anyhow!("the approval ended unexpectedly"),
             ))),
         }
@@ -377,7 +379,7 @@ async fn finish_runs(daemon: &Daemon, grace: Duration) {
         }
         if let Some(lock) = lock {
             let error = RunError {
-                code: RUN_INTERRUPTED.to_string(),
+                code: Code::RunInterrupted.to_string(),
                 message: format!(
                     "the daemon stopped and the run did not finish within server.shutdown_grace_seconds ({} s); nothing of it was applied",
                     grace.as_secs()

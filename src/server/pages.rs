@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use super::api::{self, AccountsQuery};
 use super::auth::{self, sign_in_cookie, sign_out_cookie};
-use super::{ApproveError, Daemon};
+use super::{Daemon, NotApproved};
 use crate::domain::{ChangeLine, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger};
 use crate::planner::ChangeKind;
 use crate::report;
@@ -432,12 +432,12 @@ fn run_page<'a>(title: &'a str, report: &'a RunReport) -> RunPage<'a> {
 pub async fn approve(State(daemon): State<Shared>, Path(id): Path<i64>) -> Response {
     match daemon.approve(id).await {
         Ok(_) => Redirect::to(&format!("/runs/{id}")).into_response(),
-        Err(ApproveError::Stopping) => error_page(
+        Err(NotApproved::Stopping) => error_page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Not approved",
             "The daemon is stopping.",
         ),
-        Err(ApproveError::Refused(e)) => error_page(
+        Err(NotApproved::Refused(e)) => error_page(
             super::api::approve_status(&e),
             "Not approved",
             &format!("{e:#}"),

@@ -82,15 +82,21 @@ impl App {
             return Err(ApproveError::DryRun(run_id));
         }
         let connector = s.connector.clone();
-        let other = ApproveError::Other;
+        // A database failure on the way is the database's (503), whatever step met it.
+        let other = |e: anyhow::Error| match e.downcast::<StoreError>() {
+            Ok(store) => ApproveError::Store(store),
+            Err(e) => ApproveError::Other(e),
+        };
         let cx = self.resolve(&connector).await.map_err(other)?;
         // Read the way the held run read: a held full fetch (which may deactivate people who
         // vanished) is not compared with a delta.
         let full = self.force_full_fetch || s.fetch == Some(FetchKind::Full);
-        let feed = self
-            .fetch_clean(&cx, full)
-            .await
-            .map_err(|cause| ApproveError::Fetch { run: run_id, cause })?;
+        let feed = self.fetch_clean(&cx, full).await.map_err(|cause| {
+            match cause.downcast::<StoreError>() {
+                Ok(store) => ApproveError::Store(store),
+                Err(cause) => ApproveError::Fetch { run: run_id, cause },
+            }
+        })?;
         let records = &feed.records;
         // The same instant the held run planned for: only the data may have changed.
         let plan = self

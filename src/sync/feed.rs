@@ -42,14 +42,6 @@ impl Feed {
 }
 
 impl App {
-    /// Fetches the connector's records. All or nothing. An incremental connector asks only for
-    /// what changed since its last applied run and merges that into what it knew, or reads
-    /// its whole feed when one is due (or `sync --full` asked for it).
-    pub async fn fetch(&self, connector: &str) -> anyhow::Result<Feed> {
-        let cx = self.resolve(connector).await?;
-        self.fetch_clean(&cx, self.force_full_fetch).await
-    }
-
     /// [`App::fetch_feed`], with every record's text cleaned at this one edge whatever the
     /// source kind ([`HrRecord::normalised`]), so nothing after it meets a control character.
     pub(super) async fn fetch_clean(
@@ -163,22 +155,19 @@ impl App {
             }
         }
     }
-
-    /// The HTTP source of an `http` connector, bound to its variables and secrets.
-    pub fn http_source(&self, connector: &str) -> anyhow::Result<HttpSource> {
-        http_source(&self.config, connector)
-    }
 }
 
 /// The HTTP source of an `http` connector, bound to its variables and secrets read from the
 /// environment.
 pub fn http_source(config: &Loaded, connector: &str) -> anyhow::Result<HttpSource> {
-    let http = config
+    let source = config
         .connector(connector)?
-        .http
-        .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("connector `{connector}` is not an http connector"))?;
-    build_http(http)
+        .source()
+        .map_err(|(key, message)| anyhow::anyhow!("connectors.{connector}.{key}: {message}"))?;
+    match source {
+        Source::Http(http) => build_http(http),
+        Source::Csv(_) => anyhow::bail!("connector `{connector}` is not an http connector"),
+    }
 }
 
 /// The HTTP source of these `[http]` settings: their definition, variables and secrets.
@@ -213,7 +202,7 @@ fn feed_fingerprint(http: &crate::config::HttpSettings) -> anyhow::Result<String
 /// What an incremental connector knows after a delta: every known record whose employee id
 /// the delta does not mention, and the delta's records. People the delta leaves out are
 /// unchanged, not gone; the periodic full fetch finds those who vanished.
-pub fn merge_delta(known: Vec<HrRecord>, delta: Vec<HrRecord>) -> Vec<HrRecord> {
+pub(super) fn merge_delta(known: Vec<HrRecord>, delta: Vec<HrRecord>) -> Vec<HrRecord> {
     let changed: std::collections::HashSet<String> = delta
         .iter()
         .map(|r| r.employee_id.as_str().to_string())

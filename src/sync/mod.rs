@@ -21,15 +21,7 @@ use crate::planner::{self, Plan, Policy};
 use crate::store::{NewRun, OrganisationRow, Store};
 
 pub use approve::{ApproveError, compare};
-pub use feed::{Feed, IncrementalFetch, http_source, merge_delta};
-
-/// A run whose fetch failed.
-pub const FETCH_FAILED: Code = Code::FetchFailed;
-/// A run that failed after fetching (a database or planning error).
-pub const RUN_FAILED: Code = Code::RunFailed;
-/// A run that was cut off (a crash, or a stop that could not wait for it); its transaction
-/// rolled back, so it applied nothing.
-pub const RUN_INTERRUPTED: Code = Code::RunInterrupted;
+pub use feed::{Feed, IncrementalFetch, http_source};
 
 /// What asks for a run, besides the connector.
 #[derive(Clone, Copy, Debug)]
@@ -193,7 +185,7 @@ impl App {
             .fail_abandoned_runs(
                 connector,
                 &RunError {
-                    code: RUN_INTERRUPTED.to_string(),
+                    code: Code::RunInterrupted.to_string(),
                     message: "the run was cut off (the process stopped or crashed) before it ended; nothing of it was applied".to_string(),
                 },
                 self.digest_recipients(connector),
@@ -386,7 +378,7 @@ impl App {
                 // wrote was rolled back with its transaction.
                 let message = format!("{error:#}");
                 tracing::error!(error = %message, "Run failed; nothing was applied");
-                self.fail_run(connector, run_id, RUN_FAILED, message)
+                self.fail_run(connector, run_id, Code::RunFailed, message)
                     .await?;
             }
             anyhow::Ok(())
@@ -436,7 +428,7 @@ impl App {
 
 /// A database URL as it may be shown: without a password in the user part and without the
 /// query string (which may carry `password=`).
-pub fn redact_url(url: &str) -> String {
+fn redact_url(url: &str) -> String {
     let url = url.split_once('?').map(|(base, _)| base).unwrap_or(url);
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {

@@ -4,10 +4,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{App, Connector, FETCH_FAILED, Feed};
+use super::{App, Connector, Feed};
 use crate::domain::{Code, RunError, RunMode, RunStatus};
+use crate::planner::Plan;
 use crate::planner::health::{self, FeedStats, HealthLimits};
-use crate::planner::{self, Plan};
 use crate::store::{ApplyRun, OrganisationRow, RunEnd};
 
 impl App {
@@ -29,7 +29,7 @@ impl App {
             Err(error) => {
                 let message = format!("{error:#}");
                 tracing::error!(error = %message, "Fetch failed; nothing is planned or applied");
-                self.fail_run(connector, run_id, FETCH_FAILED, message)
+                self.fail_run(connector, run_id, Code::FetchFailed, message)
                     .await?;
                 return Ok(());
             }
@@ -69,9 +69,7 @@ impl App {
         stats: FeedStats,
         limits: &HealthLimits,
     ) -> anyhow::Result<()> {
-        let empty = plan
-            .hold()
-            .is_some_and(|h| h.code == planner::HOLD_EMPTY_FEED);
+        let empty = plan.hold().is_some_and(|h| h.code == Code::EmptyFeed);
         if !empty {
             let previous = self.store.connector_state(connector).await?;
             let mut holds = health::check(previous, stats, plan.quarantined_records(), limits);

@@ -59,7 +59,7 @@ impl Loaded {
     pub fn check_sources(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         for (id, c) in &self.settings.connectors {
-            if let Some(csv) = &c.csv
+            if let Ok(super::Source::Csv(csv)) = c.source()
                 && csv.path.is_file()
                 && csv.problems().is_empty()
                 && let Err(e) = crate::connectors::csv::read_file(csv)

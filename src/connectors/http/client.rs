@@ -141,7 +141,7 @@ impl HttpSource {
             )
         })?;
         if let (Some(dir), Some(head)) = (&options.raw_dir, dump_head) {
-            self.dump(dir, ep, page, head, status.as_u16(), &headers, &bytes)
+            self.dump(dir, ep, page, head, (status.as_u16(), &headers, &bytes))
                 .map_err(|e| Attempt::new(e, false))?;
         }
         let link_next = headers

@@ -23,6 +23,7 @@ mod definition;
 mod paging;
 mod raw;
 mod redact;
+mod settings;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -39,6 +40,7 @@ pub use definition::{
     RequestSpec,
 };
 pub use paging::link_next;
+pub use settings::{HttpSettings, IncrementalSettings};
 
 use raw::create_private_dir;
 

@@ -91,7 +91,13 @@ impl HttpSource {
             if ep.first_page_only {
                 return Ok((page, walk.total));
             }
-            next = self.next(ep, &out, &url, page, items.len(), walk.read, walk.total)?;
+            let at = Progress {
+                page,
+                len: items.len(),
+                read: walk.read,
+                total: walk.total,
+            };
+            next = self.next(ep, &out, &url, at)?;
             if let Next::Url(link) | Next::Cursor(link) = &next
                 && !walk.seen_links.insert(link.clone())
             {
@@ -368,17 +374,19 @@ impl HttpSource {
     }
 
     /// Where the page after this one is, or `Done`.
-    #[allow(clippy::too_many_arguments)]
     fn next(
         &self,
         ep: &Endpoint<'_>,
         out: &PageOut,
         url: &str,
-        page: u32,
-        len: usize,
-        read: u64,
-        total: Option<u64>,
+        at: Progress,
     ) -> Result<Next, FetchError> {
+        let Progress {
+            page,
+            len,
+            read,
+            total,
+        } = at;
         let more = |full: bool| {
             let more = match total {
                 Some(total) => len > 0 && read < total,
@@ -543,6 +551,16 @@ pub fn link_next(header: &str) -> Option<String> {
         rest = &rest[params_end..];
     }
     None
+}
+
+/// Where a walk is after a page: that page's number and record count, the records read so
+/// far, and the total the system gave, if any.
+#[derive(Clone, Copy, Debug)]
+struct Progress {
+    page: u32,
+    len: usize,
+    read: u64,
+    total: Option<u64>,
 }
 
 #[cfg(test)]

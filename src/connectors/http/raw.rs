@@ -10,17 +10,15 @@ use super::{Endpoint, FetchError, HttpSource};
 
 impl HttpSource {
     /// Writes a page as received (`<what>-0001.json`) and its exchange (`<what>-0001.http`),
-    /// with every credential redacted.
-    #[allow(clippy::too_many_arguments)]
+    /// with every credential redacted. The last argument is the response as received: status,
+    /// headers and body.
     pub(super) fn dump(
         &self,
         dir: &Path,
         ep: &Endpoint<'_>,
         page: u32,
         head: String,
-        status: u16,
-        headers: &reqwest::header::HeaderMap,
-        bytes: &[u8],
+        (status, headers, bytes): (u16, &reqwest::header::HeaderMap, &[u8]),
     ) -> Result<(), FetchError> {
         let stem = format!("{}-{page:04}", ep.what.replace(' ', "-"));
         let exchange = format!(
