@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod metrics;
 pub mod schedule;
+pub mod secret;
 
 pub mod connectors;
 pub mod mail;

@@ -15,7 +15,6 @@
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use aws_lc_rs::digest as sha;
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt as _;
 use lettre::message::Mailbox;
@@ -324,18 +323,12 @@ pub fn retry_delay(attempts: i32) -> chrono::Duration {
 
 /// A new activation token: 256 random bits, URL-safe hex.
 pub fn new_token() -> Result<String, aws_lc_rs::error::Unspecified> {
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes)?;
-    Ok(hex(&bytes))
+    crate::secret::random_token()
 }
 
 /// The form a token is stored in: its SHA-256, hex.
 pub fn token_hash(token: &str) -> String {
-    hex(sha::digest(&sha::SHA256, token.as_bytes()).as_ref())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::secret::sha256_hex(token)
 }
 
 #[cfg(test)]

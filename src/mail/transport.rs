@@ -196,20 +196,10 @@ fn after_scheme(url: &str) -> (&str, &str) {
     }
 }
 
-/// The URL with the password of its user information replaced by `***`.
-///
-/// The user information is taken to end at the *last* `@`, so that a password with an
-/// unencoded `@` or `/` is hidden too; a URL that only looks like it has one is shown mangled
-/// rather than risk showing a secret.
+/// The URL with the password of its user information replaced by `***`
+/// ([`crate::secret::url_without_password`]).
 fn redact_url(url: &str) -> String {
-    let (scheme, rest) = after_scheme(url);
-    match rest.rfind('@') {
-        Some(at) if rest[..at].contains(':') => {
-            let user = rest[..at].split(':').next().unwrap_or_default();
-            format!("{scheme}{user}:***{}", &rest[at..])
-        }
-        _ => url.to_string(),
-    }
+    crate::secret::url_without_password(url)
 }
 
 /// The password written in the URL, if any, as written (possibly percent-encoded).

@@ -25,8 +25,8 @@ use serde::Deserialize;
 use super::supervise::{TaskState, TaskStatus};
 use super::{Daemon, NotApproved, StartError, auth, pages};
 use crate::domain::{Email, RunMode, Trigger};
-use crate::mail::outbox::token_hash;
 use crate::report;
+use crate::secret::sha256_hex as token_hash;
 use crate::store::{TokenState, UserFilter};
 use crate::sync::{AsOf, RunRequest};
 

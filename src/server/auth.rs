@@ -70,7 +70,7 @@ impl AdminToken {
 
     /// The hash of a token, as configured: 64 hex digits.
     pub fn hash_hex(token: &str) -> String {
-        hex(digest::digest(&digest::SHA256, token.as_bytes()).as_ref())
+        crate::secret::sha256_hex(token)
     }
 
     /// Whether `token` is the admin token, compared in constant time.
@@ -130,9 +130,7 @@ pub fn has_cookie(headers: &HeaderMap) -> bool {
 
 /// A new session id: 256 random bits, hex. Only its [`session_hash`] is stored.
 pub fn new_session_id() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no randomness available"))?;
-    Ok(hex(&bytes))
+    crate::secret::random_token().map_err(|_| anyhow::anyhow!("no randomness available"))
 }
 
 /// The form a session id is stored in: its SHA-256, hex.
@@ -254,10 +252,6 @@ pub fn sign_out_cookie(secure: bool) -> String {
 /// A new admin token (256 random bits, hex) for `hrsync admin-token`.
 pub fn new_admin_token() -> anyhow::Result<String> {
     new_session_id()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -430,16 +430,7 @@ impl App {
 /// query string (which may carry `password=`).
 fn redact_url(url: &str) -> String {
     let url = url.split_once('?').map(|(base, _)| base).unwrap_or(url);
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
+    crate::secret::url_without_password(url)
 }
 
 #[cfg(test)]
