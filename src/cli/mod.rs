@@ -37,6 +37,28 @@ pub enum ExitCode {
     Success = 0,
     Error = 1,
     Held = 3,
+    /// The connector is running already, here or on another replica: try again later
+    /// (sysexits' `EX_TEMPFAIL`, which schedulers and wrappers know to retry).
+    Busy = 75,
+}
+
+impl ExitCode {
+    /// The exit code of an error: the one place the command line maps a cause to a code. A
+    /// busy connector is worth retrying; everything else is an error.
+    fn of(error: &anyhow::Error) -> ExitCode {
+        let busy = matches!(
+            error.downcast_ref::<crate::sync::RunRefused>(),
+            Some(crate::sync::RunRefused::Busy(_))
+        ) || matches!(
+            error.downcast_ref::<crate::sync::ApproveError>(),
+            Some(crate::sync::ApproveError::Busy(_))
+        );
+        if busy {
+            ExitCode::Busy
+        } else {
+            ExitCode::Error
+        }
+    }
 }
 
 #[derive(Debug, Parser)]
@@ -184,7 +206,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::Error
+            ExitCode::of(&error)
         }
     }
 }
