@@ -7,25 +7,10 @@ use hrsync::domain::RunStatus;
 use hrsync::store::UserFilter;
 
 use crate::smtp::decode_words;
-use crate::support::{HEADER, SmtpSink, TestEnv, count, mails_to};
+use crate::support::{HEADER, SmtpSink, TestEnv, count, mails_to, rows, staff};
 
 const TODAY: &str = "2026-11-23";
 const WAIT: Duration = Duration::from_secs(10);
-
-/// `n` people in one department, each with an email.
-fn staff(n: usize) -> Vec<String> {
-    (1..=n)
-        .map(|i| {
-            format!(
-                "S{i:02},person{i}@zorg.example,P{i},Staff,CARE,Care,,Helper,2020-01-01,,active,"
-            )
-        })
-        .collect()
-}
-
-fn rows(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
 
 /// The staff with the emails of the people at `blank` (0-based) left empty.
 fn without_email(all: &[String], blank: &[usize]) -> Vec<String> {

@@ -358,3 +358,19 @@ pub fn actionable(report: &RunReport) -> Vec<String> {
         .map(|c| format!("{} {:?} {:?} {:?}", c.kind, c.employee_id, c.field, c.new))
         .collect()
 }
+
+/// `n` people in one department (`S01`, `person1@zorg.example`, …), each with an email.
+pub fn staff(n: usize) -> Vec<String> {
+    (1..=n)
+        .map(|i| {
+            format!(
+                "S{i:02},person{i}@zorg.example,P{i},Staff,CARE,Care,,Helper,2020-01-01,,active,"
+            )
+        })
+        .collect()
+}
+
+/// The lines of a feed as the `write_feed` rows.
+pub fn rows(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}

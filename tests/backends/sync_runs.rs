@@ -5,7 +5,9 @@ use hrsync::domain::{FetchKind, RunStatus};
 use hrsync::mail::outbox::token_hash;
 use hrsync::store::{TokenState, UserFilter};
 
-use crate::support::{SmtpSink, TestEnv, actionable, count, eml_files, mails_to, token_in};
+use crate::support::{
+    SmtpSink, TestEnv, actionable, count, eml_files, mails_to, rows, staff, token_in,
+};
 
 /// Anna leads Care and manages Bert, Cora and Dirk; Dirk leads Planning and will manage Eva,
 /// who starts next year. Cora is a nurse without a BIG number; Finn has no email.
@@ -31,10 +33,6 @@ fn with(base: &[&str], replace: &[(&str, &str)]) -> Vec<String> {
                 .unwrap_or_else(|| row.to_string())
         })
         .collect()
-}
-
-fn rows(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
 }
 
 pub async fn example_sync_invites_links_schedules_and_quarantines(
@@ -317,16 +315,6 @@ pub async fn local_edit_of_hr_owned_field_is_overwritten_and_reported(
         1
     );
     Ok(())
-}
-
-fn staff(n: usize) -> Vec<String> {
-    (1..=n)
-        .map(|i| {
-            format!(
-                "S{i:02},person{i}@zorg.example,P{i},Staff,CARE,Care,,Helper,2020-01-01,,active,"
-            )
-        })
-        .collect()
 }
 
 pub async fn mass_deactivation_is_held_until_approved(mut env: TestEnv) -> anyhow::Result<()> {
