@@ -18,7 +18,7 @@ use crate::domain::{Code, HrRecord, RunError, RunMode, RunReport, RunStatus, Tri
 use crate::mail::outbox::{Drained, OutboxWorker};
 use crate::mail::{Mailer, digest};
 use crate::planner::{self, Plan, Policy};
-use crate::store::{NewRun, OrganisationRow, Store};
+use crate::store::{NewRun, OrganisationRow, Store, StoreError};
 
 pub use approve::{ApproveError, compare};
 pub use feed::{Feed, IncrementalFetch, http_source};
@@ -33,11 +33,28 @@ pub struct RunRequest {
     pub scheduled_for: Option<DateTime<Utc>>,
 }
 
-/// Why a run did not start.
+/// Why [`App::run_once`] gave no run report: the connector is busy, the database failed, or
+/// something else did before the run could be recorded (an unknown connector, say). A run
+/// that was recorded and then failed is not an error here: its report says `failed`, with
+/// its code.
 #[derive(Debug, thiserror::Error)]
 pub enum RunRefused {
     #[error("connector `{0}` is running already, here or on another replica")]
     Busy(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0:#}")]
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for RunRefused {
+    /// A database failure stays one; anything else is `Other`.
+    fn from(error: anyhow::Error) -> RunRefused {
+        match error.downcast::<StoreError>() {
+            Ok(store) => RunRefused::Store(store),
+            Err(other) => RunRefused::Other(other),
+        }
+    }
 }
 
 /// The instant a run plans for.
@@ -329,7 +346,7 @@ impl App {
         mode: RunMode,
         trigger: Trigger,
         as_of: AsOf,
-    ) -> anyhow::Result<RunOutcome> {
+    ) -> Result<RunOutcome, RunRefused> {
         let request = RunRequest {
             mode,
             trigger,
@@ -338,7 +355,7 @@ impl App {
         };
         self.run_if_free(connector, request, None)
             .await?
-            .ok_or_else(|| RunRefused::Busy(connector.to_string()).into())
+            .ok_or_else(|| RunRefused::Busy(connector.to_string()))
     }
 
     async fn run_unlocked(

@@ -100,7 +100,7 @@ pub async fn a_second_process_running_the_same_connector_is_refused_as_running_a
         .err()
         .ok_or_else(|| anyhow::anyhow!("B's run was not refused"))?;
     assert!(
-        matches!(error.downcast_ref::<RunRefused>(), Some(RunRefused::Busy(c)) if c == "hr"),
+        matches!(&error, RunRefused::Busy(c) if c == "hr"),
         "{error:#}"
     );
     assert_eq!(
