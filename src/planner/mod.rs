@@ -27,8 +27,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 pub use plan::{
-    AccountRef, Action, Change, ChangeKind, Hold, MembershipFields, NewAccount, Note, Notice, Plan,
-    TeamRef, Update,
+    AccountField, AccountRef, Action, Change, ChangeKind, Hold, MembershipField, MembershipFields,
+    NewAccount, Note, Notice, Plan, TeamRef, Update,
 };
 pub use policy::{
     FeedKind, Field, Ownership, Policy, Requirement, RoleRule, StatusMap, StatusMeaning,

@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 
 use super::{
-    AccountRef, Action, Change, Field, Matched, MembershipFields, NewAccount, Note, Notice,
-    Planner, Synced, Update, update_reason,
+    AccountField, AccountRef, Action, Change, Field, Matched, MembershipField, MembershipFields,
+    NewAccount, Note, Notice, Planner, Synced, Update, update_reason,
 };
 use crate::domain::{Account, AccountId, Email, EmployeeId, HrRecord, Membership, MembershipState};
 
@@ -374,19 +374,19 @@ impl<'a> Planner<'a> {
         };
         let wanted = [
             (
-                Field::FirstName,
+                AccountField::FirstName,
                 owner(Field::FirstName),
                 &record.first_name,
                 &account.first_name,
             ),
             (
-                Field::LastName,
+                AccountField::LastName,
                 owner(Field::LastName),
                 &record.last_name,
                 &account.last_name,
             ),
             (
-                Field::DisplayName,
+                AccountField::DisplayName,
                 display_owner,
                 &record.implied_display_name(),
                 &account.display_name,
@@ -396,10 +396,10 @@ impl<'a> Planner<'a> {
             if new != old && owner.hr_may_update(activated) {
                 self.push(
                     record,
-                    Some(field.as_str()),
+                    Some(field.field().as_str()),
                     old.clone(),
                     new.clone(),
-                    update_reason(field, owner),
+                    update_reason(field.field(), owner),
                     Action::Update(Update::Account {
                         account: account.id,
                         field,
@@ -418,22 +418,30 @@ impl<'a> Planner<'a> {
         activated: bool,
     ) {
         let wanted = [
-            (Field::JobTitle, &fields.job_title, &membership.job_title),
-            (Field::Location, &fields.location, &membership.location),
             (
-                Field::EmploymentType,
+                MembershipField::JobTitle,
+                &fields.job_title,
+                &membership.job_title,
+            ),
+            (
+                MembershipField::Location,
+                &fields.location,
+                &membership.location,
+            ),
+            (
+                MembershipField::EmploymentType,
                 &fields.employment_type,
                 &membership.employment_type,
             ),
         ];
         for (field, new, old) in wanted {
-            if new != old && self.may_update(field, activated, false) {
+            if new != old && self.may_update(field.field(), activated, false) {
                 self.push(
                     record,
-                    Some(field.as_str()),
+                    Some(field.field().as_str()),
                     old.clone(),
                     new.clone(),
-                    update_reason(field, self.policy.owner(field)),
+                    update_reason(field.field(), self.policy.owner(field.field())),
                     Action::Update(Update::Membership {
                         membership: membership.id,
                         field,

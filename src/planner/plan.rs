@@ -134,12 +134,12 @@ pub enum Notice {
 pub enum Update {
     Account {
         account: AccountId,
-        field: Field,
+        field: AccountField,
         value: Option<String>,
     },
     Membership {
         membership: MembershipId,
-        field: Field,
+        field: MembershipField,
         value: Option<String>,
     },
     EmployeeId {
@@ -150,6 +150,46 @@ pub enum Update {
         team: TeamId,
         name: String,
     },
+}
+
+/// The account fields HR updates: the profile, shared by every organisation of the person.
+/// Its own type (not the whole [`Field`]), so an update the applier cannot write does not
+/// compile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountField {
+    FirstName,
+    LastName,
+    DisplayName,
+}
+
+impl AccountField {
+    /// The field, for its owner and its name in reports.
+    pub fn field(self) -> Field {
+        match self {
+            AccountField::FirstName => Field::FirstName,
+            AccountField::LastName => Field::LastName,
+            AccountField::DisplayName => Field::DisplayName,
+        }
+    }
+}
+
+/// The membership fields HR updates, kept per organisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MembershipField {
+    JobTitle,
+    Location,
+    EmploymentType,
+}
+
+impl MembershipField {
+    /// The field, for its owner and its name in reports.
+    pub fn field(self) -> Field {
+        match self {
+            MembershipField::JobTitle => Field::JobTitle,
+            MembershipField::Location => Field::Location,
+            MembershipField::EmploymentType => Field::EmploymentType,
+        }
+    }
 }
 
 /// What the applier does for a change.

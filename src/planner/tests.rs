@@ -2098,7 +2098,7 @@ fn hris_field_edited_locally_is_overwritten_with_old_and_new_in_report() {
         first[0].action,
         Action::Update(Update::Account {
             account: AccountId(1),
-            field: Field::FirstName,
+            field: AccountField::FirstName,
             value: Some("Jan".into()),
         })
     );

@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::domain::{Email, MembershipState, TeamKey};
 use crate::planner::{
-    AccountRef, Action, Field, MembershipFields, NewAccount, Notice, Plan, TeamRef, Update,
+    AccountField, AccountRef, Action, MembershipField, MembershipFields, NewAccount, Notice, Plan,
+    TeamRef, Update,
 };
 use crate::store::Result;
 
@@ -231,7 +232,7 @@ impl<'p> Batches<'p> {
             } => self
                 .accounts
                 .fields
-                .entry(account_column(*field)?)
+                .entry(account_column(*field))
                 .or_default()
                 .push((account.0, value.as_deref())),
             Update::Membership {
@@ -241,7 +242,7 @@ impl<'p> Batches<'p> {
             } => self
                 .memberships
                 .fields
-                .entry(membership_column(*field)?)
+                .entry(membership_column(*field))
                 .or_default()
                 .push((membership.0, value.as_deref())),
             Update::EmployeeId { membership, value } => self
@@ -269,27 +270,22 @@ impl<'p> Teams<'p> {
     }
 }
 
-fn account_column(field: Field) -> Result<&'static str> {
+/// The `accounts` column of an account field; every field has one, so a new field does not
+/// compile until it is given its column here.
+fn account_column(field: AccountField) -> &'static str {
     match field {
-        Field::FirstName => Ok("first_name"),
-        Field::LastName => Ok("last_name"),
-        Field::DisplayName => Ok("display_name"),
-        other => Err(corrupt(format!(
-            "`{}` is not an account field",
-            other.as_str()
-        ))),
+        AccountField::FirstName => "first_name",
+        AccountField::LastName => "last_name",
+        AccountField::DisplayName => "display_name",
     }
 }
 
-fn membership_column(field: Field) -> Result<&'static str> {
+/// The `memberships` column of a membership field, likewise.
+fn membership_column(field: MembershipField) -> &'static str {
     match field {
-        Field::JobTitle => Ok("job_title"),
-        Field::Location => Ok("location"),
-        Field::EmploymentType => Ok("employment_type"),
-        other => Err(corrupt(format!(
-            "`{}` is not a membership field",
-            other.as_str()
-        ))),
+        MembershipField::JobTitle => "job_title",
+        MembershipField::Location => "location",
+        MembershipField::EmploymentType => "employment_type",
     }
 }
 
