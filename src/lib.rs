@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod html;
 pub mod metrics;
 pub mod schedule;
 pub mod secret;

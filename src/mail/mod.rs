@@ -13,7 +13,6 @@
 //! a message can be rendered when it is sent, from what the outbox stored.
 
 pub mod digest;
-pub(crate) mod html;
 mod layout;
 pub mod outbox;
 mod templates;

@@ -1,5 +1,7 @@
 //! The HTML escaping of every template that askama renders as HTML (mails, digests and the
-//! admin pages), named in `askama.toml` for the `.html` extension.
+//! admin pages), named in `src/mail/askama.toml` and `src/server/askama.toml` for the `.html`
+//! extension. A leaf utility, so the mails and the pages share it without the server reaching
+//! into the mail module.
 //!
 //! Askama decides what is escaped: every value a template writes, unless the template marks it
 //! safe (none of ours does). This escaper only decides how: with the named entities `&amp;`,
@@ -12,7 +14,7 @@ use std::fmt;
 
 /// The HTML escaper of hrsync's templates.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Html;
+pub struct Html;
 
 impl askama::filters::Escaper for Html {
     fn write_escaped_str<W: fmt::Write>(&self, mut dest: W, text: &str) -> fmt::Result {
