@@ -420,7 +420,8 @@ async fn check(path: &std::path::Path, connect: bool) -> ExitCode {
         }
     };
     let mut problems = loaded.check();
-    problems.extend(loaded.check_sources());
+    let (source_problems, exports) = loaded.check_sources();
+    problems.extend(source_problems);
     if !problems.is_empty() {
         let e = config::ConfigError { problems };
         eprint!("{e}");
@@ -430,17 +431,12 @@ async fn check(path: &std::path::Path, connect: bool) -> ExitCode {
     // that a connector's first run would be held for it (a column mapped wrong).
     let mut code = ExitCode::Success;
     let mut counts = Vec::new();
-    for (id, settings) in &loaded.settings.connectors {
-        let Ok(config::Source::Csv(csv)) = settings.source() else {
+    for (id, records) in &exports {
+        let Ok(settings) = loaded.connector(id) else {
             continue;
         };
-        let records = match crate::connectors::csv::read_file(csv) {
-            Ok(records) => records,
-            Err(error) => {
-                eprintln!("{id}: {error}");
-                code = ExitCode::Error;
-                continue;
-            }
+        let Ok(config::Source::Csv(csv)) = settings.source() else {
+            continue;
         };
         counts.push(format!(
             "{id}: {} holds {} records.",
@@ -448,7 +444,7 @@ async fn check(path: &std::path::Path, connect: bool) -> ExitCode {
             records.len()
         ));
         let limit = settings.feed_health.first_feed_max_quarantined;
-        if let Some(problem) = mostly_without_email(&records, limit) {
+        if let Some(problem) = mostly_without_email(records, limit) {
             eprintln!("{id}: {}: {problem}", csv.path.display());
             code = ExitCode::Error;
         }

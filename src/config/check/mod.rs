@@ -9,6 +9,7 @@
 
 use super::loading::env_var_for;
 use super::{Loaded, Problem};
+use crate::domain::HrRecord;
 
 mod connectors;
 mod numbers;
@@ -56,17 +57,24 @@ impl Loaded {
     /// The problems of the HR sources themselves, for `hrsync check`: each CSV export is read
     /// as a sync would read it, so a bad header or row shows before a run fails on it. Kept
     /// apart from [`Loaded::check`] so one bad export stops only its own connector's runs.
-    pub fn check_sources(&self) -> Vec<Problem> {
-        let mut problems = Vec::new();
+    /// Also gives the records of each export that could be read, by connector id, so the
+    /// caller can say what they hold without reading the file again.
+    pub fn check_sources(&self) -> (Vec<Problem>, Vec<(String, Vec<HrRecord>)>) {
+        let (mut problems, mut read) = (Vec::new(), Vec::new());
         for (id, c) in &self.settings.connectors {
-            if let Ok(super::Source::Csv(csv)) = c.source()
-                && csv.path.is_file()
-                && csv.problems().is_empty()
-                && let Err(e) = crate::connectors::csv::read_file(csv)
-            {
-                problems.push(self.problem(format!("connectors.{id}.csv.path"), e.to_string()));
+            let Ok(super::Source::Csv(csv)) = c.source() else {
+                continue;
+            };
+            if !csv.path.is_file() || !csv.problems().is_empty() {
+                continue;
+            }
+            match crate::connectors::csv::read_file(csv) {
+                Ok(records) => read.push((id.clone(), records)),
+                Err(e) => {
+                    problems.push(self.problem(format!("connectors.{id}.csv.path"), e.to_string()))
+                }
             }
         }
-        problems
+        (problems, read)
     }
 }
