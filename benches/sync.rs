@@ -14,7 +14,12 @@
 //! `-- --backend sqlite` (or `postgres`).
 
 // A test stops at the first thing that is not as expected.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::BTreeMap;
 use std::process::{Command, ExitCode, Stdio};

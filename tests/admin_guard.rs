@@ -5,7 +5,12 @@
 //! a `/healthz` that names what is unhealthy without showing error text.
 
 // A test stops at the first thing that is not as expected.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[path = "support/daemon.rs"]
 mod daemon;

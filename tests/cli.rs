@@ -2,7 +2,12 @@
 //! `config/` folder: the embedded default, exit codes, and the report formats.
 
 // A test stops at the first thing that is not as expected.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

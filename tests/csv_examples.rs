@@ -2,7 +2,12 @@
 //! the column mapping that `config/hrsync.toml` uses for them.
 
 // A test stops at the first thing that is not as expected.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

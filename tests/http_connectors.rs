@@ -2,7 +2,12 @@
 //! documented wire format, from the fixtures in `tests/fixtures/`.
 
 // A test stops at the first thing that is not as expected.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -2,7 +2,12 @@
 //! SMTP server on a local port, and read back the way a mail client would read it.
 
 // A test stops at the first thing that is not as expected.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[path = "support/smtp.rs"]
 mod smtp;

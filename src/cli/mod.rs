@@ -589,8 +589,8 @@ async fn runs(
         RunFormat::Json => {
             // One report: the object itself; several: an array of them.
             let docs: Vec<String> = outcomes.iter().map(|o| report::json(&o.report)).collect();
-            if docs.len() == 1 {
-                outln!("{}", docs[0]);
+            if let [one] = docs.as_slice() {
+                outln!("{one}");
             } else {
                 outln!("[{}]", docs.join(",\n"));
             }

@@ -51,26 +51,25 @@ impl JsonPath {
     /// Parses a path; an empty path selects the value itself.
     pub fn parse(text: &str) -> Result<JsonPath, String> {
         let mut steps = Vec::new();
-        let chars: Vec<char> = text.trim().chars().collect();
-        let mut i = 0;
+        let mut rest = text.trim();
         let bad = |why: &str| format!("bad path `{text}`: {why}");
-        while i < chars.len() {
-            match chars[i] {
-                '.' if !steps.is_empty() => i += 1,
+        loop {
+            let mut chars = rest.chars();
+            let Some(first) = chars.next() else { break };
+            let tail = chars.as_str();
+            match first {
+                '.' if !steps.is_empty() => rest = tail,
                 '"' => {
-                    let end = chars[i + 1..]
-                        .iter()
-                        .position(|&c| c == '"')
+                    let (key, after) = tail
+                        .split_once('"')
                         .ok_or_else(|| bad("a quote is not closed"))?;
-                    steps.push(Step::Key(chars[i + 1..i + 1 + end].iter().collect()));
-                    i += end + 2;
+                    steps.push(Step::Key(key.to_string()));
+                    rest = after;
                 }
                 '[' => {
-                    let end = chars[i + 1..]
-                        .iter()
-                        .position(|&c| c == ']')
+                    let (inner, after) = tail
+                        .split_once(']')
                         .ok_or_else(|| bad("a `[` is not closed"))?;
-                    let inner: String = chars[i + 1..i + 1 + end].iter().collect();
                     let inner = inner.trim();
                     if let Some((key, value)) = inner.split_once('=') {
                         let key = key.trim();
@@ -87,18 +86,16 @@ impl JsonPath {
                             .map_err(|_| bad("`[…]` holds a position or key=value"))?;
                         steps.push(Step::Index(n));
                     }
-                    i += end + 2;
+                    rest = after;
                 }
                 _ => {
-                    let start = i;
-                    while i < chars.len() && !matches!(chars[i], '.' | '[' | '"') {
-                        i += 1;
-                    }
-                    let key: String = chars[start..i].iter().collect();
+                    let end = rest.find(['.', '[', '"']).unwrap_or(rest.len());
+                    let (key, after) = rest.split_at(end);
                     if key.trim().is_empty() {
                         return Err(bad("an empty name"));
                     }
                     steps.push(Step::Key(key.trim().to_string()));
+                    rest = after;
                 }
             }
         }
@@ -952,6 +949,17 @@ mod tests {
                 }
                 Err(error) => {
                     proptest::prop_assert!(error.to_string().starts_with("fuzz page 1, record 1: "));
+                }
+            }
+        }
+
+        #[test]
+        fn any_path_text_parses_or_is_refused_naming_the_path(text in "\\PC{0,24}|[a-z.\\[\\]\"=0-9 ]{0,16}") {
+            match JsonPath::parse(&text) {
+                Ok(path) => proptest::prop_assert_eq!(path.text.as_str(), text.trim()),
+                Err(why) => {
+                    let named = format!("bad path `{text}`: ");
+                    proptest::prop_assert!(why.starts_with(&named), "{why}");
                 }
             }
         }

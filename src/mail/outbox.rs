@@ -75,7 +75,7 @@ impl OutboxWorker<'_> {
                 if !keep_going() {
                     // Hand the rest of the claim back, so another worker need not wait for
                     // the lease to end.
-                    let rest: Vec<i64> = batch[i..].iter().map(|m| m.id).collect();
+                    let rest: Vec<i64> = batch.iter().skip(i).map(|m| m.id).collect();
                     self.store.release_mail(&rest, Utc::now()).await?;
                     return Ok(drained);
                 }

@@ -15,6 +15,14 @@
 //! 7. **deactivations** of leavers, and in a full feed of managed people no longer in it;
 //! 8. **safety**: hold an empty feed, or more deactivations than the thresholds allow.
 
+// The steps keep one entry per record in parallel vectors (`lives`, `excluded`, `matched`,
+// `team_of`, …), each built from `records` and indexed only by positions taken from
+// `0..records.len()`. Indexing is the clearest way to say that; the property tests walk it.
+#![allow(
+    clippy::indexing_slicing,
+    reason = "parallel per-record vectors, indexed by record position"
+)]
+
 pub mod health;
 mod identify;
 mod person;

@@ -97,7 +97,9 @@ fn lock_key(connector: &str) -> i64 {
         format!("hrsync.connector:{connector}").as_bytes(),
     );
     let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(&digest.as_ref()[..8]);
+    for (to, from) in bytes.iter_mut().zip(digest.as_ref()) {
+        *to = *from;
+    }
     i64::from_be_bytes(bytes)
 }
 

@@ -7,7 +7,12 @@
 //! database of its own, dropped afterwards. Arguments: an optional filter on test names.
 
 // A test stops at the first thing that is not as expected.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod admin_store;
 mod connector_lock;

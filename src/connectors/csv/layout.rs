@@ -338,21 +338,41 @@ fn unknown_field_message(name: &str) -> String {
 /// The Levenshtein distance between two short texts, for "did you mean" hints.
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
+    // One row of the table at a time: `previous[j]` is the distance between the `a`
+    // read so far and the first `j` characters of `b`.
     let mut previous: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        let mut current = Vec::with_capacity(b.len() + 1);
+        current.push(i + 1);
+        for (cb, pair) in b.iter().zip(previous.windows(2)) {
+            let (diagonal, above) = match pair {
+                [d, u] => (*d, *u),
+                _ => continue,
+            };
+            let left = current.last().copied().unwrap_or(i + 1);
+            let substitution = diagonal + usize::from(ca != *cb);
+            current.push(substitution.min(above + 1).min(left + 1));
         }
         previous = current;
     }
-    previous[b.len()]
+    previous.last().copied().unwrap_or(0)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::edit_distance;
     use crate::connectors::csv::parse;
+
+    #[test]
+    fn edit_distance_counts_the_fewest_single_character_edits() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("email", ""), 5);
+        assert_eq!(edit_distance("", "email"), 5);
+        assert_eq!(edit_distance("emial", "email"), 2, "a swap is two edits");
+        assert_eq!(edit_distance("e-mail", "email"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("straße", "strasse"), 2, "counted in characters");
+    }
     use crate::connectors::csv::test_support::{error_text, settings};
 
     #[test]
