@@ -371,7 +371,11 @@ mod tests {
         assert_eq!(edit_distance("emial", "email"), 2, "a swap is two edits");
         assert_eq!(edit_distance("e-mail", "email"), 1);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("straße", "strasse"), 2, "counted in characters");
+        assert_eq!(
+            edit_distance("straße", "strasse"),
+            2,
+            "counted in characters"
+        );
     }
     use crate::connectors::csv::test_support::{error_text, settings};
 
