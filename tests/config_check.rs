@@ -700,6 +700,15 @@ feed_health = {{ max_drop = -0.5 }}
         .iter()
         .map(|p| format!("{}: {}", p.key, p.message))
         .collect();
+    let built_in: Vec<&str> = hrsync::connectors::http::BUILT_IN
+        .iter()
+        .map(|(name, _)| *name)
+        .collect();
+    let missing_definition = format!(
+        "connectors.acme_missing.http.definition: no definition `no-such-system`: `{}` does not exist and none is built in (built in: {})",
+        dir.path().join("connectors/no-such-system.toml").display(),
+        built_in.join(", ")
+    );
     assert_eq!(
         lines,
         vec![
@@ -723,7 +732,7 @@ feed_health = {{ max_drop = -0.5 }}
             "connectors.acme_csv.schedule: `0 6 31 4 *` never fires: no date matches its day and month",
             "connectors.acme_full.http.incremental: the definition `Full HR` has no [incremental] table: it does not say how to ask for only what changed",
             "connectors.acme_http.http: an http connector needs an [http] table",
-            "connectors.acme_missing.http.definition: connectors/no-such-system.toml: cannot read: No such file or directory (os error 2)",
+            missing_definition.as_str(),
             "connectors.acme_scim.http.variables.base_url: the definition `SCIM 2.0` needs this variable",
             "connectors.acme_scim.feed: must be \"full\" with http.incremental: the merged feed is whole, and its periodic full fetch must find the people who vanished",
             "connectors.acme_scim.http.secrets.extra: the environment variable `HRSYNC_TEST_UNSET_EXTRA` is not set",
@@ -766,5 +775,112 @@ fn a_csv_connector_with_a_stray_http_table_is_refused() {
                 .to_string()
         ),
         "{lines:?}"
+    );
+}
+
+/// An http connector of the shipped SCIM definition, by name, with `extra` lines in its
+/// `[http]` table; the CSV connector's file is given by its full path, so the configuration
+/// works from any directory.
+fn scim_by_name(extra: &str) -> String {
+    let valid = VALID.replace(
+        "config/examples/dekring-export.csv",
+        &format!(
+            "{}/config/examples/dekring-export.csv",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    );
+    format!(
+        "{valid}\n[connectors.acme_scim]\norganisation = \"acme\"\nkind = \"http\"\n\n[connectors.acme_scim.http]\ndefinition = \"scim\"\nvariables = {{ base_url = \"https://hr.acme.example/scim/v2\" }}\nsecrets = {{ token = \"PATH\" }}\n{extra}"
+    )
+}
+
+#[test]
+fn check_finds_a_shipped_definition_by_name_from_any_directory() {
+    let config_dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let path = write(config_dir.path(), &scim_by_name(""));
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
+        .args(["--config", path.to_str().unwrap(), "check"])
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("the configuration is valid"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_definition_beside_the_configuration_is_used_before_the_shipped_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("connectors")).unwrap();
+    let own =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors/scim.toml"))
+            .unwrap()
+            .replacen("name = ", "name = \"Our SCIM\"\n# was: ", 1);
+    std::fs::write(dir.path().join("connectors/scim.toml"), own).unwrap();
+    let path = write(dir.path(), &scim_by_name(""));
+
+    let loaded = config::load(&path).unwrap();
+
+    let Ok(config::Source::Http(http)) = loaded.connector("acme_scim").unwrap().source() else {
+        panic!("an http connector");
+    };
+    let resolved = http.load_definition().unwrap();
+    assert_eq!(resolved.definition.name, "Our SCIM");
+    assert!(
+        resolved.origin.ends_with("connectors/scim.toml"),
+        "{}",
+        resolved.origin
+    );
+}
+
+#[test]
+fn an_instance_field_override_is_checked_like_the_definition() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = scim_by_name(
+        "\n[connectors.acme_scim.http.fields.employe_number]\npath = \"x\"\n\n[connectors.acme_scim.http.fields.attributes.cost_centre]\npath = \"costCenter\"\n",
+    );
+    let path = write(dir.path(), &text);
+
+    let found = problems(&path, &[]);
+
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].key, "connectors.acme_scim.http.fields");
+    assert!(
+        found[0]
+            .message
+            .contains("fields.employe_number: not a field; the fields are employee_id"),
+        "{}",
+        found[0].message
+    );
+}
+
+#[test]
+fn an_instance_field_override_is_read_instead_of_the_definitions_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = scim_by_name(
+        "\n[connectors.acme_scim.http.fields.attributes.personnelNumber]\npath = '\"urn:ietf:params:scim:schemas:extension:acme:2.0:User\".personnelNumber'\n",
+    );
+    let path = write(dir.path(), &text);
+
+    let loaded = config::load(&path).unwrap();
+
+    assert_eq!(loaded.check(), vec![]);
+    let Ok(config::Source::Http(http)) = loaded.connector("acme_scim").unwrap().source() else {
+        panic!("an http connector");
+    };
+    let fields = http.load_definition().unwrap().definition.fields;
+    assert_eq!(
+        fields.attributes["personnelNumber"]
+            .path
+            .as_ref()
+            .unwrap()
+            .to_string(),
+        "\"urn:ietf:params:scim:schemas:extension:acme:2.0:User\".personnelNumber"
     );
 }

@@ -509,6 +509,24 @@ async fn connect_first_page(loaded: &Loaded, connector: &str) -> anyhow::Result<
             fetched.records.len()
         );
     }
+    let incremental_asked = matches!(
+        loaded.connector(connector)?.source(),
+        Ok(config::Source::Http(http)) if http.incremental.is_some()
+    );
+    let capability = source
+        .definition()
+        .incremental
+        .as_ref()
+        .and_then(|i| i.capability.clone());
+    if let Some(capability) = capability.filter(|_| incremental_asked)
+        && source.incremental_supported().await? == Some(false)
+    {
+        anyhow::bail!(
+            "http.incremental is set, but the system does not say `{}` is true at {}: it cannot answer requests for only what changed; remove http.incremental",
+            capability.path,
+            capability.url
+        );
+    }
     let mut text = format!(
         "{connector} ({}): connected; the first page has {} records",
         source.definition().name,
@@ -518,6 +536,7 @@ async fn connect_first_page(loaded: &Loaded, connector: &str) -> anyhow::Result<
         text.push_str(&format!(", of {total} in all"));
     }
     text.push('\n');
+    text.push_str(&report::field_counts_text(&fetched.records));
     match fetched.records.first() {
         Some(record) => {
             text.push_str("  the first record, personal fields masked:\n");
@@ -562,6 +581,7 @@ async fn fetch(
         summary.push_str(&format!("; raw pages in {}", dir.display()));
     }
     eprintln!("{summary}.");
+    eprint!("{}", report::field_counts_text(&records));
     Ok(ExitCode::Success)
 }
 

@@ -78,10 +78,25 @@ pub fn load_with_env(
         })
         .collect();
     match result {
-        Ok(settings) if problems.is_empty() => Ok(Loaded {
-            settings,
-            path: path.to_path_buf(),
-        }),
+        Ok(mut settings) if problems.is_empty() => {
+            // Definitions named by an http connector resolve beside the configuration file.
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_path_buf();
+            for http in settings
+                .connectors
+                .values_mut()
+                .filter_map(|c| c.http.as_mut())
+            {
+                http.config_dir = Some(dir.clone());
+            }
+            Ok(Loaded {
+                settings,
+                path: path.to_path_buf(),
+            })
+        }
         Ok(_) => Err(ConfigError { problems }),
         Err(e) => {
             let key = e.path().to_string();

@@ -26,6 +26,9 @@ use crate::domain::{
 pub struct JsonPath {
     text: String,
     steps: Vec<Step>,
+    /// Member names and `[key=value]` values compare without letter case (SCIM, RFC 7643
+    /// §2.1); an exact member name is still preferred.
+    fold_case: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +40,9 @@ enum Step {
     /// The first array element that is an object whose `key` member equals `value`
     /// (compared as text, so `[primary=true]` matches a JSON `true`).
     Where { key: String, value: String },
+    /// The array element whose `key` member is greatest, compared as text (ISO dates and
+    /// timestamps sort so): the newest entry of a history list, `[max:createdAt]`.
+    Max { key: String },
 }
 
 impl JsonPath {
@@ -45,6 +51,7 @@ impl JsonPath {
         JsonPath {
             text: String::new(),
             steps: Vec::new(),
+            fold_case: false,
         }
     }
 
@@ -71,7 +78,15 @@ impl JsonPath {
                         .split_once(']')
                         .ok_or_else(|| bad("a `[` is not closed"))?;
                     let inner = inner.trim();
-                    if let Some((key, value)) = inner.split_once('=') {
+                    if let Some(key) = inner.strip_prefix("max:") {
+                        let key = key.trim();
+                        if key.is_empty() {
+                            return Err(bad("`[max:…]` needs a key"));
+                        }
+                        steps.push(Step::Max {
+                            key: key.to_string(),
+                        });
+                    } else if let Some((key, value)) = inner.split_once('=') {
                         let key = key.trim();
                         if key.is_empty() {
                             return Err(bad("`[=…]` needs a key"));
@@ -102,20 +117,36 @@ impl JsonPath {
         Ok(JsonPath {
             text: text.trim().to_string(),
             steps,
+            fold_case: false,
         })
+    }
+
+    /// The path, reading member names and filter values without letter case.
+    pub fn folding_case(mut self) -> JsonPath {
+        self.fold_case = true;
+        self
     }
 
     /// The value at the path, if there is one (JSON `null` counts as none).
     pub fn select<'v>(&self, value: &'v Value) -> Option<&'v Value> {
+        let fold = self.fold_case;
         let mut here = value;
         for step in &self.steps {
             here = match step {
-                Step::Key(key) => here.get(key)?,
+                Step::Key(key) => member(here, key, fold)?,
                 Step::Index(n) => here.get(*n)?,
+                Step::Max { key } => here
+                    .as_array()?
+                    .iter()
+                    .filter_map(|item| Some((member(item, key, fold).and_then(scalar_text)?, item)))
+                    .max_by(|(a, _), (b, _)| a.cmp(b))
+                    .map(|(_, item)| item)?,
                 Step::Where { key, value } => here.as_array()?.iter().find(|item| {
-                    item.get(key)
+                    member(item, key, fold)
                         .and_then(scalar_text)
-                        .is_some_and(|v| v == *value)
+                        .is_some_and(|v| {
+                            v == *value || (fold && v.to_lowercase() == value.to_lowercase())
+                        })
                 })?,
             };
         }
@@ -140,8 +171,26 @@ impl JsonPath {
                 .ok_or_else(|| format!("path `{}`: no variable `{name}`", self.text))?;
             out = out.replace(&format!("{{{name}}}"), &value);
         }
-        JsonPath::parse(&out)
+        let mut bound = JsonPath::parse(&out)?;
+        bound.fold_case = self.fold_case;
+        Ok(bound)
     }
+}
+
+/// An object's member by name; with `fold_case`, the exact name first, else the first member
+/// whose name differs only in letter case.
+pub(crate) fn member<'v>(value: &'v Value, key: &str, fold_case: bool) -> Option<&'v Value> {
+    let object = value.as_object()?;
+    object.get(key).or_else(|| {
+        fold_case
+            .then(|| {
+                object
+                    .iter()
+                    .find(|(name, _)| name.to_lowercase() == key.to_lowercase())
+                    .map(|(_, v)| v)
+            })
+            .flatten()
+    })
 }
 
 /// The `{name}` placeholders in a text: a name of letters, digits and `_`.
@@ -298,6 +347,13 @@ impl FieldSpec {
         })
     }
 
+    fn fold_case(&mut self) {
+        let fold = |p: &mut JsonPath| p.fold_case = true;
+        self.path.iter_mut().for_each(fold);
+        self.fallbacks.iter_mut().for_each(fold);
+        self.join.iter_mut().for_each(fold);
+    }
+
     fn paths(&self) -> impl Iterator<Item = &JsonPath> {
         self.path.iter().chain(&self.fallbacks).chain(&self.join)
     }
@@ -431,6 +487,24 @@ pub struct FieldMap {
     pub attributes: BTreeMap<String, FieldSpec>,
 }
 
+/// The record fields a definition maps, by name, in the order of the record.
+pub const FIELD_NAMES: [&str; 14] = [
+    "employee_id",
+    "email",
+    "first_name",
+    "last_name",
+    "display_name",
+    "department_code",
+    "department",
+    "location",
+    "manager_id",
+    "job_title",
+    "employment_type",
+    "start_date",
+    "end_date",
+    "status",
+];
+
 /// A record that could not be read, with where it was.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{source_name}, record {index}: {field}: {message}")]
@@ -483,6 +557,96 @@ impl FieldMap {
                 .iter()
                 .map(|(name, spec)| Ok((name.clone(), one(&format!("attributes.{name}"), spec)?)))
                 .collect::<Result<_, String>>()?,
+        })
+    }
+
+    /// The map with a connector instance's field overrides laid over it: each field the
+    /// table names (`employee_id`, or `attributes.<name>` under `attributes`) is read as the
+    /// table says instead, in whole. Every problem is returned at once, each naming its field
+    /// (`fields.employe_id: not a field; …`).
+    pub fn with_overrides(&self, overrides: &toml::Table) -> Result<FieldMap, Vec<String>> {
+        let mut map = self.clone();
+        let mut problems = Vec::new();
+        let spec = |at: &str, value: &toml::Value| -> Result<FieldSpec, String> {
+            value
+                .clone()
+                .try_into::<FieldSpec>()
+                .map_err(|e| format!("fields.{at}: {}", e.to_string().trim()))
+        };
+        for (name, value) in overrides {
+            if name == "attributes" {
+                let Some(table) = value.as_table() else {
+                    problems.push(
+                        "fields.attributes: a table of attributes, e.g. [fields.attributes.cost_centre]"
+                            .to_string(),
+                    );
+                    continue;
+                };
+                for (attribute, value) in table {
+                    match spec(&format!("attributes.{attribute}"), value) {
+                        Ok(s) => {
+                            map.attributes.insert(attribute.clone(), s);
+                        }
+                        Err(e) => problems.push(e),
+                    }
+                }
+                continue;
+            }
+            let Some(slot) = map.field_mut(name) else {
+                problems.push(format!(
+                    "fields.{name}: not a field; the fields are {}, or attributes.<name>",
+                    FIELD_NAMES.join(", ")
+                ));
+                continue;
+            };
+            match spec(name, value) {
+                Ok(s) => *slot = s,
+                Err(e) => problems.push(e),
+            }
+        }
+        for (field, message) in map.problems() {
+            let problem = format!("fields.{field}: {message}");
+            if !problems.contains(&problem) {
+                problems.push(problem);
+            }
+        }
+        if problems.is_empty() {
+            Ok(map)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The map with every path reading member names and filter values without letter case.
+    pub fn folding_case(mut self) -> FieldMap {
+        for name in FIELD_NAMES {
+            if let Some(spec) = self.field_mut(name) {
+                spec.fold_case();
+            }
+        }
+        for spec in self.attributes.values_mut() {
+            spec.fold_case();
+        }
+        self
+    }
+
+    fn field_mut(&mut self, name: &str) -> Option<&mut FieldSpec> {
+        Some(match name {
+            "employee_id" => &mut self.employee_id,
+            "email" => &mut self.email,
+            "first_name" => &mut self.first_name,
+            "last_name" => &mut self.last_name,
+            "display_name" => &mut self.display_name,
+            "department_code" => &mut self.department_code,
+            "department" => &mut self.department,
+            "location" => &mut self.location,
+            "manager_id" => &mut self.manager_id,
+            "job_title" => &mut self.job_title,
+            "employment_type" => &mut self.employment_type,
+            "start_date" => &mut self.start_date,
+            "end_date" => &mut self.end_date,
+            "status" => &mut self.status,
+            _ => return None,
         })
     }
 
@@ -642,6 +806,101 @@ mod tests {
             Some(&json!("E002"))
         );
         assert_eq!(path("work.missing").select(&v), None);
+    }
+
+    #[test]
+    fn max_step_takes_the_newest_entry_of_a_history_list() {
+        let v = json!({"info": [
+            {"createdAt": "2024-01-05T10:00:00Z", "title": "Leerling"},
+            {"createdAt": "2026-03-01T08:00:00Z", "title": "Verpleegkundige"},
+            {"title": "no date"},
+            {"createdAt": "2025-06-30T12:00:00Z", "title": "Verzorgende"}
+        ]});
+
+        assert_eq!(
+            path("info[max:createdAt].title").select(&v),
+            Some(&json!("Verpleegkundige"))
+        );
+        assert_eq!(path("info[max:missing].title").select(&v), None);
+        assert!(JsonPath::parse("info[max:]").is_err());
+    }
+
+    #[test]
+    fn case_folding_paths_find_members_and_values_in_any_letter_case() {
+        let v = json!({
+            "Emails": [{"Type": "Work", "value": "anouk@acme.example"}],
+            "emails": [{"type": "home", "value": "x@home.example"}],
+            "userName": "anouk"
+        });
+
+        assert_eq!(
+            path("emails[type=work].value").select(&v),
+            None,
+            "exact by default"
+        );
+        let folded = path("emails[type=work].value").folding_case();
+        assert_eq!(
+            folded.select(&v),
+            None,
+            "an exact member name (`emails`) is preferred to one in other letters"
+        );
+        let folded = path("EMAILS[type=WORK].value").folding_case();
+        assert_eq!(folded.select(&v), Some(&json!("anouk@acme.example")));
+        assert_eq!(
+            path("username").folding_case().select(&v),
+            Some(&json!("anouk"))
+        );
+    }
+
+    #[test]
+    fn an_instance_override_replaces_a_field_and_adds_attributes() {
+        let map: FieldMap = serde_json::from_value(json!({
+            "employee_id": {"path": "id"},
+            "email": {"path": "mail", "lower": true},
+            "job_title": {"path": "title"}
+        }))
+        .unwrap();
+        let overrides: toml::Table = toml::from_str(
+            "[email]\npath = \"work.mail\"\n[attributes.employee_number]\npath = \"custom.nr\"\n",
+        )
+        .unwrap();
+
+        let map = map.with_overrides(&overrides).unwrap();
+
+        let item = json!({"id": "7", "mail": "old@acme.example", "work": {"mail": "Anouk@Acme.example"}, "title": "Nurse", "custom": {"nr": 1042}});
+        let record = map.record(&item, "p 1", 1, &none()).unwrap();
+        assert_eq!(
+            record.email.unwrap().as_str(),
+            "Anouk@Acme.example",
+            "read as the override says, in whole: the definition's `lower` does not carry over"
+        );
+        assert_eq!(record.job_title.as_deref(), Some("Nurse"), "others stay");
+        assert_eq!(record.attributes["employee_number"], "1042");
+    }
+
+    #[test]
+    fn an_override_of_an_unknown_field_is_refused_naming_it() {
+        let map: FieldMap =
+            serde_json::from_value(json!({"employee_id": {"path": "id"}, "email": {"path": "m"}}))
+                .unwrap();
+        let overrides: toml::Table = toml::from_str(
+            "[employe_id]\npath = \"x\"\n[email]\npaht = \"y\"\n[attributes]\ncost = 3\n",
+        )
+        .unwrap();
+
+        let problems = map.with_overrides(&overrides).unwrap_err();
+
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[0].starts_with("fields.attributes.cost: "),
+            "{problems:?}"
+        );
+        assert!(problems[1].starts_with("fields.email: "), "{problems:?}");
+        assert!(problems[1].contains("paht"), "{problems:?}");
+        assert!(
+            problems[2].starts_with("fields.employe_id: not a field; the fields are employee_id, "),
+            "{problems:?}"
+        );
     }
 
     #[test]

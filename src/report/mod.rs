@@ -4,6 +4,8 @@
 //! The JSON shape is a public contract (documented in README.md): its own wire types live
 //! here, apart from the domain types, so the domain can change without breaking readers.
 
+mod coverage;
+
 use std::fmt::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -12,6 +14,8 @@ use serde::Serialize;
 use crate::domain::{HrRecord, RunReport, RunSummary};
 use crate::planner::ChangeKind;
 use crate::store::UserRow;
+
+pub use coverage::{field_counts, field_counts_text};
 
 #[derive(Serialize)]
 struct ReportJson<'a> {

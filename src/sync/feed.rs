@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::{App, Connector};
 use crate::config::{HttpSettings, Loaded, Source};
 use crate::connectors::csv;
-use crate::connectors::http::{Definition, FetchOptions, HttpSource};
+use crate::connectors::http::{FetchOptions, HttpSource};
 use crate::domain::{FetchKind, HrRecord};
 use crate::store::FeedUpdate;
 
@@ -172,8 +172,10 @@ pub fn http_source(config: &Loaded, connector: &str) -> anyhow::Result<HttpSourc
 
 /// The HTTP source of these `[http]` settings: their definition, variables and secrets.
 fn build_http(http: &HttpSettings) -> anyhow::Result<HttpSource> {
-    let definition =
-        Definition::load(&http.definition_path()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let definition = http
+        .load_definition()
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .definition;
     Ok(HttpSource::new(
         definition,
         http.variables.clone(),
@@ -184,12 +186,14 @@ fn build_http(http: &HttpSettings) -> anyhow::Result<HttpSource> {
 /// A digest of what an http connector's records are mapped with: its definition file and the
 /// instance's variables. Records kept under another digest are read again in full.
 fn feed_fingerprint(http: &crate::config::HttpSettings) -> anyhow::Result<String> {
-    use anyhow::Context;
-    let path = http.definition_path();
+    let resolved = http.load_definition().map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    context.update(&std::fs::read(&path).with_context(|| format!("reading `{}`", path.display()))?);
+    context.update(resolved.text.as_bytes());
     for (name, value) in &http.variables {
         context.update(format!("\0{name}={value}").as_bytes());
+    }
+    if !http.fields.is_empty() {
+        context.update(format!("\0fields={}", http.fields).as_bytes());
     }
     Ok(context
         .finish()

@@ -695,8 +695,13 @@ fn hrsync_cli(dir: &Path, secret: &str, args: &[&str]) -> std::process::Output {
         .expect("running hrsync")
 }
 
+/// A configuration with one connector of the shipped SCIM definition, by name; `extra` lines
+/// go in its `[http]` table.
 fn write_cli_config(dir: &Path, base_url: &str) {
-    let definition = Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors/scim.toml");
+    write_cli_config_with(dir, base_url, "");
+}
+
+fn write_cli_config_with(dir: &Path, base_url: &str, extra: &str) {
     std::fs::write(
         dir.join("hrsync.toml"),
         format!(
@@ -719,13 +724,13 @@ organisation = "acme"
 kind = "http"
 
 [connectors.acme_scim.http]
-definition = "{definition}"
+definition = "scim"
 variables = {{ base_url = "{base_url}" }}
 secrets = {{ token = "HRSYNC_TEST_CLI_TOKEN" }}
+{extra}
 "#,
             db = dir.join("hrsync.db").display(),
             outbox = dir.join("outbox").display(),
-            definition = definition.display(),
         ),
     )
     .unwrap();
@@ -738,9 +743,8 @@ async fn operator_tools_never_show_a_secret_from_the_environment() {
     let secret = "scim-8f2b7c41d9e0";
     let server = MockServer::start().await;
     for (start, page) in [
-        ("1", "page-1.json"),
-        ("4", "page-2.json"),
-        ("7", "page-3.json"),
+        ("1", "tenant-b/users-page-1.json"),
+        ("4", "tenant-b/users-page-2.json"),
     ] {
         Mock::given(path("/scim/v2/Users"))
             .and(query_param("startIndex", start))
@@ -784,12 +788,17 @@ async fn operator_tools_never_show_a_secret_from_the_environment() {
     };
     assert!(check.status.success(), "{}", text(&check));
     assert!(
-        text(&check).contains("the first page has 3 records, of 7 in all"),
+        text(&check).contains("the first page has 3 records, of 5 in all"),
         "{}",
         text(&check)
     );
     assert!(
-        text(&check).contains("employee_id: E002"),
+        text(&check).contains("records with a value, per field (of 3)"),
+        "{}",
+        text(&check)
+    );
+    assert!(
+        text(&check).contains("employee_id: a8323b44-4af9-49d3-925e-04b9896e46ff"),
         "{}",
         text(&check)
     );
@@ -800,7 +809,7 @@ async fn operator_tools_never_show_a_secret_from_the_environment() {
     );
     assert!(fetch.status.success(), "{}", text(&fetch));
     let records: serde_json::Value = serde_json::from_slice(&fetch.stdout).unwrap();
-    assert_eq!(records.as_array().unwrap().len(), 7);
+    assert_eq!(records.as_array().unwrap().len(), 5);
     assert_eq!(failing.status.code(), Some(1), "{}", text(&failing));
     assert!(text(&failing).contains("404"), "{}", text(&failing));
     let mut dumped = 0;
@@ -812,7 +821,7 @@ async fn operator_tools_never_show_a_secret_from_the_environment() {
         );
         dumped += 1;
     }
-    assert_eq!(dumped, 6, "three pages, each with its exchange");
+    assert_eq!(dumped, 4, "two pages, each with its exchange");
     for output in [&check, &fetch, &failing] {
         assert!(
             !text(output).contains(secret),
@@ -914,10 +923,11 @@ async fn readme_worked_example_of_an_eighth_system_needs_only_its_file() {
 
     let records = rippling.fetch().await.unwrap();
 
-    assert_eq!(ids(&records), ["11", "10"]);
+    assert_eq!(ids(&records), ["wk-2", "wk-1"]);
     let bob = &records[0];
     assert_eq!(bob.last_name.as_deref(), Some("de Vries"));
-    assert_eq!(bob.manager_id.as_ref().unwrap().as_str(), "10");
+    assert_eq!(bob.manager_id.as_ref().unwrap().as_str(), "wk-1");
+    assert_eq!(bob.attributes["employee_number"], "11");
     assert_eq!(
         bob.department.as_ref().unwrap().name,
         "Wijkverpleging Noord"
@@ -1112,4 +1122,230 @@ retry_after_ms = 10
         .filter(|r| r.url.path() == "/auth")
         .count();
     assert_eq!(token_requests, 2);
+}
+
+#[tokio::test]
+async fn a_page_cut_short_or_a_maintenance_page_is_read_again() {
+    let server = MockServer::start().await;
+    Mock::given(path("/people"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            "<html><body>Down for maintenance</body></html>",
+            "text/html",
+        ))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/people"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"data": [{"id": "A1", "em"#))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/people"))
+        .and(query_param("offset", "0"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(people(&["A1"])))
+        .mount(&server)
+        .await;
+    let hr = offset_source(&server, "k-123");
+
+    let records = hr.fetch().await.unwrap();
+
+    assert_eq!(ids(&records), ["A1"]);
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_system_that_never_answers_json_fails_once_the_retries_are_spent() {
+    let server = MockServer::start().await;
+    Mock::given(path("/people"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw("<html>Sign in</html>", "text/html"))
+        .mount(&server)
+        .await;
+    let hr = offset_source(&server, "k-123");
+
+    let error = hr.fetch().await.unwrap_err().to_string();
+
+    assert!(error.contains("(text/html) is not JSON"), "{error}");
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        4,
+        "the first try and three retries"
+    );
+}
+
+#[tokio::test]
+async fn a_record_that_cannot_be_read_is_reported_once() {
+    let server = MockServer::start().await;
+    Mock::given(path("/people"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"data": [{"email": "no-id@acme.example"}]})),
+        )
+        .mount(&server)
+        .await;
+    let hr = offset_source(&server, "k-123");
+
+    let error = anyhow::Error::from(hr.fetch().await.unwrap_err());
+
+    let shown = format!("{error:#}");
+    assert_eq!(shown.matches("employee_id").count(), 1, "{shown}");
+    assert!(
+        shown.starts_with("Test HR page 1, record 1: employee_id"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn a_saml_bearer_assertion_is_exchanged_for_a_token_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/idp"))
+        .and(wiremock::matchers::body_string_contains("client_id=c-1"))
+        .and(wiremock::matchers::body_string_contains(
+            "private_key=pk-secret",
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string("PHNhbWw+YXNzZXJ0aW9uPC9zYW1sPg==\n"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(wiremock::matchers::body_string_contains(
+            "assertion=PHNhbWw%2BYXNzZXJ0aW9uPC9zYW1sPg%3D%3D",
+        ))
+        .and(wiremock::matchers::body_string_contains("company_id=ACME"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"access_token": "t-77", "token_type": "Bearer", "expires_in": 86399}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for (offset, page) in [("0", people(&["A1", "A2"])), ("2", people(&["A3"]))] {
+        Mock::given(path("/people"))
+            .and(query_param("offset", offset))
+            .and(header("authorization", "Bearer t-77"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(page))
+            .mount(&server)
+            .await;
+    }
+    let def = Definition::parse(&OFFSET_DEFINITION.replace(
+        "[auth]\nkind = \"header\"\nname = \"X-Api-Key\"\nvalue = \"{secret:api_key}\"",
+        r#"[auth]
+kind = "token"
+url = "{base}/oauth/token"
+form = { company_id = "ACME", client_id = "c-1", grant_type = "urn:ietf:params:oauth:grant-type:saml2-bearer", assertion = "{assertion}" }
+token_path = "access_token"
+expires_in_path = "expires_in"
+[auth.assertion]
+url = "{base}/oauth/idp"
+form = { client_id = "c-1", user_id = "sfapi", token_url = "{base}/oauth/token", private_key = "{secret:api_key}" }"#,
+    ))
+    .unwrap();
+    let hr = source(def, &[("base", &server.uri())], &[("api_key", "pk-secret")]);
+
+    let records = hr.fetch().await.unwrap();
+
+    assert_eq!(ids(&records), ["A1", "A2", "A3"], "two pages, one token");
+}
+
+#[test]
+fn an_assertion_step_makes_assertion_known_only_in_the_token_request() {
+    let with = |auth: &str| {
+        Definition::parse(&OFFSET_DEFINITION.replace(
+            "[auth]\nkind = \"header\"\nname = \"X-Api-Key\"\nvalue = \"{secret:api_key}\"",
+            auth,
+        ))
+    };
+
+    let without_step = with(
+        "[auth]\nkind = \"token\"\nurl = \"{base}/t\"\nform = { assertion = \"{assertion}\" }\ntoken_path = \"t\"",
+    );
+    let in_the_step = with(
+        "[auth]\nkind = \"token\"\nurl = \"{base}/t\"\ntoken_path = \"t\"\n[auth.assertion]\nurl = \"{base}/idp?a={assertion}\"",
+    );
+
+    assert!(
+        without_step
+            .unwrap_err()
+            .contains("auth.assertion: `{assertion}`")
+    );
+    assert!(
+        in_the_step
+            .unwrap_err()
+            .contains("auth.assertion.url: `{assertion}`")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_connect_refuses_incremental_fetches_a_scim_server_says_it_cannot_filter() {
+    let server = MockServer::start().await;
+    Mock::given(path("/scim/v2/Users"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(fixture("scim", "tenant-b/users-page-1.json")),
+        )
+        .mount(&server)
+        .await;
+    let says = |supported: bool| {
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+            "filter": {"supported": supported, "maxResults": 200}
+        }))
+    };
+    Mock::given(path("/scim/v2/ServiceProviderConfig"))
+        .respond_with(says(false))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/scim/v2/ServiceProviderConfig"))
+        .respond_with(says(true))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    write_cli_config_with(
+        dir.path(),
+        &format!("{}/scim/v2", server.uri()),
+        "incremental = { full_every_runs = 12 }",
+    );
+
+    let cannot = hrsync_cli(dir.path(), "t", &["check", "--connect"]);
+    let can = hrsync_cli(dir.path(), "t", &["check", "--connect"]);
+
+    let stderr = String::from_utf8_lossy(&cannot.stderr);
+    assert_eq!(cannot.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("acme_scim: cannot connect: http.incremental is set, but the system does not say `filter.supported` is true at {base_url}/ServiceProviderConfig"),
+        "{stderr}"
+    );
+    assert!(
+        can.status.success(),
+        "{}",
+        String::from_utf8_lossy(&can.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_connect_counts_each_field_and_flags_a_mapping_that_finds_no_email() {
+    let server = MockServer::start().await;
+    let mut page = fixture("scim", "tenant-b/users-page-1.json");
+    for user in page["Resources"].as_array_mut().unwrap() {
+        user.as_object_mut().unwrap().remove("emails");
+    }
+    Mock::given(path("/scim/v2/Users"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    write_cli_config(dir.path(), &format!("{}/scim/v2", server.uri()));
+
+    let check = hrsync_cli(dir.path(), "t", &["check", "--connect"]);
+
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert_eq!(check.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "the first page has 3 records, but 3 of 3 records (100%) have no usable email"
+        ),
+        "{stderr}"
+    );
 }

@@ -26,16 +26,16 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Serves the SCIM fixture's three pages, each after `delay`.
+/// Serves the SCIM fixture's two pages (a tenant without custom fields), each after `delay`.
 pub async fn scim_server(server: &MockServer, delay: Duration) {
     server.reset().await;
     for (start, page) in [
-        ("1", "page-1.json"),
-        ("4", "page-2.json"),
-        ("7", "page-3.json"),
+        ("1", "users-page-1.json"),
+        ("4", "users-page-2.json"),
     ] {
         let body: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(root().join("tests/fixtures/scim").join(page)).unwrap(),
+            &std::fs::read_to_string(root().join("tests/fixtures/scim/tenant-b").join(page))
+                .unwrap(),
         )
         .unwrap();
         Mock::given(query_param("startIndex", start))

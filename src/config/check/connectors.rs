@@ -9,7 +9,7 @@ use crate::config::{
     ConnectorSettings, FeedSetting, HttpSettings, Loaded, Problem, Source, StatusMapSettings,
 };
 use crate::connectors::csv::CsvSettings;
-use crate::connectors::http::Definition;
+use crate::connectors::http::{Definition, DefinitionError};
 use crate::planner::{Field, Ownership, TeamSource};
 
 /// Every connector's problems, connector by connector in id order.
@@ -93,9 +93,10 @@ fn csv_source(c: &Instance, csv: &CsvSettings) -> Vec<Problem> {
 /// `[http]`: a definition that loads and is given what it needs, and every secret's variable
 /// set.
 fn http_source(c: &Instance, http: &HttpSettings) -> Vec<Problem> {
-    let mut problems = match Definition::load(&http.definition_path()) {
-        Err(e) => vec![c.problem("http.definition", e)],
-        Ok(def) => http_definition(c, http, &def),
+    let mut problems = match http.load_definition() {
+        Err(DefinitionError::Definition(e)) => vec![c.problem("http.definition", e)],
+        Err(DefinitionError::Fields(e)) => vec![c.problem("http.fields", e)],
+        Ok(resolved) => http_definition(c, http, &resolved.definition),
     };
     for (name, var) in &http.secrets {
         if std::env::var_os(var).is_none() {

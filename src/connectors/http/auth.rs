@@ -102,7 +102,11 @@ impl HttpSource {
         };
         let fail =
             |message: String, retryable: bool| self.token_failure(ep, page, message, retryable);
-        let (request, shown) = self.token_request().map_err(|m| fail(m, false))?;
+        let mut extra = BTreeMap::new();
+        if let Some(assertion) = self.assertion(ep, page).await? {
+            extra.insert("assertion".to_string(), assertion);
+        }
+        let (request, shown) = self.token_request(&extra).map_err(|m| fail(m, false))?;
         let response = request.send().await.map_err(|e| {
             fail(
                 format!(
@@ -162,35 +166,112 @@ impl HttpSource {
         Ok((SecretString::from(token.to_string()), until))
     }
 
+    /// The assertion the token request sends, where the definition asks for one first: the
+    /// answer of `[auth.assertion]` as text, trimmed. It is a credential: it is redacted like
+    /// a token and never shown.
+    async fn assertion(&self, ep: &Endpoint<'_>, page: u32) -> Result<Option<String>, Attempt> {
+        let Auth::Token {
+            assertion: Some(spec),
+            ..
+        } = &self.definition.auth
+        else {
+            return Ok(None);
+        };
+        let fail =
+            |message: String, retryable: bool| self.token_failure(ep, page, message, retryable);
+        let none = BTreeMap::new();
+        let (request, shown) = self
+            .credential_request(
+                &spec.url,
+                spec.method,
+                spec.body.as_ref(),
+                &spec.form,
+                &spec.headers,
+                &none,
+            )
+            .map_err(|m| fail(m, false))?;
+        let mut response = request.send().await.map_err(|e| {
+            fail(
+                format!(
+                    "the assertion request to {shown} failed: {}",
+                    self.error_text(&e)
+                ),
+                true,
+            )
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            let retryable = status.as_u16() == 429 || status.is_server_error();
+            return Err(fail(
+                format!(
+                    "the assertion request to {shown} answered {}",
+                    status.as_u16()
+                ),
+                retryable,
+            ));
+        }
+        let bytes = read_capped(&mut response, self.definition.limits.max_response_bytes)
+            .await
+            .map_err(|_| fail(format!("the assertion answer from {shown} broke off"), true))?;
+        let text = String::from_utf8(bytes.to_vec())
+            .map(|t| t.trim().to_string())
+            .ok()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| fail(format!("the assertion answer from {shown} is empty"), false))?;
+        if let Ok(mut seen) = self.seen_tokens.lock() {
+            seen.push(SecretString::from(text.clone()));
+        }
+        Ok(Some(text))
+    }
+
     /// The request to the token endpoint, and its URL as it may be shown; or why it cannot
-    /// be made.
-    fn token_request(&self) -> Result<(RequestBuilder, String), String> {
+    /// be made. `extra` holds `{assertion}` where there is one.
+    fn token_request(
+        &self,
+        extra: &BTreeMap<String, String>,
+    ) -> Result<(RequestBuilder, String), String> {
         let Auth::Token {
             url,
             method,
             body,
             form,
+            headers,
             ..
         } = &self.definition.auth
         else {
             return Err("the definition's auth is not `token`".to_string());
         };
-        let none = BTreeMap::new();
-        let url = self.render(url, &none)?;
+        self.credential_request(url, *method, body.as_ref(), form, headers, extra)
+            .map(|(request, shown)| (request.header("Accept", "application/json"), shown))
+    }
+
+    /// A request for a credential (a token or an assertion), its templates filled.
+    fn credential_request(
+        &self,
+        url: &str,
+        method: Method,
+        body: Option<&Value>,
+        form: &BTreeMap<String, String>,
+        headers: &BTreeMap<String, String>,
+        extra: &BTreeMap<String, String>,
+    ) -> Result<(RequestBuilder, String), String> {
+        let url = self.render(url, extra)?;
         let mut request = match method {
             Method::Get => self.client.get(&url),
             Method::Post => self.client.post(&url),
+        };
+        for (name, value) in headers {
+            request = request.header(name.as_str(), self.render(value, extra)?);
         }
-        .header("Accept", "application/json");
         if let Some(body) = body {
             request = request
                 .header("Content-Type", "application/json")
-                .body(self.render_json(body, &none)?.to_string());
+                .body(self.render_json(body, extra)?.to_string());
         }
         if !form.is_empty() {
             let form: Vec<(String, String)> = form
                 .iter()
-                .map(|(k, v)| Ok((k.clone(), self.render(v, &none)?)))
+                .map(|(k, v)| Ok((k.clone(), self.render(v, extra)?)))
                 .collect::<Result<_, String>>()?;
             request = request.form(&form);
         }

@@ -129,15 +129,22 @@ impl HttpSource {
             headers,
             bytes,
         } = received;
+        // A 200 that is cut short or is a maintenance page is worth another try within the
+        // retry budget; a system that never answers JSON fails once the budget is spent.
         let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            let kind = headers
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default();
             Attempt::new(
                 FetchError::Response {
                     system: def.name.clone(),
                     what: ep.what.clone(),
                     page,
-                    message: format!("the response is not JSON: {e}"),
+                    message: format!("the response{kind} is not JSON: {e}"),
                 },
-                false,
+                true,
             )
         })?;
         if let (Some(dir), Some(head)) = (&options.raw_dir, dump_head) {

@@ -24,6 +24,10 @@ pub struct Definition {
     pub name: String,
     /// Where its API documentation is.
     pub docs: Option<String>,
+    /// Whether the system's member names and enumerated values (`type = "work"`) are
+    /// case-insensitive, as SCIM's are (RFC 7643 §2.1): paths then compare without letter case.
+    #[serde(default)]
+    pub case_insensitive: bool,
     /// Variables every instance must set, e.g. `subdomain`.
     #[serde(default)]
     pub variables: Vec<String>,
@@ -81,6 +85,20 @@ pub struct IncrementalSpec {
     /// `unix_ms`, or a chrono format applied to the UTC time.
     #[serde(default = "rfc3339")]
     pub format: String,
+    /// Where the system says whether it can answer such a request (SCIM's
+    /// `/ServiceProviderConfig` and `filter.supported`): `check --connect` asks it and refuses
+    /// `http.incremental` unless the answer at `path` is true.
+    pub capability: Option<CapabilitySpec>,
+}
+
+/// A document of the system that says whether it supports something, and where it says so.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilitySpec {
+    /// A GET request, with the definition's credentials and request headers.
+    pub url: String,
+    /// Where the answer is: a JSON `true` (or the text `true`) means supported.
+    pub path: JsonPath,
 }
 
 fn rfc3339() -> String {
@@ -102,6 +120,10 @@ impl IncrementalSpec {
 /// How requests authenticate. Every text may use `{variable}` and `{secret:name}`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per definition, read once when it is loaded"
+)]
 pub enum Auth {
     None,
     /// HTTP basic; an API key as the user name is `username = "{secret:api_key}"`.
@@ -129,6 +151,13 @@ pub enum Auth {
         /// A form body, e.g. OAuth2's `grant_type = "client_credentials"`.
         #[serde(default)]
         form: BTreeMap<String, String>,
+        /// Headers of the token request, e.g. an API gateway's subscription key.
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+        /// A request made first whose answer, as text, is `{assertion}` in the token request:
+        /// an OAuth2 SAML bearer assertion (RFC 7522) that the system itself issues, as SAP
+        /// SuccessFactors' `/oauth/idp` does.
+        assertion: Option<AssertionSpec>,
         /// Where the token is in the answer: `access_token`, `data.token`.
         token_path: JsonPath,
         /// Where its lifetime in seconds is, if the answer says.
@@ -139,6 +168,20 @@ pub enum Auth {
         #[serde(default = "bearer_token")]
         value: String,
     },
+}
+
+/// The request whose plain-text answer is the assertion a token request sends.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssertionSpec {
+    pub url: String,
+    #[serde(default = "post")]
+    pub method: Method,
+    pub body: Option<Value>,
+    #[serde(default)]
+    pub form: BTreeMap<String, String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 fn post() -> Method {
@@ -390,6 +433,49 @@ impl Definition {
     /// Parses a definition and checks its field map, its lookups and its variables.
     pub fn parse(text: &str) -> Result<Definition, String> {
         let definition: Definition = toml::from_str(text).map_err(|e| e.to_string())?;
+        definition.checked()
+    }
+
+    /// The definition with a connector instance's field overrides (`[connectors.ID.http.fields]`)
+    /// laid over its own fields, checked as the definition's own mappings are.
+    pub fn with_fields(self, overrides: &toml::Table) -> Result<Definition, String> {
+        if overrides.is_empty() {
+            return Ok(self);
+        }
+        let fields = self
+            .fields
+            .with_overrides(overrides)
+            .map_err(|problems| problems.join("; "))?;
+        Definition { fields, ..self }.checked()
+    }
+
+    /// The definition with every path reading member names and values without letter case.
+    fn folding_case(mut self) -> Definition {
+        self.fields = self.fields.folding_case();
+        self.records.path = self.records.path.folding_case();
+        if let Some(capability) = self
+            .incremental
+            .as_mut()
+            .and_then(|i| i.capability.as_mut())
+        {
+            capability.path = capability.path.clone().folding_case();
+        }
+        for lookup in self.lookups.values_mut() {
+            lookup.records.path = lookup.records.path.clone().folding_case();
+            lookup.key = lookup.key.clone().folding_case();
+            lookup.value = lookup.value.clone().folding_case();
+        }
+        self
+    }
+
+    /// The definition if its field map, lookups, variables, limits and paging hold together;
+    /// else every problem, joined.
+    fn checked(self) -> Result<Definition, String> {
+        let definition = if self.case_insensitive {
+            self.folding_case()
+        } else {
+            self
+        };
         let mut problems: Vec<String> = definition
             .fields
             .problems()
@@ -427,6 +513,7 @@ impl Definition {
         for (name, lookup) in &definition.lookups {
             request_templates(&format!("lookups.{name}.request"), &lookup.request);
         }
+        templates.extend(auth_templates(&definition.auth));
         for (at, text) in &templates {
             for name in placeholders(text) {
                 if !known(&name) && name != "since" {
@@ -440,6 +527,15 @@ impl Definition {
             let mut texts: Vec<String> = inc.query.values().cloned().collect();
             if let Some(body) = &inc.body {
                 texts.push(body.to_string());
+            }
+            if let Some(capability) = &inc.capability {
+                for name in placeholders(&capability.url) {
+                    if !known(&name) {
+                        problems.push(format!(
+                            "incremental.capability.url: `{{{name}}}` is not a variable of the definition (list it in `variables` or `defaults`)"
+                        ));
+                    }
+                }
             }
             if !texts.iter().any(|t| t.contains("{since}")) {
                 problems.push(
@@ -470,6 +566,51 @@ impl Definition {
             Err(problems.join("; "))
         }
     }
+}
+
+/// The texts of an auth table that may hold `{variable}`s, by where they are.
+fn auth_templates(auth: &Auth) -> Vec<(String, String)> {
+    let mut templates = Vec::new();
+    match auth {
+        Auth::None => {}
+        Auth::Basic { username, password } => {
+            templates.push(("auth.username".to_string(), username.clone()));
+            templates.push(("auth.password".to_string(), password.clone()));
+        }
+        Auth::Bearer { token } => templates.push(("auth.token".to_string(), token.clone())),
+        Auth::Header { value, .. } => templates.push(("auth.value".to_string(), value.clone())),
+        Auth::Token {
+            url,
+            body,
+            form,
+            headers,
+            assertion,
+            ..
+        } => {
+            // `{assertion}` is known in the token request when there is an assertion step.
+            let own = |text: &str| match assertion {
+                Some(_) => text.replace("{assertion}", ""),
+                None => text.to_string(),
+            };
+            templates.push(("auth.url".to_string(), own(url)));
+            for (k, v) in form.iter().chain(headers) {
+                templates.push((format!("auth.{k}"), own(v)));
+            }
+            if let Some(body) = body {
+                templates.push(("auth.body".to_string(), own(&body.to_string())));
+            }
+            if let Some(a) = assertion {
+                templates.push(("auth.assertion.url".to_string(), a.url.clone()));
+                for (k, v) in a.form.iter().chain(&a.headers) {
+                    templates.push((format!("auth.assertion.{k}"), v.clone()));
+                }
+                if let Some(body) = &a.body {
+                    templates.push(("auth.assertion.body".to_string(), body.to_string()));
+                }
+            }
+        }
+    }
+    templates
 }
 
 #[cfg(test)]
@@ -553,6 +694,7 @@ mod tests {
             query: BTreeMap::new(),
             body: None,
             format: format.to_string(),
+            capability: None,
         };
 
         assert_eq!(spec("rfc3339").format_since(since), "2026-11-23T08:15:30Z");

@@ -18,6 +18,7 @@
 //! instance ([`HttpSource`]) and runs a fetch: lookup tables, then the people.
 
 mod auth;
+mod builtin;
 mod client;
 mod definition;
 mod paging;
@@ -35,12 +36,15 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+pub use builtin::BUILT_IN;
 pub use definition::{
-    Auth, Definition, IncrementalSpec, Limits, LookupSpec, Method, Pagination, RecordsSpec,
-    RequestSpec,
+    AssertionSpec, Auth, CapabilitySpec, Definition, IncrementalSpec, Limits, LookupSpec, Method,
+    Pagination, RecordsSpec, RequestSpec,
 };
 pub use paging::link_next;
-pub use settings::{HttpSettings, IncrementalSettings};
+pub use settings::{
+    DefinitionError, DefinitionLocation, HttpSettings, IncrementalSettings, ResolvedDefinition,
+};
 
 use raw::create_private_dir;
 
@@ -76,7 +80,8 @@ pub enum FetchError {
         page: u32,
         message: String,
     },
-    #[error("{0}")]
+    /// Said once: the mapping error is the message, not a cause below it.
+    #[error(transparent)]
     Record(#[from] MappingError),
 }
 
@@ -316,6 +321,38 @@ impl HttpSource {
             total,
             incremental,
         })
+    }
+
+    /// Whether the system says it can answer incremental requests, where the definition says
+    /// how to ask (`[incremental] capability`); `None` when it does not.
+    pub async fn incremental_supported(&self) -> Result<Option<bool>, FetchError> {
+        let Some(capability) = self
+            .definition
+            .incremental
+            .as_ref()
+            .and_then(|i| i.capability.as_ref())
+        else {
+            return Ok(None);
+        };
+        let request = RequestSpec {
+            method: Method::Get,
+            url: capability.url.clone(),
+            query: BTreeMap::new(),
+            headers: self.definition.request.headers.clone(),
+            body: None,
+        };
+        let (pagination, records) = (Pagination::None, RecordsSpec::default());
+        let ep = Endpoint::new("capability".to_string(), &request, &pagination, &records);
+        let url = self
+            .render(&request.url, &BTreeMap::new())
+            .map_err(|message| self.setup(message))?;
+        let page = self
+            .get_page(&ep, &url, &[], 1, &FetchOptions::default())
+            .await?;
+        let said = capability.path.select(&page.body).and_then(scalar_text);
+        Ok(Some(
+            said.is_some_and(|t| t.trim().eq_ignore_ascii_case("true")),
+        ))
     }
 
     /// Every lookup table of the definition, read a few at a time.

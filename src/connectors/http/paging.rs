@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::client::PageOut;
 use super::definition::Pagination;
 use super::{Endpoint, FetchError, FetchOptions, HttpSource, SendFuture};
-use crate::connectors::mapping::scalar_text;
+use crate::connectors::mapping::{member, scalar_text};
 
 /// Where the next page is.
 enum Next {
@@ -361,7 +361,10 @@ impl HttpSource {
     /// The number of records the system says there are, where the first page says.
     fn total(&self, pagination: &Pagination, body: &Value) -> Option<u64> {
         let path = match pagination {
-            Pagination::Scim { .. } => return body.get("totalResults").and_then(Value::as_u64),
+            Pagination::Scim { .. } => {
+                return member(body, "totalResults", self.definition.case_insensitive)
+                    .and_then(Value::as_u64);
+            }
             Pagination::Offset { total_path, .. } | Pagination::Page { total_path, .. } => {
                 total_path.as_ref()?
             }
@@ -427,7 +430,8 @@ impl HttpSource {
             } if len as u64 > u64::from(*size) => return Err(over(*size, size_param)),
             Pagination::Page { size, .. } => more(len as u64 >= u64::from(*size)),
             Pagination::Scim { .. } => {
-                let total = out.body.get("totalResults").and_then(Value::as_u64);
+                let total = member(&out.body, "totalResults", self.definition.case_insensitive)
+                    .and_then(Value::as_u64);
                 if len > 0 && total.is_some_and(|t| read < t) {
                     Next::At {
                         number: page + 1,
