@@ -154,7 +154,10 @@ async fn admin_signs_in_runs_a_sync_filters_accounts_and_exports_them_in_chromiu
     let rows = browser.find_all("table#accounts tbody tr").await;
     assert_eq!(rows.len(), 1);
     let row = browser.text(&rows[0]).await;
-    assert!(row.contains("zoe.janssen@thuiszorg-oost.example.org"), "{row}");
+    assert!(
+        row.contains("zoe.janssen@thuiszorg-oost.example.org"),
+        "{row}"
+    );
     assert!(everyone > 1, "more accounts without the filter");
 
     // Act 5: select two invited accounts and export them, as CSV and as Excel.

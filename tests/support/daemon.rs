@@ -29,10 +29,7 @@ pub fn root() -> &'static Path {
 /// Serves the SCIM fixture's two pages (a tenant without custom fields), each after `delay`.
 pub async fn scim_server(server: &MockServer, delay: Duration) {
     server.reset().await;
-    for (start, page) in [
-        ("1", "users-page-1.json"),
-        ("4", "users-page-2.json"),
-    ] {
+    for (start, page) in [("1", "users-page-1.json"), ("4", "users-page-2.json")] {
         let body: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(root().join("tests/fixtures/scim/tenant-b").join(page))
                 .unwrap(),
