@@ -388,3 +388,36 @@ async fn afas_get_connector_without_rows_is_an_empty_list() {
 
     assert_eq!(afas.fetch().await.unwrap(), vec![]);
 }
+
+#[tokio::test]
+async fn afas_classic_definition_sends_the_afas_token_and_reads_the_same_connector() {
+    let server = MockServer::start().await;
+    let classic = "AfasToken PHRva2VuPjx2ZXJzaW9uPjE8L3ZlcnNpb24+PC90b2tlbj4=";
+    afas_pages(
+        &server,
+        "tenant-b",
+        "Profit_Employees",
+        "EmployeeId",
+        classic,
+    )
+    .await;
+    afas_org_chart(&server, "tenant-b", classic).await;
+    let mut def = definition("afas_classic.toml");
+    if let Pagination::Offset { limit, .. } = &mut def.pagination {
+        *limit = 2;
+    }
+    let oauth = afas_definition();
+    assert_eq!(
+        def.fields, oauth.fields,
+        "only the auth differs from afas.toml"
+    );
+    let afas = source(
+        def,
+        &[("base_url", &server.uri())],
+        &[("token", "PHRva2VuPjx2ZXJzaW9uPjE8L3ZlcnNpb24+PC90b2tlbj4=")],
+    );
+
+    let records = afas.fetch().await.unwrap();
+
+    assert_eq!(records.len(), 5, "the three pages, each asked for once");
+}

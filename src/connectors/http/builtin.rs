@@ -7,6 +7,10 @@
 pub const BUILT_IN: &[(&str, &str)] = &[
     ("afas", include_str!("../../../connectors/afas.toml")),
     (
+        "afas_classic",
+        include_str!("../../../connectors/afas_classic.toml"),
+    ),
+    (
         "bamboohr",
         include_str!("../../../connectors/bamboohr.toml"),
     ),
