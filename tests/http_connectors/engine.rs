@@ -1349,3 +1349,84 @@ async fn check_connect_counts_each_field_and_flags_a_mapping_that_finds_no_email
         "{stderr}"
     );
 }
+
+/// The offset definition with each person's `roles` read from `/people/{id}/roles`.
+fn expanding_definition() -> Definition {
+    Definition::parse(&format!(
+        "{OFFSET_DEFINITION}\n[expand.roles]\nrequest = {{ url = \"{{base}}/people/{{record:id}}/roles\" }}\nrecords = {{ path = \"data\", missing_is_empty = true }}\n\n[fields.job_title]\npath = \"roles[0].title\"\n"
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn each_person_is_expanded_with_a_request_of_their_own() {
+    let server = MockServer::start().await;
+    Mock::given(path("/people"))
+        .and(query_param("offset", "0"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(people(&["A1", "A2"])))
+        .mount(&server)
+        .await;
+    Mock::given(path("/people"))
+        .and(query_param("offset", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(people(&["A3"])))
+        .mount(&server)
+        .await;
+    for (id, title) in [("A1", "Nurse"), ("A3", "Planner")] {
+        Mock::given(path(format!("/people/{id}/roles")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"data": [{"title": title}]})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(path("/people/A2/roles"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let hr = source(
+        expanding_definition(),
+        &[("base", &server.uri())],
+        &[("api_key", "k")],
+    );
+
+    let records = hr.fetch().await.unwrap();
+
+    let titles: Vec<Option<&str>> = records.iter().map(|r| r.job_title.as_deref()).collect();
+    assert_eq!(ids(&records), ["A1", "A2", "A3"]);
+    assert_eq!(titles, [Some("Nurse"), None, Some("Planner")]);
+}
+
+#[tokio::test]
+async fn a_person_whose_id_would_change_the_request_fails_the_fetch() {
+    let server = MockServer::start().await;
+    Mock::given(path("/people"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "data": [{"id": "../admin", "email": "x@acme.example"}]
+        })))
+        .mount(&server)
+        .await;
+    let hr = source(
+        expanding_definition(),
+        &[("base", &server.uri())],
+        &[("api_key", "k")],
+    );
+
+    let error = hr.fetch().await.unwrap_err().to_string();
+
+    assert!(
+        error.contains("expand roles of Test HR page 1, record 1")
+            && error.contains("`{record:id}` has no plain value"),
+        "{error}"
+    );
+    let asked: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_string())
+        .collect();
+    assert_eq!(asked, ["/people"], "nothing else was asked");
+}

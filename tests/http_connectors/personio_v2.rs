@@ -1,10 +1,12 @@
 //! The shipped `personio_v2` definition (Personio API v2, `/v2/persons`) against Personio's
 //! documented wire format, with two tenants: one without custom attributes (tenant-b) and one
 //! that keeps its employee number in a custom attribute, read through an instance field
-//! override (tenant-a). The employments (`/v2/persons/{id}/employments`, one request per
-//! person) are in the fixtures but not read yet: see the definition's header.
+//! override (tenant-a). Each person's employments are read from
+//! `/v2/persons/{id}/employments`, one request per person; department and office names from
+//! `/v2/org-units` and `/v2/workplaces` (in beta: tenant-a cannot read them, and keeps the ids).
 
-use hrsync::domain::{Email, EmployeeId, HrRecord};
+use chrono::NaiveDate;
+use hrsync::domain::{Department, Email, EmployeeId, HrRecord, TeamKey};
 use wiremock::matchers::{body_string_contains, query_param_is_missing};
 
 use super::*;
@@ -65,6 +67,60 @@ fn text(value: &str) -> Option<String> {
     Some(value.to_string())
 }
 
+fn date(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(y, m, d)
+}
+
+fn department(key: &str, name: &str) -> Option<Department> {
+    Some(Department {
+        key: TeamKey::parse(key).unwrap(),
+        name: name.to_string(),
+    })
+}
+
+fn id(value: &str) -> Option<EmployeeId> {
+    Some(EmployeeId::parse(value).unwrap())
+}
+
+/// Each person's employments at their own link, each asked for once.
+async fn employments(server: &MockServer, tenant: &str, ids: &[&str]) {
+    for person in ids {
+        Mock::given(method("GET"))
+            .and(path(format!("/v2/persons/{person}/employments")))
+            .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+            .and(header("x-personio-partner-id", "HRSYNC"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(served(
+                &format!("{tenant}/employments-{person}.json"),
+                server,
+            )))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+}
+
+/// The department and office names, from the fixtures, or 404 where the tenant cannot read
+/// them (both endpoints are in beta).
+async fn names(server: &MockServer, tenant: Option<&str>) {
+    for (at, file) in [
+        ("/v2/org-units", "org-units.json"),
+        ("/v2/workplaces", "workplaces.json"),
+    ] {
+        let answer = match tenant {
+            Some(tenant) => ResponseTemplate::new(200)
+                .set_body_json(served(&format!("{tenant}/{file}"), server)),
+            None => ResponseTemplate::new(404),
+        };
+        Mock::given(method("GET"))
+            .and(path(at))
+            .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+            .respond_with(answer)
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+}
+
 #[tokio::test]
 async fn personio_v2_reads_persons_by_their_own_id_following_next_links_with_one_token() {
     let server = personio_server().await;
@@ -85,6 +141,13 @@ async fn personio_v2_reads_persons_by_their_own_id_following_next_links_with_one
         .expect(1)
         .mount(&server)
         .await;
+    employments(
+        &server,
+        "tenant-b",
+        &["2210001", "2210002", "2210003", "2210004", "2210005"],
+    )
+    .await;
+    names(&server, Some("tenant-b")).await;
     let mut def = definition("personio_v2.toml");
     def.request
         .query
@@ -99,42 +162,73 @@ async fn personio_v2_reads_persons_by_their_own_id_following_next_links_with_one
         status: text(status),
         ..person(id, email)
     };
+    let wijkverpleging = || department("300102", "Wijkverpleging Oost");
     assert_eq!(
         records,
         vec![
-            named(
-                "2210001",
-                "margriet.devries@example.org",
-                "Margriet",
-                "de Vries",
-                "active"
-            ),
-            named(
-                "2210002",
-                "zoe.janssen@example.org",
-                "Zoë",
-                "Janssen",
-                "active"
-            ),
-            // A leaver: the person's status follows the latest employment, INACTIVE; an
-            // empty preferred name gives way to first and last name.
-            named(
-                "2210003",
-                "pieter.bakker@example.org",
-                "Pieter",
-                "Bakker",
-                "inactive"
-            ),
-            // A future starter: ONBOARDING counts as ACTIVE on the person, and the start
-            // date is on the employment, which is not read yet.
-            named(
-                "2210004",
-                "chloe.willems@example.org",
-                "Chloë",
-                "Willems",
-                "active"
-            ),
-            // No preferred name, gender, picture or custom attributes.
+            HrRecord {
+                department: department("300101", "Directie"),
+                location: text("Deventer Brink"),
+                job_title: text("Directeur"),
+                employment_type: text("INTERNAL"),
+                start_date: date(2015, 9, 1),
+                ..named(
+                    "2210001",
+                    "margriet.devries@example.org",
+                    "Margriet",
+                    "de Vries",
+                    "active",
+                )
+            },
+            HrRecord {
+                department: wijkverpleging(),
+                location: text("Deventer Brink"),
+                manager_id: id("2210001"),
+                job_title: text("Wijkverpleegkundige"),
+                employment_type: text("INTERNAL"),
+                start_date: date(2017, 2, 1),
+                ..named(
+                    "2210002",
+                    "zoe.janssen@example.org",
+                    "Zoë",
+                    "Janssen",
+                    "active",
+                )
+            },
+            // A leaver: the employment's termination date is the end date.
+            HrRecord {
+                department: wijkverpleging(),
+                location: text("Zwolle Centrum"),
+                manager_id: id("2210001"),
+                job_title: text("Planner"),
+                employment_type: text("EXTERNAL"),
+                start_date: date(2018, 1, 1),
+                end_date: date(2026, 6, 30),
+                ..named(
+                    "2210003",
+                    "pieter.bakker@example.org",
+                    "Pieter",
+                    "Bakker",
+                    "inactive",
+                )
+            },
+            // A future starter: ONBOARDING, with the start date that schedules the invite.
+            HrRecord {
+                department: wijkverpleging(),
+                location: text("Deventer Brink"),
+                manager_id: id("2210002"),
+                job_title: text("Wijkverpleegkundige"),
+                employment_type: text("INTERNAL"),
+                start_date: date(2027, 3, 1),
+                ..named(
+                    "2210004",
+                    "chloe.willems@example.org",
+                    "Chloë",
+                    "Willems",
+                    "active",
+                )
+            },
+            // An employment with nothing but its status.
             named(
                 "2210005",
                 "lars.vermeulen@example.org",
@@ -157,6 +251,13 @@ async fn personio_v2_keeps_a_tenants_custom_employee_number_through_an_instance_
         .expect(1)
         .mount(&server)
         .await;
+    employments(
+        &server,
+        "tenant-a",
+        &["3350001", "3350002", "3350003", "3350004", "3350005"],
+    )
+    .await;
+    names(&server, None).await;
     let def = definition("personio_v2.toml")
         .with_fields(
             &toml::from_str::<toml::Table>(
@@ -181,46 +282,94 @@ async fn personio_v2_keeps_a_tenants_custom_employee_number_through_an_instance_
                 .unwrap_or_default(),
             ..person(id, email)
         };
+    // The department and office names cannot be read here (404): the ids stay as names.
+    let employment = |dept: &str, office: &str, title: &str, kind: &str| HrRecord {
+        department: department(dept, dept),
+        location: text(office),
+        job_title: text(title),
+        employment_type: text(kind),
+        ..person("0", "x@example.com")
+    };
+    let with = |r: HrRecord, e: HrRecord| HrRecord {
+        department: e.department,
+        location: e.location,
+        job_title: e.job_title,
+        employment_type: e.employment_type,
+        ..r
+    };
     assert_eq!(
         records,
         vec![
-            record(
-                "3350001",
-                "hendrik.smit@example.com",
-                ["Hendrik", "Smit", "Henk Smit"],
-                "active",
-                Some("P-1001")
-            ),
-            // On leave counts as ACTIVE on the person.
-            record(
-                "3350002",
-                "fatima.elamrani@example.com",
-                ["Fatima", "El Amrani", "Fatima El Amrani"],
-                "active",
-                Some("P-1002")
-            ),
-            record(
-                "3350003",
-                "jeroen.vandijk@example.com",
-                ["Jeroen", "van Dijk", "Jeroen van Dijk"],
-                "inactive",
-                Some("P-0977")
-            ),
-            record(
-                "3350004",
-                "sanne.peeters@example.com",
-                ["Sanne", "Peeters", "Sanne Peeters"],
-                "active",
-                Some("P-1010")
-            ),
-            // An empty custom employee number is no attribute, and the fetch goes on.
-            record(
-                "3350005",
-                "ana.nunez@example.com",
-                ["Ana", "Núñez", "Ana Núñez"],
-                "active",
-                None
-            ),
+            HrRecord {
+                start_date: date(2012, 5, 1),
+                ..with(
+                    record(
+                        "3350001",
+                        "hendrik.smit@example.com",
+                        ["Hendrik", "Smit", "Henk Smit"],
+                        "active",
+                        Some("P-1001")
+                    ),
+                    employment("410201", "220301", "Teamleider", "INTERNAL")
+                )
+            },
+            // On leave counts as active.
+            HrRecord {
+                manager_id: id("3350001"),
+                start_date: date(2019, 3, 1),
+                ..with(
+                    record(
+                        "3350002",
+                        "fatima.elamrani@example.com",
+                        ["Fatima", "El Amrani", "Fatima El Amrani"],
+                        "active",
+                        Some("P-1002")
+                    ),
+                    employment("410201", "220302", "Verzorgende IG", "INTERNAL")
+                )
+            },
+            HrRecord {
+                manager_id: id("3350001"),
+                start_date: date(2016, 8, 15),
+                end_date: date(2026, 10, 31),
+                ..with(
+                    record(
+                        "3350003",
+                        "jeroen.vandijk@example.com",
+                        ["Jeroen", "van Dijk", "Jeroen van Dijk"],
+                        "inactive",
+                        Some("P-0977")
+                    ),
+                    employment("410202", "220301", "Roosteraar", "EXTERNAL")
+                )
+            },
+            HrRecord {
+                manager_id: id("3350001"),
+                start_date: date(2027, 2, 1),
+                ..with(
+                    record(
+                        "3350004",
+                        "sanne.peeters@example.com",
+                        ["Sanne", "Peeters", "Sanne Peeters"],
+                        "active",
+                        Some("P-1010")
+                    ),
+                    employment("410201", "220301", "Verzorgende IG", "INTERNAL")
+                )
+            },
+            // An empty custom employee number is no attribute, and the fetch goes on; an
+            // employment without position, office or department leaves them empty.
+            HrRecord {
+                employment_type: text("INTERNAL"),
+                start_date: date(2021, 5, 1),
+                ..record(
+                    "3350005",
+                    "ana.nunez@example.com",
+                    ["Ana", "Núñez", "Ana Núñez"],
+                    "active",
+                    None
+                )
+            },
         ]
     );
 }

@@ -47,6 +47,10 @@ pub struct Definition {
     /// one with `lookup = "<name>"`.
     #[serde(default)]
     pub lookups: BTreeMap<String, LookupSpec>,
+    /// Requests made for each person, by the member their records are set as (Personio v2's
+    /// `employments`); `{record:<path>}` in them is a value of the person.
+    #[serde(default)]
+    pub expand: BTreeMap<String, ExpandSpec>,
     /// How to ask for only the people changed since a moment, where the system can.
     pub incremental: Option<IncrementalSpec>,
     /// When the manager field holds the system's own id of the manager (SCIM `id`, Personio
@@ -70,6 +74,22 @@ pub struct LookupSpec {
     pub key: JsonPath,
     /// Where the value it stands for is, e.g. `name`.
     pub value: JsonPath,
+    /// A table some tenants cannot read (an endpoint in beta, or one a tenant has not
+    /// enabled): answered with 403 or 404, it is empty and the values stay as the system gave
+    /// them, instead of failing the fetch.
+    #[serde(default)]
+    pub optional: bool,
+}
+
+/// A request made for each person, with its own paging and list path.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpandSpec {
+    pub request: RequestSpec,
+    #[serde(default)]
+    pub pagination: Pagination,
+    #[serde(default)]
+    pub records: RecordsSpec,
 }
 
 /// How an incremental fetch differs from a full one: query parameters (replacing those of the
@@ -513,6 +533,9 @@ impl Definition {
         for (name, lookup) in &definition.lookups {
             request_templates(&format!("lookups.{name}.request"), &lookup.request);
         }
+        for (name, expand) in &definition.expand {
+            request_templates(&format!("expand.{name}.request"), &expand.request);
+        }
         templates.extend(auth_templates(&definition.auth));
         for (at, text) in &templates {
             for name in placeholders(text) {
@@ -553,6 +576,22 @@ impl Definition {
         }
         problems.extend(definition.limits.problems());
         problems.extend(definition.pagination.problems("pagination"));
+        for (name, expand) in &definition.expand {
+            problems.extend(
+                expand
+                    .pagination
+                    .problems(&format!("expand.{name}.pagination")),
+            );
+            let texts = super::expand::request_texts(expand);
+            for path in texts
+                .iter()
+                .flat_map(|t| super::expand::record_placeholders(t))
+            {
+                if let Err(e) = JsonPath::parse(&path) {
+                    problems.push(format!("expand.{name}.request: `{{record:{path}}}`: {e}"));
+                }
+            }
+        }
         for (name, lookup) in &definition.lookups {
             problems.extend(
                 lookup

@@ -21,6 +21,7 @@ mod auth;
 mod builtin;
 mod client;
 mod definition;
+mod expand;
 mod paging;
 mod raw;
 mod redact;
@@ -38,8 +39,8 @@ use tokio::time::Instant;
 
 pub use builtin::BUILT_IN;
 pub use definition::{
-    AssertionSpec, Auth, CapabilitySpec, Definition, IncrementalSpec, Limits, LookupSpec, Method,
-    Pagination, RecordsSpec, RequestSpec,
+    AssertionSpec, Auth, CapabilitySpec, Definition, ExpandSpec, IncrementalSpec, Limits,
+    LookupSpec, Method, Pagination, RecordsSpec, RequestSpec,
 };
 pub use paging::link_next;
 pub use settings::{
@@ -302,15 +303,34 @@ impl HttpSource {
         };
         let mut records = Vec::new();
         let fields = &self.fields;
-        let (pages, total) = self
-            .walk(&endpoint, options, |page, items| {
+        let (pages, total) = if def.expand.is_empty() {
+            self.walk(&endpoint, options, |page, items| {
                 let source_name = format!("{} page {page}", def.name);
                 for (i, item) in items.iter().enumerate() {
                     records.push(fields.record(item, &source_name, i + 1, &lookups)?);
                 }
                 Ok(())
             })
-            .await?;
+            .await?
+        } else {
+            // Each person needs requests of their own: the pages are kept, then each person
+            // is expanded and read, page by page.
+            let mut kept: Vec<(u32, Vec<Value>)> = Vec::new();
+            let walked = self
+                .walk(&endpoint, options, |page, items| {
+                    kept.push((page, items.to_vec()));
+                    Ok(())
+                })
+                .await?;
+            for (page, items) in kept {
+                let source_name = format!("{} page {page}", def.name);
+                let items = self.expand_all(items, &source_name, options).await?;
+                for (i, item) in items.iter().enumerate() {
+                    records.push(fields.record(item, &source_name, i + 1, &lookups)?);
+                }
+            }
+            walked
+        };
         // A delta's managers may be outside it: the caller resolves them against what it knows.
         if !incremental {
             self.resolve_managers(&mut records, &[]);
@@ -385,17 +405,33 @@ impl HttpSource {
             &spec.records,
         );
         let mut table = BTreeMap::new();
-        self.walk(&endpoint, options, |_, items| {
-            for item in items {
-                let text = |p: &JsonPath| p.select(item).and_then(scalar_text);
-                if let (Some(k), Some(v)) = (text(&spec.key), text(&spec.value)) {
-                    table.insert(k, v);
+        let walked = self
+            .walk(&endpoint, options, |_, items| {
+                for item in items {
+                    let text = |p: &JsonPath| p.select(item).and_then(scalar_text);
+                    if let (Some(k), Some(v)) = (text(&spec.key), text(&spec.value)) {
+                        table.insert(k, v);
+                    }
                 }
+                Ok(())
+            })
+            .await;
+        match walked {
+            Ok(_) => Ok((name.to_string(), table)),
+            // An optional table the tenant cannot read (an endpoint in beta, or not enabled
+            // for it): the values stay as the system gave them.
+            Err(FetchError::Status { status, .. })
+                if spec.optional && matches!(status, 403 | 404) =>
+            {
+                tracing::warn!(
+                    lookup = name,
+                    status,
+                    "The lookup table is not available; its values stay as the system gives them"
+                );
+                Ok((name.to_string(), BTreeMap::new()))
             }
-            Ok(())
-        })
-        .await?;
-        Ok((name.to_string(), table))
+            Err(e) => Err(e),
+        }
     }
 
     /// Reads every page of one endpoint (or the first, if asked), handing each page's records
