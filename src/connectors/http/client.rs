@@ -331,7 +331,7 @@ pub(super) async fn read_capped(
 }
 
 /// `base` with the members of `extra` merged in, recursively; `extra` wins.
-fn merged(base: &Value, extra: &Value) -> Value {
+pub(super) fn merged(base: &Value, extra: &Value) -> Value {
     match (base, extra) {
         (Value::Object(b), Value::Object(e)) => {
             let mut out = b.clone();

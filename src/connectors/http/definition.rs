@@ -222,6 +222,16 @@ pub enum Method {
     Post,
 }
 
+/// Where paging parameters are sent.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamPlace {
+    #[default]
+    Query,
+    /// As numbers in the request's JSON body.
+    Body,
+}
+
 /// The request for the first page.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -261,6 +271,10 @@ pub enum Pagination {
         #[serde(default = "one")]
         first: u32,
         total_path: Option<JsonPath>,
+        /// Where the page number and size go: the query string (the default) or, for search
+        /// endpoints that take a POST, members of the JSON body (`in = "body"`).
+        #[serde(default, rename = "in")]
+        place: ParamPlace,
     },
     /// A cursor from the response body at `path`, sent back as `cursor_param`; no cursor (or
     /// `more_path` saying `false`) means the last page.
@@ -576,6 +590,18 @@ impl Definition {
         }
         problems.extend(definition.limits.problems());
         problems.extend(definition.pagination.problems("pagination"));
+        if let Pagination::Page {
+            place: ParamPlace::Body,
+            ..
+        } = definition.pagination
+            && (definition.request.method != Method::Post
+                || !matches!(definition.request.body, None | Some(Value::Object(_))))
+        {
+            problems.push(
+                "pagination.in: \"body\" needs a POST request whose body is a JSON object"
+                    .to_string(),
+            );
+        }
         for (name, expand) in &definition.expand {
             problems.extend(
                 expand
@@ -662,6 +688,20 @@ mod tests {
             "name = \"T\"\n[auth]\nkind = \"none\"\n[records]\n[request]\nurl = \"https://hr.example/people\"\n\
              [fields.employee_id]\npath = \"id\"\n[fields.email]\npath = \"mail\"\n{extra}"
         ))
+    }
+
+    #[test]
+    fn page_numbers_in_the_body_need_a_post_with_an_object_body() {
+        let paging = "[pagination]\nkind = \"page\"\npage_param = \"page\"\nsize = 10\nin = \"body\"\n";
+
+        let get = definition(paging);
+        let post = Definition::parse(&format!(
+            "name = \"T\"\n[auth]\nkind = \"none\"\n[records]\n[request]\nmethod = \"POST\"\nurl = \"https://hr.example/people\"\nbody = {{ fields = [\"id\"] }}\n\
+             [fields.employee_id]\npath = \"id\"\n[fields.email]\npath = \"mail\"\n{paging}"
+        ));
+
+        assert!(get.unwrap_err().contains("pagination.in"));
+        assert!(post.is_ok(), "{:?}", post.err());
     }
 
     #[test]

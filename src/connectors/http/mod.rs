@@ -40,7 +40,7 @@ use tokio::time::Instant;
 pub use builtin::BUILT_IN;
 pub use definition::{
     AssertionSpec, Auth, CapabilitySpec, Definition, ExpandSpec, IncrementalSpec, Limits,
-    LookupSpec, Method, Pagination, RecordsSpec, RequestSpec,
+    LookupSpec, Method, Pagination, ParamPlace, RecordsSpec, RequestSpec,
 };
 pub use paging::link_next;
 pub use settings::{
@@ -111,6 +111,7 @@ pub struct Fetched {
 }
 
 /// One endpoint being read: the people, or a lookup table.
+#[derive(Clone)]
 struct Endpoint<'a> {
     /// `people` or `lookup departments`, for messages and raw dump file names.
     what: String,

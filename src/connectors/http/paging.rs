@@ -15,7 +15,7 @@ use reqwest::Url;
 use serde_json::Value;
 
 use super::client::PageOut;
-use super::definition::Pagination;
+use super::definition::{Pagination, ParamPlace};
 use super::{Endpoint, FetchError, FetchOptions, HttpSource, SendFuture};
 use crate::connectors::mapping::{member, scalar_text};
 
@@ -82,7 +82,10 @@ impl HttpSource {
                 ));
             }
             let (url, query) = self.address(ep, &base_url, &next, page)?;
-            let out = self.get_page(ep, &url, &query, page, options).await?;
+            let paged = self.page_endpoint(ep, &next, page);
+            let out = self
+                .get_page(paged.as_ref().unwrap_or(ep), &url, &query, page, options)
+                .await?;
             let items = self.items(ep, &out.body, page)?;
             if page == 1 {
                 walk.total = self.first_total(ep, &out.body)?;
@@ -219,7 +222,10 @@ impl HttpSource {
                         offset: u64::from(p - 1) * u64::from(size),
                     };
                     let (url, query) = self.address(ep, base_url, &at, p)?;
-                    let out = self.get_page(ep, &url, &query, p, options).await?;
+                    let paged = self.page_endpoint(ep, &at, p);
+                    let out = self
+                        .get_page(paged.as_ref().unwrap_or(ep), &url, &query, p, options)
+                        .await?;
                     Ok::<_, FetchError>((p, out))
                 })
             })
@@ -260,6 +266,39 @@ impl HttpSource {
             ));
         }
         Ok(())
+    }
+
+    /// The endpoint as it is asked for one page: where the page number and size go in the
+    /// body (`in = "body"`), merged into it; else the endpoint itself.
+    fn page_endpoint<'e>(&self, ep: &Endpoint<'e>, next: &Next, page: u32) -> Option<Endpoint<'e>> {
+        let Pagination::Page {
+            page_param,
+            size_param,
+            size,
+            first,
+            place: ParamPlace::Body,
+            ..
+        } = ep.pagination
+        else {
+            return None;
+        };
+        let number = match next {
+            Next::At { number, .. } => *number,
+            _ => page,
+        };
+        let mut members = serde_json::Map::new();
+        members.insert(page_param.clone(), Value::from(first + number - 1));
+        if let Some(p) = size_param {
+            members.insert(p.clone(), Value::from(*size));
+        }
+        let extra_body = match &ep.extra_body {
+            Some(extra) => super::client::merged(extra, &Value::Object(members)),
+            None => Value::Object(members),
+        };
+        Some(Endpoint {
+            extra_body: Some(extra_body),
+            ..ep.clone()
+        })
     }
 
     /// The URL and query of a page.
@@ -308,6 +347,7 @@ impl HttpSource {
                 size_param,
                 size,
                 first,
+                place: ParamPlace::Query,
                 ..
             } => {
                 query.push((page_param.clone(), (first + number - 1).to_string()));
@@ -315,6 +355,11 @@ impl HttpSource {
                     query.push((p.clone(), size.to_string()));
                 }
             }
+            // Sent in the body instead: see `page_body`.
+            Pagination::Page {
+                place: ParamPlace::Body,
+                ..
+            } => {}
             Pagination::Cursor {
                 cursor_param,
                 size_param,
