@@ -195,6 +195,9 @@ fn feed_fingerprint(http: &crate::config::HttpSettings) -> anyhow::Result<String
     if !http.fields.is_empty() {
         context.update(format!("\0fields={}", http.fields).as_bytes());
     }
+    if !http.extend_body.is_empty() {
+        context.update(format!("\0extend_body={}", http.extend_body).as_bytes());
+    }
     Ok(context
         .finish()
         .as_ref()

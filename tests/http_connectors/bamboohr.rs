@@ -197,16 +197,14 @@ path = "fields.customPersoneelsnummer"
 "#,
     )
     .unwrap();
-    let def = definition("bamboohr.toml").with_fields(&overrides).unwrap();
+    let extend: toml::Table = toml::from_str("fields = [\"customPersoneelsnummer\"]").unwrap();
+    let def = definition("bamboohr.toml")
+        .with_fields(&overrides)
+        .unwrap()
+        .with_body_extended(&extend)
+        .unwrap();
 
-    let records = bamboo(
-        def,
-        &server,
-        &[("employee_number_field", "customPersoneelsnummer")],
-    )
-    .fetch()
-    .await
-    .unwrap();
+    let records = bamboo(def, &server, &[]).fetch().await.unwrap();
 
     let expected = [
         Expected {

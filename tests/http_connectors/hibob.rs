@@ -179,12 +179,15 @@ async fn hibob_tenant_with_a_custom_personnel_number_gets_it_through_an_instance
         "[attributes.employee_number]\npath = \"{TENANT_A_NUMBER}\"\n"
     ))
     .unwrap();
+    let extend: toml::Table =
+        toml::from_str(&format!("fields = [\"{TENANT_A_NUMBER}\"]\n")).unwrap();
     let bob = source(
-        definition("hibob.toml").with_fields(&overrides).unwrap(),
-        &[
-            ("base_url", &server.uri()),
-            ("extra_field", TENANT_A_NUMBER),
-        ],
+        definition("hibob.toml")
+            .with_fields(&overrides)
+            .unwrap()
+            .with_body_extended(&extend)
+            .unwrap(),
+        &[("base_url", &server.uri())],
         &SERVICE_USER,
     );
 

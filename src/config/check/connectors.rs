@@ -96,6 +96,7 @@ fn http_source(c: &Instance, http: &HttpSettings) -> Vec<Problem> {
     let mut problems = match http.load_definition() {
         Err(DefinitionError::Definition(e)) => vec![c.problem("http.definition", e)],
         Err(DefinitionError::Fields(e)) => vec![c.problem("http.fields", e)],
+        Err(DefinitionError::ExtendBody(e)) => vec![c.problem("http.extend_body", e)],
         Ok(resolved) => http_definition(c, http, &resolved.definition),
     };
     for (name, var) in &http.secrets {

@@ -502,6 +502,19 @@ impl Definition {
         self
     }
 
+    /// The definition with a connector instance's `extend_body` added to its request's JSON
+    /// body: lists appended to, tables merged, other values set.
+    pub fn with_body_extended(mut self, extend: &toml::Table) -> Result<Definition, String> {
+        if extend.is_empty() {
+            return Ok(self);
+        }
+        self.request.body = Some(super::settings::extended_body(
+            self.request.body.as_ref(),
+            extend,
+        )?);
+        Ok(self)
+    }
+
     /// The definition if its field map, lookups, variables, limits and paging hold together;
     /// else every problem, joined.
     fn checked(self) -> Result<Definition, String> {
@@ -692,7 +705,8 @@ mod tests {
 
     #[test]
     fn page_numbers_in_the_body_need_a_post_with_an_object_body() {
-        let paging = "[pagination]\nkind = \"page\"\npage_param = \"page\"\nsize = 10\nin = \"body\"\n";
+        let paging =
+            "[pagination]\nkind = \"page\"\npage_param = \"page\"\nsize = 10\nin = \"body\"\n";
 
         let get = definition(paging);
         let post = Definition::parse(&format!(

@@ -32,6 +32,11 @@ pub struct HttpSettings {
     /// employee number or cost centre (`[connectors.ID.http.fields.attributes.cost_centre]`).
     #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
     pub fields: toml::Table,
+    /// Added to the definition's JSON request body: lists are appended to (a custom field's id
+    /// for systems that return only the fields a search names), tables merged, other values
+    /// set. For the field overrides' custom fields, where the system must be asked for them.
+    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
+    pub extend_body: toml::Table,
     /// The folder of the configuration file this came from, which names and relative paths
     /// of definitions resolve against; set when the configuration is loaded.
     #[serde(skip)]
@@ -149,7 +154,9 @@ impl HttpSettings {
             .map_err(|e| DefinitionError::Definition(format!("{origin}: {e}")))?;
         let definition = definition
             .with_fields(&self.fields)
-            .map_err(DefinitionError::Fields)?;
+            .map_err(DefinitionError::Fields)?
+            .with_body_extended(&self.extend_body)
+            .map_err(DefinitionError::ExtendBody)?;
         Ok(ResolvedDefinition {
             origin,
             text,
@@ -167,6 +174,50 @@ pub enum DefinitionError {
     /// The instance's `fields` overrides name an unknown field or cannot be read.
     #[error("this instance's fields: {0}")]
     Fields(String),
+    /// The instance's `extend_body` does not fit the definition's request.
+    #[error("{0}")]
+    ExtendBody(String),
+}
+
+/// The definition's request body with an instance's `extend_body` added: lists appended to,
+/// tables merged, other values set. The request must have a JSON object body.
+pub(super) fn extended_body(
+    body: Option<&serde_json::Value>,
+    extend: &toml::Table,
+) -> Result<serde_json::Value, String> {
+    let Some(serde_json::Value::Object(body)) = body else {
+        return Err(
+            "the definition's request has no JSON object body to extend; remove extend_body"
+                .to_string(),
+        );
+    };
+    let extend = serde_json::to_value(extend).map_err(|e| e.to_string())?;
+    fn add(into: &mut serde_json::Value, extra: serde_json::Value) {
+        use serde_json::Value;
+        match (into, extra) {
+            (Value::Array(list), Value::Array(more)) => {
+                for item in more {
+                    if !list.contains(&item) {
+                        list.push(item);
+                    }
+                }
+            }
+            (Value::Object(map), Value::Object(more)) => {
+                for (key, value) in more {
+                    match map.get_mut(&key) {
+                        Some(existing) => add(existing, value),
+                        None => {
+                            map.insert(key, value);
+                        }
+                    }
+                }
+            }
+            (slot, value) => *slot = value,
+        }
+    }
+    let mut out = serde_json::Value::Object(body.clone());
+    add(&mut out, extend);
+    Ok(out)
 }
 
 /// Where a definition is read from.
@@ -174,4 +225,33 @@ pub enum DefinitionError {
 pub enum DefinitionLocation {
     File(PathBuf),
     BuiltIn(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extend_body_appends_to_lists_merges_tables_and_sets_the_rest() {
+        let body = serde_json::json!({"fields": ["root.id", "root.email"], "showInactive": true, "filters": {"a": 1}});
+        let extend: toml::Table = toml::from_str(
+            "fields = [\"work.custom.nr\", \"root.id\"]\nshowInactive = false\n[filters]\nb = 2\n",
+        )
+        .unwrap();
+
+        let out = extended_body(Some(&body), &extend).unwrap();
+
+        assert_eq!(
+            out,
+            serde_json::json!({"fields": ["root.id", "root.email", "work.custom.nr"], "showInactive": false, "filters": {"a": 1, "b": 2}})
+        );
+    }
+
+    #[test]
+    fn extend_body_needs_an_object_body() {
+        let extend: toml::Table = toml::from_str("fields = [\"x\"]").unwrap();
+
+        assert!(extended_body(None, &extend).is_err());
+        assert!(extended_body(Some(&serde_json::json!([1])), &extend).is_err());
+    }
 }
