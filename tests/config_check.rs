@@ -884,3 +884,22 @@ fn an_instance_field_override_is_read_instead_of_the_definitions_field() {
         "\"urn:ietf:params:scim:schemas:extension:acme:2.0:User\".personnelNumber"
     );
 }
+
+#[test]
+fn extend_body_on_a_definition_without_a_json_body_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        &scim_by_name("extend_body = { fields = [\"x\"] }\n"),
+    );
+
+    let found = problems(&path, &[]);
+
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].key, "connectors.acme_scim.http.extend_body");
+    assert!(
+        found[0].message.contains("no JSON object body"),
+        "{}",
+        found[0].message
+    );
+}
