@@ -1,6 +1,6 @@
 //! Small helpers for secrets that several layers need: random tokens (activation links,
-//! sign-in sessions, admin tokens), the form they are stored in, and a URL shown without its
-//! password. A leaf utility: it uses nothing of the crate, so the mail worker, the server and
+//! sign-in sessions, admin tokens), the form they are stored in, a URL shown without its
+//! password, and credentials sealed for keeping in the database. A leaf utility: it uses nothing of the crate, so the mail worker, the server and
 //! a run can all share it without reaching into each other.
 
 use aws_lc_rs::digest;
@@ -21,6 +21,63 @@ pub fn sha256_hex(text: &str) -> String {
 /// Bytes as lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A credential sealed for keeping in the database (AES-256-GCM, a random nonce): the key is
+/// derived from `key_material`, a secret the database does not hold (the configured secret
+/// the kept one replaces), so the database alone does not give it away. Hex of nonce and
+/// sealed bytes.
+pub fn seal(key_material: &str, plaintext: &str) -> Result<String, aws_lc_rs::error::Unspecified> {
+    use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &seal_key(key_material))?);
+    let mut nonce = [0u8; NONCE_LEN];
+    aws_lc_rs::rand::fill(&mut nonce)?;
+    let mut sealed = plaintext.as_bytes().to_vec();
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(SEAL_CONTEXT),
+        &mut sealed,
+    )?;
+    Ok(format!("{}{}", hex(&nonce), hex(&sealed)))
+}
+
+/// What [`seal`] sealed, or `None` when it was sealed with other key material (the configured
+/// secret changed) or is not a sealed text at all.
+pub fn open_sealed(key_material: &str, sealed: &str) -> Option<String> {
+    use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+    let bytes = unhex(sealed)?;
+    let (nonce, body) = (bytes.get(..NONCE_LEN)?, bytes.get(NONCE_LEN..)?);
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &seal_key(key_material)).ok()?);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut body = body.to_vec();
+    let plain = key
+        .open_in_place(nonce, Aad::from(SEAL_CONTEXT), &mut body)
+        .ok()?;
+    String::from_utf8(plain.to_vec()).ok()
+}
+
+const SEAL_CONTEXT: &[u8] = b"hrsync kept credential v1";
+
+fn seal_key(key_material: &str) -> [u8; 32] {
+    let mut context = digest::Context::new(&digest::SHA256);
+    context.update(SEAL_CONTEXT);
+    context.update(&[0]);
+    context.update(key_material.as_bytes());
+    let mut key = [0u8; 32];
+    for (to, from) in key.iter_mut().zip(context.finish().as_ref()) {
+        *to = *from;
+    }
+    key
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// The URL with the password of its user information replaced by `***`.
@@ -45,6 +102,29 @@ pub fn url_without_password(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sealed_credential_opens_only_with_the_same_key_material() {
+        let sealed = seal("configured-refresh-token", "rotated-refresh-token").unwrap();
+
+        assert!(!sealed.contains("rotated"));
+        assert_eq!(
+            open_sealed("configured-refresh-token", &sealed).as_deref(),
+            Some("rotated-refresh-token")
+        );
+        assert_eq!(open_sealed("another-configured-token", &sealed), None);
+        assert_ne!(
+            sealed,
+            seal("configured-refresh-token", "rotated-refresh-token").unwrap()
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_refused_as_a_sealed_credential_or_opened_without_panic(text in "\\PC{0,80}|[0-9a-f]{0,120}") {
+            let _ = open_sealed("k", &text);
+        }
+    }
 
     #[test]
     fn tokens_are_256_random_bits_in_hex() {

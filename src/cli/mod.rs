@@ -492,7 +492,7 @@ fn mostly_without_email(records: &[crate::domain::HrRecord], limit: f64) -> Opti
 
 /// What the first page of an http connector gives, for `check --connect`.
 async fn connect_first_page(loaded: &Loaded, connector: &str) -> anyhow::Result<String> {
-    let source = crate::sync::http_source(loaded, connector)?;
+    let source = crate::sync::http_source(loaded, connector).await?;
     let fetched = source
         .fetch_with(&FetchOptions {
             first_page_only: true,
@@ -555,7 +555,7 @@ async fn fetch(
     format: FetchFormat,
 ) -> anyhow::Result<ExitCode> {
     let loaded = config::load_checked(path)?;
-    let source = crate::sync::http_source(&loaded, connector)?;
+    let source = crate::sync::http_source(&loaded, connector).await?;
     let fetched = source
         .fetch_with(&FetchOptions {
             since: since.map(|s| s.with_timezone(&chrono::Utc)),

@@ -39,6 +39,7 @@ macro_rules! dispatch {
 
 mod admin_sessions;
 mod apply;
+mod credentials;
 mod directory;
 mod feed;
 mod lock;
@@ -98,12 +99,14 @@ impl<T> Doing<T> for std::result::Result<T, sqlx::Error> {
     }
 }
 
+#[derive(Clone)]
 enum Backend {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
 
-/// The database, SQLite or PostgreSQL.
+/// The database, SQLite or PostgreSQL. A clone shares the same pools.
+#[derive(Clone)]
 pub struct Store {
     backend: Backend,
     /// On PostgreSQL, the connections that hold connector locks, apart from the pool the

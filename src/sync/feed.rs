@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::{App, Connector};
 use crate::config::{HttpSettings, Loaded, Source};
 use crate::connectors::csv;
-use crate::connectors::http::{FetchOptions, HttpSource};
+use crate::connectors::http::{CredentialKeeper, FetchOptions, HttpSource, SendFuture};
 use crate::domain::{FetchKind, HrRecord};
 use crate::store::FeedUpdate;
 
@@ -88,7 +88,10 @@ impl App {
                 })
             }
             Source::Http(http) => {
-                let source = build_http(http)?;
+                let source = build_http(http)?.with_keeper(std::sync::Arc::new(StoreKeeper {
+                    store: self.store.clone(),
+                    connector: connector.to_string(),
+                }));
                 let Some(incremental) = &http.incremental else {
                     return Ok(Feed {
                         records: source.fetch().await?,
@@ -158,15 +161,51 @@ impl App {
 }
 
 /// The HTTP source of an `http` connector, bound to its variables and secrets read from the
-/// environment.
-pub fn http_source(config: &Loaded, connector: &str) -> anyhow::Result<HttpSource> {
+/// environment. Where its definition replaces a secret at every exchange (a rotating refresh
+/// token), the database is opened to keep the newest, as a run does: a `fetch` or
+/// `check --connect` must not use up the one a run needs.
+pub async fn http_source(config: &Loaded, connector: &str) -> anyhow::Result<HttpSource> {
     let source = config
         .connector(connector)?
         .source()
         .map_err(|(key, message)| anyhow::anyhow!("connectors.{connector}.{key}: {message}"))?;
-    match source {
-        Source::Http(http) => build_http(http),
+    let source = match source {
+        Source::Http(http) => build_http(http)?,
         Source::Csv(_) => anyhow::bail!("connector `{connector}` is not an http connector"),
+    };
+    if !source.rotates_a_secret() {
+        return Ok(source);
+    }
+    let store = super::open_store(config).await?;
+    Ok(source.with_keeper(std::sync::Arc::new(StoreKeeper {
+        store,
+        connector: connector.to_string(),
+    })))
+}
+
+/// Keeps a connector's rotated secret in the database.
+struct StoreKeeper {
+    store: crate::store::Store,
+    connector: String,
+}
+
+impl CredentialKeeper for StoreKeeper {
+    fn kept<'a>(&'a self, name: &'a str) -> SendFuture<'a, Result<Option<String>, String>> {
+        Box::pin(async move {
+            self.store
+                .kept_credential(&self.connector, name)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn keep<'a>(&'a self, name: &'a str, sealed: String) -> SendFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.store
+                .keep_credential(&self.connector, name, &sealed, Utc::now())
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }
 

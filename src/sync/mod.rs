@@ -136,6 +136,18 @@ struct RunGuard<'a> {
     lock: crate::store::ConnectorLock,
 }
 
+/// Opens (and migrates) the database the configuration names.
+pub(crate) async fn open_store(config: &Loaded) -> anyhow::Result<Store> {
+    use anyhow::Context;
+    let db = &config.settings.database;
+    let password = config.database_password()?;
+    let store = Store::connect_with_password(&db.url, db.max_connections, password.as_ref())
+        .await
+        .with_context(|| format!("database.url `{}`", redact_url(&db.url)))?;
+    store.migrate().await?;
+    Ok(store)
+}
+
 impl App {
     /// Opens the database (migrating it) and the mail transport the configuration names.
     /// Refuses numbers outside their range as `hrsync check` does: the CLI checks the whole
@@ -147,12 +159,7 @@ impl App {
         if !problems.is_empty() {
             return Err(crate::config::ConfigError { problems }.into());
         }
-        let db = &config.settings.database;
-        let password = config.database_password()?;
-        let store = Store::connect_with_password(&db.url, db.max_connections, password.as_ref())
-            .await
-            .with_context(|| format!("database.url `{}`", redact_url(&db.url)))?;
-        store.migrate().await?;
+        let store = open_store(&config).await?;
         let mail = &config.settings.mail;
         let mailer = match mail.transport {
             MailTransportKind::File => Mailer::file(&mail.dir)?,

@@ -16,6 +16,7 @@
 
 mod admin_store;
 mod connector_lock;
+mod credentials;
 mod hostile;
 mod settings_in_range;
 #[path = "../support/smtp.rs"]
@@ -93,6 +94,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         settings_in_range::settings_out_of_range_are_refused_before_a_pool_is_allocated_or_a_run_starts,
         admin_store::account_search_matches_percent_underscore_and_backslash_literally,
         admin_store::admin_sessions_are_kept_by_hash_touched_forward_revoked_once_and_purged,
+        credentials::a_rotated_refresh_token_is_kept_sealed_and_sent_at_the_next_run,
     ]
 }
 

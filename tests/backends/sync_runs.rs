@@ -11,7 +11,7 @@ use crate::support::{
 
 /// Anna leads Care and manages Bert, Cora and Dirk; Dirk leads Planning and will manage Eva,
 /// who starts next year. Cora is a nurse without a BIG number; Finn has no email.
-const BASE: [&str; 6] = [
+pub const BASE: [&str; 6] = [
     "E1,anna@zorg.example,Anna,Aalbers,CARE,Care,,Team lead,2020-01-01,,active,",
     "E2,bert@zorg.example,Bert,Bos,CARE,Care,E1,Nurse,2021-01-01,,active,12345678901",
     "E3,cora@zorg.example,Cora,Çelik,CARE,Care,E1,Nurse,2021-01-01,,active,",

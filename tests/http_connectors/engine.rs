@@ -1430,3 +1430,82 @@ async fn a_person_whose_id_would_change_the_request_fails_the_fetch() {
         .collect();
     assert_eq!(asked, ["/people"], "nothing else was asked");
 }
+
+/// Keeps sealed credentials in memory, as the store does in a database.
+#[derive(Default)]
+struct MemoryKeeper(std::sync::Mutex<BTreeMap<String, String>>);
+
+impl hrsync::connectors::http::CredentialKeeper for MemoryKeeper {
+    fn kept<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> hrsync::connectors::http::SendFuture<'a, Result<Option<String>, String>> {
+        Box::pin(async move { Ok(self.0.lock().unwrap().get(name).cloned()) })
+    }
+
+    fn keep<'a>(
+        &'a self,
+        name: &'a str,
+        sealed: String,
+    ) -> hrsync::connectors::http::SendFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.0.lock().unwrap().insert(name.to_string(), sealed);
+            Ok(())
+        })
+    }
+}
+
+fn rotating_definition() -> Definition {
+    Definition::parse(&OFFSET_DEFINITION.replace(
+        "[auth]\nkind = \"header\"\nname = \"X-Api-Key\"\nvalue = \"{secret:api_key}\"",
+        r#"[auth]
+kind = "token"
+url = "{base}/token"
+form = { grant_type = "refresh_token", refresh_token = "{secret:api_key}" }
+token_path = "access_token"
+rotated_secret = { name = "api_key", path = "refresh_token" }"#,
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_new_consent_starts_again_from_the_configured_refresh_token() {
+    let server = MockServer::start().await;
+    for (from, to) in [("consent-1", "r-2"), ("r-2", "r-3"), ("consent-2", "r-9")] {
+        Mock::given(path("/token"))
+            .and(wiremock::matchers::body_string_contains(format!(
+                "refresh_token={from}"
+            )))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"access_token": format!("a-{to}"), "refresh_token": to}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(path("/people"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(people(&["A1"])))
+        .mount(&server)
+        .await;
+    let keeper = std::sync::Arc::new(MemoryKeeper::default());
+    let run = |secret: &'static str| {
+        source(
+            rotating_definition(),
+            &[("base", &server.uri())],
+            &[("api_key", secret)],
+        )
+        .with_keeper(keeper.clone())
+    };
+
+    // Two runs on the first consent, then ops configure the refresh token of a new consent.
+    run("consent-1").fetch().await.unwrap();
+    run("consent-1").fetch().await.unwrap();
+    run("consent-2").fetch().await.unwrap();
+
+    // Each exchange was asked for exactly once (`expect(1)`), in that order of tokens.
+    let kept = keeper.0.lock().unwrap().get("api_key").cloned().unwrap();
+    assert_eq!(
+        hrsync::secret::open_sealed("consent-2", &kept).as_deref(),
+        Some("r-9")
+    );
+}

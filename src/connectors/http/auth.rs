@@ -94,6 +94,7 @@ impl HttpSource {
         let Auth::Token {
             token_path,
             expires_in_path,
+            rotated_secret,
             ..
         } = &self.definition.auth
         else {
@@ -105,6 +106,14 @@ impl HttpSource {
         let mut extra = BTreeMap::new();
         if let Some(assertion) = self.assertion(ep, page).await? {
             extra.insert("assertion".to_string(), assertion);
+        }
+        if let Some(rotated) = rotated_secret
+            && let Some(newest) = self
+                .newest_rotated(&rotated.name)
+                .await
+                .map_err(|m| fail(m, false))?
+        {
+            extra.insert(format!("secret:{}", rotated.name), newest);
         }
         let (request, shown) = self.token_request(&extra).map_err(|m| fail(m, false))?;
         let response = request.send().await.map_err(|e| {
@@ -154,6 +163,17 @@ impl HttpSource {
                     false,
                 )
             })?;
+        if let Some(rotated) = rotated_secret
+            && let Some(new) = rotated
+                .path
+                .select(&answer)
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+        {
+            self.keep_rotated(&rotated.name, new)
+                .await
+                .map_err(|m| fail(m, false))?;
+        }
         // Renewed a minute before it runs out.
         let until = expires_in_path
             .as_ref()
@@ -164,6 +184,49 @@ impl HttpSource {
             })
             .map(|seconds| Instant::now() + Duration::from_secs(seconds.saturating_sub(60)));
         Ok((SecretString::from(token.to_string()), until))
+    }
+
+    /// The newest value of a rotated secret: the one this source last received, else the one
+    /// kept (sealed with the configured secret; one sealed with another, from before the
+    /// configured secret was changed, is passed over), else `None` for the configured one.
+    async fn newest_rotated(&self, name: &str) -> Result<Option<String>, String> {
+        if let Some(newest) = self.rotated.lock().await.as_ref() {
+            return Ok(Some(newest.expose_secret().to_string()));
+        }
+        let (Some(keeper), Some(configured)) = (&self.keeper, self.secrets.get(name)) else {
+            return Ok(None);
+        };
+        let kept = keeper
+            .kept(name)
+            .await
+            .map_err(|e| format!("cannot read the kept `{name}`: {e}"))?;
+        let opened =
+            kept.and_then(|sealed| crate::secret::open_sealed(configured.expose_secret(), &sealed));
+        if let Some(value) = &opened
+            && let Ok(mut seen) = self.seen_tokens.lock()
+        {
+            seen.push(SecretString::from(value.clone()));
+        }
+        Ok(opened)
+    }
+
+    /// Keeps the value a token answer gave for a rotated secret: for the rest of this fetch,
+    /// and sealed with the keeper for the next. A value that cannot be kept fails the fetch:
+    /// the one it replaced may no longer work, and ops must know now, not at the next run.
+    async fn keep_rotated(&self, name: &str, value: &str) -> Result<(), String> {
+        let secret = SecretString::from(value.to_string());
+        if let Ok(mut seen) = self.seen_tokens.lock() {
+            seen.push(secret.clone());
+        }
+        *self.rotated.lock().await = Some(secret);
+        let (Some(keeper), Some(configured)) = (&self.keeper, self.secrets.get(name)) else {
+            return Ok(());
+        };
+        let sealed = crate::secret::seal(configured.expose_secret(), value)
+            .map_err(|_| format!("cannot seal the new `{name}`"))?;
+        keeper.keep(name, sealed).await.map_err(|e| {
+            format!("the system replaced `{name}`, but the new one cannot be kept: {e}")
+        })
     }
 
     /// The assertion the token request sends, where the definition asks for one first: the

@@ -182,12 +182,25 @@ pub enum Auth {
         token_path: JsonPath,
         /// Where its lifetime in seconds is, if the answer says.
         expires_in_path: Option<JsonPath>,
+        /// A secret the system replaces at every exchange (an OAuth2 refresh token that is
+        /// used once): the newest is kept, sealed, and used instead of the configured one.
+        rotated_secret: Option<RotatedSecret>,
         #[serde(default = "authorization")]
         header: String,
         /// The header's value; `{token}` is the token.
         #[serde(default = "bearer_token")]
         value: String,
     },
+}
+
+/// A secret the token answer replaces: which one, and where the new value is in the answer.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotatedSecret {
+    /// The secret's name, one of the definition's `secrets` (`refresh_token`).
+    pub name: String,
+    /// Where the new value is in the token answer (`refresh_token`).
+    pub path: JsonPath,
 }
 
 /// The request whose plain-text answer is the assertion a token request sends.
@@ -603,6 +616,17 @@ impl Definition {
         }
         problems.extend(definition.limits.problems());
         problems.extend(definition.pagination.problems("pagination"));
+        if let Auth::Token {
+            rotated_secret: Some(rotated),
+            ..
+        } = &definition.auth
+            && !definition.secrets.contains(&rotated.name)
+        {
+            problems.push(format!(
+                "auth.rotated_secret.name: `{}` is not one of the definition's secrets",
+                rotated.name
+            ));
+        }
         if let Pagination::Page {
             place: ParamPlace::Body,
             ..

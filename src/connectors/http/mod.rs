@@ -38,6 +38,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 pub use builtin::BUILT_IN;
+
 pub use definition::{
     AssertionSpec, Auth, CapabilitySpec, Definition, ExpandSpec, IncrementalSpec, Limits,
     LookupSpec, Method, Pagination, ParamPlace, RecordsSpec, RequestSpec,
@@ -161,6 +162,19 @@ pub struct HttpSource {
     token: Mutex<Option<(SecretString, Option<Instant>)>>,
     /// Every token received, so that raw dumps and error texts can redact it.
     seen_tokens: std::sync::Mutex<Vec<SecretString>>,
+    /// Where a rotated secret (`auth.rotated_secret`) is kept between fetches, if anywhere.
+    keeper: Option<std::sync::Arc<dyn CredentialKeeper>>,
+    /// The newest value of the rotated secret this source knows, once it knows one.
+    rotated: Mutex<Option<SecretString>>,
+}
+
+/// Keeps a rotated secret between fetches (and processes): the store of a connector, in
+/// production. Values come and go sealed (see [`crate::secret::seal`]).
+pub trait CredentialKeeper: Send + Sync {
+    /// The sealed value kept under `name`, if any.
+    fn kept<'a>(&'a self, name: &'a str) -> SendFuture<'a, Result<Option<String>, String>>;
+    /// Keeps a sealed value under `name`, replacing the one before.
+    fn keep<'a>(&'a self, name: &'a str, sealed: String) -> SendFuture<'a, Result<(), String>>;
 }
 
 impl HttpSource {
@@ -203,11 +217,30 @@ impl HttpSource {
             last_request: Mutex::new(None),
             token: Mutex::new(None),
             seen_tokens: std::sync::Mutex::new(Vec::new()),
+            keeper: None,
+            rotated: Mutex::new(None),
         })
     }
 
     pub fn definition(&self) -> &Definition {
         &self.definition
+    }
+
+    /// The source keeping its rotated secret (`auth.rotated_secret`) with `keeper`.
+    pub fn with_keeper(mut self, keeper: std::sync::Arc<dyn CredentialKeeper>) -> HttpSource {
+        self.keeper = Some(keeper);
+        self
+    }
+
+    /// Whether the definition's auth replaces a secret at every exchange.
+    pub fn rotates_a_secret(&self) -> bool {
+        matches!(
+            self.definition.auth,
+            Auth::Token {
+                rotated_secret: Some(_),
+                ..
+            }
+        )
     }
 
     /// Fills `{variable}`, `{secret:name}` and the `extra` values in a text.
@@ -221,10 +254,15 @@ impl HttpSource {
                 .ok_or_else(|| format!("a `{{` is not closed in `{template}`"))?;
             let name = &rest[open + 1..open + close];
             let value = match name.strip_prefix("secret:") {
-                Some(secret) => self
-                    .secrets
-                    .get(secret)
-                    .map(|s| s.expose_secret().to_string())
+                // A rotated secret's newest value comes in `extra` under its own name.
+                Some(secret) => extra
+                    .get(name)
+                    .cloned()
+                    .or_else(|| {
+                        self.secrets
+                            .get(secret)
+                            .map(|s| s.expose_secret().to_string())
+                    })
                     .ok_or_else(|| format!("no secret `{secret}`"))?,
                 None => extra
                     .get(name)
@@ -472,4 +510,4 @@ impl HttpSource {
 /// A boxed future that is `Send`. Futures made in a closure for a stream combinator are boxed
 /// as this, so the compiler proves them `Send` where they are made; without it, the fetch as a
 /// whole cannot be shown `Send` and cannot run on a spawned task.
-type SendFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+pub type SendFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

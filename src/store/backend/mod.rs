@@ -12,6 +12,7 @@ use super::{Db, POSTGRES};
 pub(in crate::store) mod admin_sessions;
 pub(in crate::store) mod apply;
 pub(in crate::store) mod common;
+pub(in crate::store) mod credentials;
 pub(in crate::store) mod directory;
 pub(in crate::store) mod feed;
 pub(in crate::store) mod organisations;
