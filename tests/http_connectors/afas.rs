@@ -133,6 +133,7 @@ async fn afas_standard_employee_connector_pages_with_one_oauth_token_and_finds_u
     let afas = source(afas_definition(), &[("base_url", &server.uri())], &CLIENT);
 
     let records = afas.fetch().await.unwrap();
+    lifecycle::assert_lifecycle("afas", &records);
 
     let noord = department("WVN", "Wijkverpleging Noord");
     assert_eq!(

@@ -100,6 +100,7 @@ async fn bamboohr_company_without_custom_fields_reads_current_former_and_future_
         .fetch()
         .await
         .unwrap();
+    lifecycle::assert_lifecycle("bamboohr", &records);
 
     let expected = [
         Expected {

@@ -82,6 +82,7 @@ async fn hibob_tenant_without_custom_fields_reads_every_standard_field_by_the_ba
     );
 
     let records = bob.fetch().await.unwrap();
+    lifecycle::assert_lifecycle("hibob", &records);
 
     let director = "3332883884017713201";
     let nurse = "3332883884017713202";

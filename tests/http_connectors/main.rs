@@ -23,6 +23,7 @@ mod afas;
 mod bamboohr;
 mod engine;
 mod hibob;
+mod lifecycle;
 mod nmbrs;
 mod personio;
 mod personio_v2;

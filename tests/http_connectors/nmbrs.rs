@@ -164,6 +164,7 @@ async fn nmbrs_company_is_joined_by_employee_id_with_one_token_and_managers_foun
     );
 
     let records = nmbrs.fetch().await.unwrap();
+    lifecycle::assert_lifecycle("nmbrs", &records);
 
     let director = "1e20afbd-dc27-5a96-b03e-9d435649b5bd";
     let nurse = "0235a1e4-0aa9-5d7c-9ed9-f6baab84ea7c";

@@ -88,6 +88,7 @@ async fn personio_reads_every_standard_attribute_with_personios_own_id_as_employ
     }
 
     let records = instance(def, &server, &[]).fetch().await.unwrap();
+    lifecycle::assert_lifecycle("personio", &records);
 
     let margriet = HrRecord {
         first_name: text("Margriet"),

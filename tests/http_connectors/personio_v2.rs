@@ -154,6 +154,7 @@ async fn personio_v2_reads_persons_by_their_own_id_following_next_links_with_one
         .insert("limit".to_string(), "3".to_string());
 
     let records = instance(def, &server).fetch().await.unwrap();
+    lifecycle::assert_lifecycle("personio_v2", &records);
 
     let named = |id: &str, email: &str, first: &str, last: &str, status: &str| HrRecord {
         first_name: text(first),

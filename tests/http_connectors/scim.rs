@@ -108,6 +108,7 @@ async fn scim_tenant_without_custom_fields_reads_every_page_into_complete_record
         .fetch()
         .await
         .unwrap();
+    lifecycle::assert_lifecycle("scim", &records);
 
     let expected = [
         Expected {

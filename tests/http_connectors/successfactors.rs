@@ -132,6 +132,7 @@ async fn successfactors_reads_employments_with_user_person_and_job_and_the_user_
         .fetch()
         .await
         .unwrap();
+    lifecycle::assert_lifecycle("successfactors", &records);
 
     let margriet = HrRecord {
         first_name: text("Margriet"),

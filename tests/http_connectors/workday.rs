@@ -135,6 +135,7 @@ async fn workday_reads_every_standard_column_with_the_workday_id_as_employee_id(
         .fetch()
         .await
         .unwrap();
+    lifecycle::assert_lifecycle("workday", &records);
 
     let margriet_wid = "47a2eeda8b6b2496e7d3227d8721e35b";
     let zoe_wid = "afb990336018bea061ebe00e66e965e1";
