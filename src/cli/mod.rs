@@ -505,8 +505,9 @@ async fn connect_first_page(loaded: &Loaded, connector: &str) -> anyhow::Result<
         .first_feed_max_quarantined;
     if let Some(problem) = mostly_without_email(&fetched.records, limit) {
         anyhow::bail!(
-            "the first page has {} records, but {problem}",
-            fetched.records.len()
+            "the first page has {} records, but {problem}\n{}",
+            fetched.records.len(),
+            report::field_counts_text(&fetched.records).trim_end()
         );
     }
     let incremental_asked = matches!(
@@ -582,6 +583,14 @@ async fn fetch(
     }
     eprintln!("{summary}.");
     eprint!("{}", report::field_counts_text(&records));
+    let limit = loaded
+        .connector(connector)?
+        .feed_health
+        .first_feed_max_quarantined;
+    if let Some(problem) = mostly_without_email(&records, limit) {
+        eprintln!("{connector}: {problem}");
+        return Ok(ExitCode::Error);
+    }
     Ok(ExitCode::Success)
 }
 

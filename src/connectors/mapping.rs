@@ -139,7 +139,7 @@ impl JsonPath {
                     .as_array()?
                     .iter()
                     .filter_map(|item| Some((member(item, key, fold).and_then(scalar_text)?, item)))
-                    .max_by(|(a, _), (b, _)| a.cmp(b))
+                    .max_by(|(a, _), (b, _)| later(a, b))
                     .map(|(_, item)| item)?,
                 Step::Where { key, value } => here.as_array()?.iter().find(|item| {
                     member(item, key, fold)
@@ -174,6 +174,19 @@ impl JsonPath {
         let mut bound = JsonPath::parse(&out)?;
         bound.fold_case = self.fold_case;
         Ok(bound)
+    }
+}
+
+/// How two values of a `[max:key]` step compare: as instants where both are RFC 3339
+/// timestamps (so `…:00.5Z` is later than `…:00Z`, and offsets count), else as text (ISO
+/// dates sort so).
+fn later(a: &str, b: &str) -> std::cmp::Ordering {
+    match (
+        DateTime::parse_from_rfc3339(a),
+        DateTime::parse_from_rfc3339(b),
+    ) {
+        (Ok(a), Ok(b)) => a.cmp(&b),
+        _ => a.cmp(b),
     }
 }
 
@@ -822,6 +835,15 @@ mod tests {
             Some(&json!("Verpleegkundige"))
         );
         assert_eq!(path("info[max:missing].title").select(&v), None);
+        let instants = json!({"info": [
+            {"createdAt": "2026-03-01T08:00:00.5Z", "title": "half a second later"},
+            {"createdAt": "2026-03-01T08:00:00Z", "title": "first"},
+            {"createdAt": "2026-03-01T09:30:00+02:00", "title": "earlier, in another offset"}
+        ]});
+        assert_eq!(
+            path("info[max:createdAt].title").select(&instants),
+            Some(&json!("half a second later"))
+        );
         assert!(JsonPath::parse("info[max:]").is_err());
     }
 

@@ -1348,6 +1348,14 @@ async fn check_connect_counts_each_field_and_flags_a_mapping_that_finds_no_email
         ),
         "{stderr}"
     );
+    let email = stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("email "))
+        .unwrap_or_default();
+    assert!(
+        email.contains(" 0") && email.contains("none"),
+        "the counts come with it: {stderr}"
+    );
 }
 
 /// The offset definition with each person's `roles` read from `/people/{id}/roles`.
@@ -1508,4 +1516,37 @@ async fn a_new_consent_starts_again_from_the_configured_refresh_token() {
         hrsync::secret::open_sealed("consent-2", &kept).as_deref(),
         Some("r-9")
     );
+}
+
+#[tokio::test]
+async fn managers_are_still_found_when_an_instance_reads_the_employee_id_from_elsewhere() {
+    let server = MockServer::start().await;
+    Mock::given(path("/people"))
+        .and(query_param("offset", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"data": []})))
+        .mount(&server)
+        .await;
+    Mock::given(path("/people"))
+        .and(query_param("offset", "0"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"data": [
+                {"id": "901", "number": "P-1", "email": "boss@acme.example"},
+                {"id": "902", "number": "P-2", "email": "nurse@acme.example", "boss": "901"}
+            ]})),
+        )
+        .mount(&server)
+        .await;
+    let def = Definition::parse(&format!(
+        "{OFFSET_DEFINITION}\n[fields.manager_id]\npath = \"boss\"\n"
+    ))
+    .unwrap()
+    .with_fields(&toml::from_str("[employee_id]\npath = \"number\"\n").unwrap())
+    .unwrap();
+    let hr = source(def, &[("base", &server.uri())], &[("api_key", "k")]);
+
+    let records = hr.fetch().await.unwrap();
+
+    assert_eq!(ids(&records), ["P-1", "P-2"]);
+    assert_eq!(records[1].manager_id.as_ref().unwrap().as_str(), "P-1");
+    assert_eq!(records[1].attributes["system_id"], "902");
 }

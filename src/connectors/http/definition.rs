@@ -61,6 +61,10 @@ pub struct Definition {
     pub limits: Limits,
 }
 
+/// The attribute that keeps a system's own id when an instance reads the employee id from
+/// elsewhere (see [`Definition::with_fields`]).
+pub const SYSTEM_ID: &str = "system_id";
+
 /// A lookup table from another endpoint: each record gives a key and the value it stands for.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -485,15 +489,37 @@ impl Definition {
 
     /// The definition with a connector instance's field overrides (`[connectors.ID.http.fields]`)
     /// laid over its own fields, checked as the definition's own mappings are.
+    ///
+    /// A definition whose managers are given by the system's own id, read as the employee id,
+    /// still finds them when an instance reads the employee id (and not the manager) from
+    /// elsewhere: the system's id is then kept as `attributes.system_id`, and managers are
+    /// looked up through it.
     pub fn with_fields(self, overrides: &toml::Table) -> Result<Definition, String> {
         if overrides.is_empty() {
             return Ok(self);
         }
-        let fields = self
+        let mut fields = self
             .fields
             .with_overrides(overrides)
             .map_err(|problems| problems.join("; "))?;
-        Definition { fields, ..self }.checked()
+        let mut manager_by_attribute = self.manager_by_attribute.clone();
+        // An instance that reads the manager from elsewhere too says what it is itself.
+        if overrides.contains_key("employee_id")
+            && !overrides.contains_key("manager_id")
+            && manager_by_attribute.is_none()
+        {
+            fields
+                .attributes
+                .entry(SYSTEM_ID.to_string())
+                .or_insert_with(|| self.fields.employee_id.clone());
+            manager_by_attribute = Some(SYSTEM_ID.to_string());
+        }
+        Definition {
+            fields,
+            manager_by_attribute,
+            ..self
+        }
+        .checked()
     }
 
     /// The definition with every path reading member names and values without letter case.

@@ -498,11 +498,22 @@ impl HttpSource {
                     .map(|id| (id.clone(), r.employee_id.clone()))
             })
             .collect();
+        // An id the system gives in other letters (an email as the key) is found too, where
+        // it stands for one person only.
+        let mut by_folded: BTreeMap<String, Option<crate::domain::EmployeeId>> = BTreeMap::new();
+        for (id, employee) in &by_system_id {
+            by_folded
+                .entry(id.to_lowercase())
+                .and_modify(|e| *e = None)
+                .or_insert_with(|| Some(employee.clone()));
+        }
         for r in records.iter_mut() {
-            r.manager_id = r
-                .manager_id
-                .take()
-                .and_then(|m| by_system_id.get(m.as_str()).cloned());
+            r.manager_id = r.manager_id.take().and_then(|m| {
+                by_system_id
+                    .get(m.as_str())
+                    .cloned()
+                    .or_else(|| by_folded.get(&m.as_str().to_lowercase()).cloned().flatten())
+            });
         }
     }
 }
