@@ -864,7 +864,7 @@ fn an_instance_field_override_is_checked_like_the_definition() {
 fn an_instance_field_override_is_read_instead_of_the_definitions_field() {
     let dir = tempfile::tempdir().unwrap();
     let text = scim_by_name(
-        "\n[connectors.acme_scim.http.fields.attributes.personnelNumber]\npath = '\"urn:ietf:params:scim:schemas:extension:acme:2.0:User\".personnelNumber'\n",
+        "\n[connectors.acme_scim.http.fields.attributes.personnelNumber]\npath = '\"urn:ietf:params:scim:schemas:extension:acme:2.0:User\".personnelNumber'\n\n[connectors.acme_scim.http.fields.job_title]\npath = \"urn:acme:role\"\n",
     );
     let path = write(dir.path(), &text);
 
@@ -882,6 +882,15 @@ fn an_instance_field_override_is_read_instead_of_the_definitions_field() {
             .unwrap()
             .to_string(),
         "\"urn:ietf:params:scim:schemas:extension:acme:2.0:User\".personnelNumber"
+    );
+    assert_eq!(
+        fields.job_title.path.as_ref().unwrap().to_string(),
+        "urn:acme:role",
+        "the definition's own `title` is replaced"
+    );
+    assert!(
+        fields.attributes.contains_key("employee_number"),
+        "the definition's other fields stay"
     );
 }
 

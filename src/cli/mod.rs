@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Loaded};
-use crate::connectors::http::FetchOptions;
+use crate::connectors::http::{DefinitionLocation, FetchOptions};
 use crate::domain::{Email, RunMode, RunStatus, Trigger};
 use crate::report;
 use crate::store::UserFilter;
@@ -528,8 +528,16 @@ async fn connect_first_page(loaded: &Loaded, connector: &str) -> anyhow::Result<
             capability.url
         );
     }
+    let origin = match loaded.connector(connector)?.source() {
+        Ok(config::Source::Http(http)) => match http.definition_location() {
+            Ok(DefinitionLocation::File(path)) => path.display().to_string(),
+            Ok(DefinitionLocation::BuiltIn(name)) => format!("built-in {name}"),
+            Err(e) => e,
+        },
+        _ => String::new(),
+    };
     let mut text = format!(
-        "{connector} ({}): connected; the first page has {} records",
+        "{connector} ({}, {origin}): connected; the first page has {} records",
         source.definition().name,
         fetched.records.len()
     );

@@ -76,7 +76,7 @@ impl HrRecord {
         }
     }
 
-    /// The record with every text cleaned as DESIGN's "text from HR is single-line" rule says:
+    /// The record with every text cleaned as the rule "text from HR is single-line" says:
     /// names, ids, titles, department, location, employment type and status on one line
     /// (see [`super::single_line`]), attributes without NUL. Every fetch passes its records
     /// through here, whatever the source kind, so no later layer receives a control character;

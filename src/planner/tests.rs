@@ -1,5 +1,6 @@
-//! Behaviour tests of the planner, written against DESIGN.md ("Domain rules" and "Edge cases,
-//! decided"). Each test builds a small feed and directory, plans, and checks what the plan says.
+//! Behaviour tests of the planner, one or more per domain rule and decided edge case of the
+//! product (README's "What a sync does"). Each test builds a small feed and directory, plans,
+//! and checks what the plan says.
 
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use proptest::prelude::*;
@@ -1745,7 +1746,7 @@ fn manager_outside_feed_is_no_coach() {
 
 #[test]
 fn manager_outside_feed_is_named_in_the_report() {
-    // DESIGN: "a manager without an account (quarantined, out of scope) is no coach; the report
+    // The rule: "a manager without an account (quarantined, out of scope) is no coach; the report
     // says so."
     let feed = [employee("E1", "one@example.org").dept("ops").manager("E8")];
 

@@ -882,7 +882,7 @@ fn readme_example_definition() -> Definition {
 }
 
 #[tokio::test]
-async fn readme_worked_example_of_an_eighth_system_needs_only_its_file() {
+async fn readme_worked_example_of_a_new_system_needs_only_its_file() {
     let server = MockServer::start().await;
     let uri = server.uri();
     Mock::given(path("/departments"))

@@ -340,8 +340,8 @@ async fn scim_shipped_definition_reads_no_tenant_extension_but_finds_work_typed_
             .all(|r| !r.attributes.contains_key("employee_number")),
         "the tenant's own extension is read only through an instance override"
     );
-    // "Work" is the canonical `work` in another letter case (RFC 7643 §2.1); the home address
-    // listed first is not taken.
+    // "Work" is the canonical `work` in another letter case (RFC 7643 §2.1); the home address,
+    // listed first and marked primary, is not taken.
     let daan = &records[1];
     assert_eq!(
         daan.email.as_ref().unwrap().as_str(),

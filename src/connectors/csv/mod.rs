@@ -37,7 +37,7 @@ pub use settings::CsvSettings;
 
 #[cfg(test)]
 mod test_support {
-    //! Settings and helpers the tests of every part share.
+    //! Settings and functions the tests of every part share.
 
     use super::{CsvError, CsvSettings};
     use crate::domain::HrRecord;

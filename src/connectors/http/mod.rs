@@ -19,6 +19,7 @@
 
 mod auth;
 mod builtin;
+mod checks;
 mod client;
 mod definition;
 mod expand;
@@ -473,7 +474,7 @@ impl HttpSource {
         }
     }
 
-    /// Reads every page of one endpoint (or the first, if asked), handing each page's records
+    /// A setup error of this source: a template that cannot be filled, a request that cannot be built.
     fn setup(&self, message: String) -> FetchError {
         FetchError::Setup {
             system: self.definition.name.clone(),
