@@ -1235,7 +1235,7 @@ mod tests {
         }
 
         #[test]
-        fn any_path_text_parses_or_is_refused_naming_the_path(text in "\\PC{0,24}|[a-z.\\[\\]\"=0-9 ]{0,16}") {
+        fn any_path_text_parses_or_is_refused_naming_the_path(text in "\\PC{0,24}|[a-z.\\[\\]\"=:0-9 ]{0,16}|[a-z]{1,4}\\[max:[a-z]{0,3}\\]") {
             match JsonPath::parse(&text) {
                 Ok(path) => proptest::prop_assert_eq!(path.text.as_str(), text.trim()),
                 Err(why) => {

@@ -151,6 +151,16 @@ mod tests {
         assert!(record_placeholders("{record:open").is_empty());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn record_placeholders_of_any_text_are_found_without_panic(text in "\\PC{0,40}|[{}a-z:.]{0,30}") {
+            for path in record_placeholders(&text) {
+                let placeholder = format!("{{record:{path}}}");
+                proptest::prop_assert!(text.contains(&placeholder), "{path:?} in {text:?}");
+            }
+        }
+    }
+
     #[test]
     fn only_plain_values_go_into_a_request() {
         assert!(plain("2210001"));
