@@ -342,3 +342,24 @@ fn check_names_the_line_of_an_export_cut_inside_a_quoted_value() {
         "{err}"
     );
 }
+
+#[test]
+fn sync_with_no_send_queues_the_email_and_the_next_sync_sends_it() {
+    let repo = Checkout::new();
+
+    let queued = repo.hrsync(&["sync", "--no-send"]);
+    let outbox = repo.path("data/outbox");
+    let before = std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0);
+    let sent = repo.hrsync(&["sync"]);
+
+    assert_eq!(
+        queued.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&queued.stderr)
+    );
+    assert!(String::from_utf8_lossy(&queued.stderr).contains("queued, not sent"));
+    assert_eq!(before, 0, "nothing was sent");
+    assert_eq!(sent.status.code(), Some(0));
+    assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 30);
+}

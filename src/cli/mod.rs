@@ -146,6 +146,10 @@ pub enum Command {
         as_of: Option<NaiveDate>,
         #[arg(long, value_enum, default_value = "text")]
         format: RunFormat,
+        /// Queue the emails but send none now: `serve`'s mail worker, or the next `sync`,
+        /// sends them.
+        #[arg(long)]
+        no_send: bool,
     },
     /// List recent runs, newest first.
     Runs {
@@ -261,9 +265,10 @@ async fn with_app(mut app: App, command: Command) -> anyhow::Result<ExitCode> {
             full,
             as_of,
             format,
+            no_send,
         } => {
             app.force_full_fetch = full;
-            sync(&app, connector.as_deref(), as_of, format).await?
+            sync(&app, connector.as_deref(), as_of, format, !no_send).await?
         }
         Command::Runs { limit } => list_runs(&app, limit).await?,
         Command::Report { run_id, format } => show_report(&app, run_id, format).await?,
@@ -301,16 +306,22 @@ fn admin_token() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
-/// `sync`: every connector (or one) planned and applied, then the mail those runs queued.
+/// `sync`: every connector (or one) planned and applied, then (with `send`) the mail those
+/// runs queued.
 async fn sync(
     app: &App,
     connector: Option<&str>,
     as_of: Option<NaiveDate>,
     format: RunFormat,
+    send: bool,
 ) -> anyhow::Result<ExitCode> {
     let code = runs(app, connector, as_of, format, RunMode::Apply).await?;
-    let drained = app.drain_outbox().await?;
-    eprintln!("{}", mail_summary(&drained));
+    if send {
+        let drained = app.drain_outbox().await?;
+        eprintln!("{}", mail_summary(&drained));
+    } else {
+        eprintln!("Mail: queued, not sent (--no-send); `serve` or the next `sync` sends it.");
+    }
     Ok(code)
 }
 
