@@ -14,10 +14,12 @@
 //!   re-sync with no changes and a re-sync with 1% churn (0.5% joiners, 0.25% leavers, 0.25%
 //!   department moves). The email is queued, not sent: draining the outbox is its own figure.
 //!
-//! Each time is printed beside its floor (the load for a first sync, the read for a re-sync)
-//! and the ratio, with the peak memory of the `hrsync` process (its VmHWM, read while it runs).
-//! Run it with `cargo bench --bench end_to_end`, narrowed with `-- --sizes 10000,100000` and
-//! `-- --backend sqlite` (or `postgres`).
+//! Each (backend, size) is measured `--runs` times (3 by default), each time from a fresh
+//! database; the median time is printed beside the median of its floor (the load for a first
+//! sync, the read for a re-sync) with the ratio, hrsync's fastest and slowest time, and the
+//! highest peak memory of the `hrsync` process (its VmHWM, read while it runs). Run it with
+//! `cargo bench --bench end_to_end`, narrowed with `-- --sizes 10000,100000`,
+//! `-- --backend sqlite` (or `postgres`) and `-- --runs 5`.
 
 // A benchmark stops at the first thing that is not as expected.
 #![allow(
@@ -84,15 +86,26 @@ struct Row {
     backend: &'static str,
     people: usize,
     scenario: &'static str,
-    hrsync: Duration,
+    /// hrsync's times, one per repetition.
+    hrsync: Vec<Duration>,
     floor_name: &'static str,
-    floor: Duration,
+    /// The floor's times, one per repetition.
+    floor: Vec<Duration>,
+    /// The highest peak of the repetitions.
     peak_mib: f64,
+}
+
+/// The median of some times (the upper one of an even count).
+fn median(times: &[Duration]) -> Duration {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
 }
 
 fn run(args: &[String]) -> anyhow::Result<()> {
     let mut sizes = DEFAULT_SIZES.to_vec();
     let mut only: Option<String> = None;
+    let mut runs = 3usize;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -106,6 +119,14 @@ fn run(args: &[String]) -> anyhow::Result<()> {
                     .context("--sizes: whole numbers separated by commas")?;
             }
             "--backend" => only = Some(it.next().context("--backend needs a name")?.clone()),
+            "--runs" => {
+                runs = it
+                    .next()
+                    .context("--runs needs a number")?
+                    .parse::<usize>()
+                    .context("--runs: a whole number")?
+                    .max(1);
+            }
             // `cargo bench` passes `--bench`; other harness flags mean nothing here.
             _ => {}
         }
@@ -120,7 +141,20 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     for backend in &backends {
         for &people in &sizes {
             eprintln!("{} · {people} people", backend.name());
-            rows.extend(measure(backend, people)?);
+            let mut measured: Vec<Row> = Vec::new();
+            for _ in 0..runs {
+                let once = measure(backend, people)?;
+                if measured.is_empty() {
+                    measured = once;
+                    continue;
+                }
+                for (row, more) in measured.iter_mut().zip(once) {
+                    row.hrsync.extend(more.hrsync);
+                    row.floor.extend(more.floor);
+                    row.peak_mib = row.peak_mib.max(more.peak_mib);
+                }
+            }
+            rows.extend(measured);
         }
     }
     println!("{}", table(&rows));
@@ -129,19 +163,24 @@ fn run(args: &[String]) -> anyhow::Result<()> {
 
 fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| backend | people | scenario | hrsync ms | floor | floor ms | ratio | peak MiB |\n|---|---:|---|---:|---|---:|---:|---:|\n",
+        "| backend | people | scenario | hrsync ms | min–max | floor | floor ms | ratio | peak MiB |\n|---|---:|---|---:|---:|---|---:|---:|---:|\n",
     );
     for r in rows {
-        let ratio = r.hrsync.as_secs_f64() / r.floor.as_secs_f64().max(1e-6);
+        let (hrsync, floor) = (median(&r.hrsync), median(&r.floor));
+        let ratio = hrsync.as_secs_f64() / floor.as_secs_f64().max(1e-6);
+        let low = r.hrsync.iter().min().copied().unwrap_or_default();
+        let high = r.hrsync.iter().max().copied().unwrap_or_default();
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {ratio:.1}× | {:.0} |",
+            "| {} | {} | {} | {} | {}–{} | {} | {} | {ratio:.1}× | {:.0} |",
             r.backend,
             r.people,
             r.scenario,
-            r.hrsync.as_millis(),
+            hrsync.as_millis(),
+            low.as_millis(),
+            high.as_millis(),
             r.floor_name,
-            r.floor.as_millis(),
+            floor.as_millis(),
             r.peak_mib
         );
     }
@@ -168,9 +207,9 @@ fn measure(backend: &Backend, people: usize) -> anyhow::Result<Vec<Row>> {
         backend: backend.name(),
         people,
         scenario,
-        hrsync,
+        hrsync: vec![hrsync],
         floor_name,
-        floor,
+        floor: vec![floor],
         peak_mib,
     };
     Ok(vec![
