@@ -52,17 +52,46 @@ pub(in crate::store) async fn apply_plan(
     // write is done, so each goes to the address its account has at the end of the run.
     let mut queued = Vec::new();
     let mut ids = Ids::default();
+    // How long each phase took, logged at debug level: where a large run's time goes.
+    let mut clock = PhaseClock::start();
     phases::accounts(&mut tx, scope, &batches.accounts, &mut ids, &mut queued).await?;
+    clock.lap("accounts");
     phases::memberships(&mut tx, scope, &batches.memberships, &ids, &mut queued).await?;
+    clock.lap("memberships");
     phases::teams_and_coaches(&mut tx, scope, &batches.teams, &mut ids).await?;
+    clock.lap("teams and coaches");
     phases::roles(&mut tx, scope, &batches.roles, &ids).await?;
+    clock.lap("roles");
     phases::deactivations(&mut tx, scope, &batches.deactivations).await?;
+    clock.lap("deactivations");
     let mails_queued = report::outbox_and_report(&mut tx, run, plan, &queued).await?;
+    clock.lap("outbox and report");
     tx.commit().await.doing("committing the run")?;
+    clock.lap("commit");
     Ok(Applied {
         accounts_created: ids.new_accounts.len(),
         mails_queued,
     })
+}
+
+/// Times the phases of one apply.
+struct PhaseClock(std::time::Instant);
+
+impl PhaseClock {
+    fn start() -> PhaseClock {
+        PhaseClock(std::time::Instant::now())
+    }
+
+    /// Logs the time since the last lap under `phase`.
+    fn lap(&mut self, phase: &'static str) {
+        let now = std::time::Instant::now();
+        tracing::debug!(
+            phase,
+            ms = now.duration_since(self.0).as_millis() as u64,
+            "Apply phase done"
+        );
+        self.0 = now;
+    }
 }
 
 /// Marks a held run approved. Only one approval applies a held run, even when two admins

@@ -22,7 +22,14 @@ pub(super) async fn outbox_and_report(
     queued: &[Queued],
 ) -> Result<usize> {
     let (run_id, connector, now) = (run.run_id, run.connector, run.now);
+    let started = std::time::Instant::now();
     let mails = queue_mails(tx, run.organisation.id, run_id, queued, now).await?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        mails,
+        "Apply: mails queued"
+    );
+    let started = std::time::Instant::now();
     // An approved run was stored with its planned changes when it was held; what was applied
     // replaces them (planning again gave the same changes, with fresh reasons).
     sqlx::query("DELETE FROM sync_changes WHERE run_id = $1")
@@ -31,6 +38,11 @@ pub(super) async fn outbox_and_report(
         .await
         .doing("replacing the held run's changes")?;
     insert_changes(tx, run_id, &plan.changes).await?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        changes = plan.changes.len(),
+        "Apply: changes recorded"
+    );
     let ending = Ending {
         status: run.status,
         records_fetched: run.records_fetched,
