@@ -2,44 +2,11 @@
 //! GetConnector Profit_Employees, tenant-a reads a GetConnector of its own with other field
 //! ids, through instance variables and field overrides.
 
+use super::expect::*;
 use super::*;
 
-use chrono::NaiveDate;
-use hrsync::domain::{Department, Email, EmployeeId, HrRecord, TeamKey};
+use hrsync::domain::HrRecord;
 use wiremock::matchers::body_string_contains;
-
-fn text(value: &str) -> Option<String> {
-    Some(value.to_string())
-}
-
-fn date(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(y, m, d)
-}
-
-fn department(key: &str, name: &str) -> Option<Department> {
-    Some(Department {
-        key: TeamKey::parse(key).unwrap(),
-        name: name.to_string(),
-    })
-}
-
-fn manager(id: &str) -> Option<EmployeeId> {
-    Some(EmployeeId::parse(id).unwrap())
-}
-
-fn attributes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn person(id: &str, email: Option<&str>) -> HrRecord {
-    HrRecord::new(
-        EmployeeId::parse(id).unwrap(),
-        email.map_or(Err(EmailError::Missing), Email::parse),
-    )
-}
 
 const CLIENT: [(&str, &str); 2] = [
     ("client_id", "hrsync-client"),

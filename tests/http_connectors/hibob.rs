@@ -2,46 +2,12 @@
 //! tenant-b uses no custom field at all, tenant-a keeps its personnel number in a field of a
 //! custom category.
 
+use super::expect::*;
 use super::*;
 
-use chrono::NaiveDate;
-use hrsync::domain::{Department, Email, EmployeeId, HrRecord, TeamKey};
+use hrsync::domain::HrRecord;
 
 const TENANT_A_NUMBER: &str = "category_1720508362305.field_1720508399001";
-
-fn text(value: &str) -> Option<String> {
-    Some(value.to_string())
-}
-
-fn date(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(y, m, d)
-}
-
-fn department(key: &str, name: &str) -> Option<Department> {
-    Some(Department {
-        key: TeamKey::parse(key).unwrap(),
-        name: name.to_string(),
-    })
-}
-
-fn manager(id: &str) -> Option<EmployeeId> {
-    Some(EmployeeId::parse(id).unwrap())
-}
-
-fn attributes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-/// A record with its employee id and email; the rest is filled in by the caller.
-fn person(id: &str, email: Option<&str>) -> HrRecord {
-    HrRecord::new(
-        EmployeeId::parse(id).unwrap(),
-        email.map_or(Err(EmailError::Missing), Email::parse),
-    )
-}
 
 /// A HiBob tenant served by wiremock: the search answers `response` when asked for exactly the
 /// body in `request.json`, with the service user's Basic credentials.

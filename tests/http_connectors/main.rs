@@ -22,6 +22,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 mod afas;
 mod bamboohr;
 mod engine;
+mod expect;
 mod hibob;
 mod lifecycle;
 mod nmbrs;

@@ -3,10 +3,10 @@
 //! and managers of the same company. Tenant-b uses the definition as shipped; tenant-a's carers
 //! have no work mailbox, and its deployment reads the private email instead.
 
+use super::expect::*;
 use super::*;
 
-use chrono::NaiveDate;
-use hrsync::domain::{Department, Email, EmployeeId, HrRecord, TeamKey};
+use hrsync::domain::HrRecord;
 use wiremock::matchers::{body_string_contains, query_param_is_missing};
 
 const COMPANY_B: &str = "6fa66076-20c4-5def-a771-d5d0a6e533aa";
@@ -19,39 +19,6 @@ const LOOKUPS: [&str; 5] = [
     "functions",
     "managers",
 ];
-
-fn text(value: &str) -> Option<String> {
-    Some(value.to_string())
-}
-
-fn date(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(y, m, d)
-}
-
-fn department(key: &str, name: &str) -> Option<Department> {
-    Some(Department {
-        key: TeamKey::parse(key).unwrap(),
-        name: name.to_string(),
-    })
-}
-
-fn manager(id: &str) -> Option<EmployeeId> {
-    Some(EmployeeId::parse(id).unwrap())
-}
-
-fn attributes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn person(id: &str, email: Option<&str>) -> HrRecord {
-    HrRecord::new(
-        EmployeeId::parse(id).unwrap(),
-        email.map_or(Err(EmailError::Missing), Email::parse),
-    )
-}
 
 /// A fixture with Nmbrs' own host in its next-page links replaced by the test server's.
 fn nmbrs_fixture(server: &MockServer, file: &str) -> serde_json::Value {

@@ -3,10 +3,10 @@
 //! its employee number in a custom attribute, read through an instance field override
 //! (tenant-a).
 
-use chrono::NaiveDate;
-use hrsync::domain::{Department, Email, EmployeeId, HrRecord, TeamKey};
+use hrsync::domain::{EmployeeId, HrRecord};
 use wiremock::matchers::body_json;
 
+use super::expect::*;
 use super::*;
 
 const TOKEN: &str = "papi-0f3b1c2d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
@@ -54,26 +54,6 @@ fn instance(def: Definition, server: &MockServer, vars: &[(&str, &str)]) -> Http
         &all,
         &[("client_id", "cid"), ("client_secret", "csecret")],
     )
-}
-
-fn date(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(y, m, d)
-}
-
-fn department(code: &str, name: &str) -> Option<Department> {
-    Some(Department {
-        key: TeamKey::parse(code).unwrap(),
-        name: name.to_string(),
-    })
-}
-
-/// A record with the id and email; the test sets the rest.
-fn person(id: &str, email: &str) -> HrRecord {
-    HrRecord::new(EmployeeId::parse(id).unwrap(), Email::parse(email))
-}
-
-fn text(value: &str) -> Option<String> {
-    Some(value.to_string())
 }
 
 #[tokio::test]

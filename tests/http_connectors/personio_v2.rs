@@ -5,10 +5,10 @@
 //! `/v2/persons/{id}/employments`, one request per person; department and office names from
 //! `/v2/org-units` and `/v2/workplaces` (in beta: tenant-a cannot read them, and keeps the ids).
 
-use chrono::NaiveDate;
-use hrsync::domain::{Department, Email, EmployeeId, HrRecord, TeamKey};
+use hrsync::domain::HrRecord;
 use wiremock::matchers::{body_string_contains, query_param_is_missing};
 
+use super::expect::*;
 use super::*;
 
 const TOKEN: &str = "papi-OUYVj9QdAyL8F-Naa0PB7X2CZVb0uHDTYvW_FoX1o3lJBgvbcJ_ctlJ8nH4FDi6QWl5BHlzj";
@@ -56,30 +56,6 @@ fn instance(def: Definition, server: &MockServer) -> HttpSource {
         &[("base_url", &server.uri())],
         &[("client_id", "cid"), ("client_secret", "csecret")],
     )
-}
-
-/// A record with the id and email; the test sets the rest.
-fn person(id: &str, email: &str) -> HrRecord {
-    HrRecord::new(EmployeeId::parse(id).unwrap(), Email::parse(email))
-}
-
-fn text(value: &str) -> Option<String> {
-    Some(value.to_string())
-}
-
-fn date(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(y, m, d)
-}
-
-fn department(key: &str, name: &str) -> Option<Department> {
-    Some(Department {
-        key: TeamKey::parse(key).unwrap(),
-        name: name.to_string(),
-    })
-}
-
-fn id(value: &str) -> Option<EmployeeId> {
-    Some(EmployeeId::parse(value).unwrap())
 }
 
 /// Each person's employments at their own link, each asked for once.
@@ -184,7 +160,7 @@ async fn personio_v2_reads_persons_by_their_own_id_following_next_links_with_one
             HrRecord {
                 department: wijkverpleging(),
                 location: text("Deventer Brink"),
-                manager_id: id("2210001"),
+                manager_id: manager("2210001"),
                 job_title: text("Wijkverpleegkundige"),
                 employment_type: text("INTERNAL"),
                 start_date: date(2017, 2, 1),
@@ -200,7 +176,7 @@ async fn personio_v2_reads_persons_by_their_own_id_following_next_links_with_one
             HrRecord {
                 department: wijkverpleging(),
                 location: text("Zwolle Centrum"),
-                manager_id: id("2210001"),
+                manager_id: manager("2210001"),
                 job_title: text("Planner"),
                 employment_type: text("EXTERNAL"),
                 start_date: date(2018, 1, 1),
@@ -217,7 +193,7 @@ async fn personio_v2_reads_persons_by_their_own_id_following_next_links_with_one
             HrRecord {
                 department: wijkverpleging(),
                 location: text("Deventer Brink"),
-                manager_id: id("2210002"),
+                manager_id: manager("2210002"),
                 job_title: text("Wijkverpleegkundige"),
                 employment_type: text("INTERNAL"),
                 start_date: date(2027, 3, 1),
@@ -316,7 +292,7 @@ async fn personio_v2_keeps_a_tenants_custom_employee_number_through_an_instance_
             },
             // On leave counts as active.
             HrRecord {
-                manager_id: id("3350001"),
+                manager_id: manager("3350001"),
                 start_date: date(2019, 3, 1),
                 ..with(
                     record(
@@ -330,7 +306,7 @@ async fn personio_v2_keeps_a_tenants_custom_employee_number_through_an_instance_
                 )
             },
             HrRecord {
-                manager_id: id("3350001"),
+                manager_id: manager("3350001"),
                 start_date: date(2016, 8, 15),
                 end_date: date(2026, 10, 31),
                 ..with(
@@ -345,7 +321,7 @@ async fn personio_v2_keeps_a_tenants_custom_employee_number_through_an_instance_
                 )
             },
             HrRecord {
-                manager_id: id("3350001"),
+                manager_id: manager("3350001"),
                 start_date: date(2027, 2, 1),
                 ..with(
                     record(

@@ -4,10 +4,10 @@
 //! one that keeps its own employee number in a custom field of the employment, read through an
 //! instance field override (tenant-a).
 
-use chrono::NaiveDate;
-use hrsync::domain::{Department, Email, EmployeeId, HrRecord, TeamKey};
+use hrsync::domain::{EmployeeId, HrRecord};
 use wiremock::matchers::{body_string, body_string_contains, header, query_param_is_missing};
 
+use super::expect::*;
 use super::*;
 
 const EXPAND: &str = "userNav,personNav/personalInfoNav,personNav/emailNav,jobInfoNav/departmentNav,jobInfoNav/locationNav,jobInfoNav/employmentTypeNav/picklistLabels";
@@ -71,29 +71,6 @@ fn instance(def: Definition, server: &MockServer, extra: &[(&str, &str)]) -> Htt
         &vars,
         &[("client_id", "hrsync-client"), ("client_secret", "s3cret")],
     )
-}
-
-fn date(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(y, m, d)
-}
-
-fn department(code: &str, name: &str) -> Option<Department> {
-    Some(Department {
-        key: TeamKey::parse(code).unwrap(),
-        name: name.to_string(),
-    })
-}
-
-fn person(id: &str, email: &str) -> HrRecord {
-    HrRecord::new(EmployeeId::parse(id).unwrap(), Email::parse(email))
-}
-
-fn no_email(id: &str) -> HrRecord {
-    HrRecord::new(EmployeeId::parse(id).unwrap(), Err(EmailError::Missing))
-}
-
-fn text(value: &str) -> Option<String> {
-    Some(value.to_string())
 }
 
 fn number(value: &str) -> BTreeMap<String, String> {

@@ -4,10 +4,10 @@
 //! its columns otherwise and keeps its own employee number in a custom field, read through
 //! instance field overrides (tenant-a).
 
-use chrono::NaiveDate;
-use hrsync::domain::{Department, Email, EmployeeId, HrRecord, TeamKey};
+use hrsync::domain::{EmployeeId, HrRecord};
 use wiremock::matchers::{body_string, header};
 
+use super::expect::*;
 use super::*;
 
 const REPORT_PATH: &str = "/ccx/service/customreport2/acme/isu_hrsync/HrSync_Workers";
@@ -101,25 +101,6 @@ fn tenant_a_overrides() -> toml::Table {
         "#,
     )
     .unwrap()
-}
-
-fn date(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(y, m, d)
-}
-
-fn department(code: &str, name: &str) -> Option<Department> {
-    Some(Department {
-        key: TeamKey::parse(code).unwrap(),
-        name: name.to_string(),
-    })
-}
-
-fn person(id: &str, email: &str) -> HrRecord {
-    HrRecord::new(EmployeeId::parse(id).unwrap(), Email::parse(email))
-}
-
-fn text(value: &str) -> Option<String> {
-    Some(value.to_string())
 }
 
 fn number(value: &str) -> BTreeMap<String, String> {

@@ -179,79 +179,9 @@ pub enum DefinitionError {
     ExtendBody(String),
 }
 
-/// The definition's request body with an instance's `extend_body` added: lists appended to,
-/// tables merged, other values set. The request must have a JSON object body.
-pub(super) fn extended_body(
-    body: Option<&serde_json::Value>,
-    extend: &toml::Table,
-) -> Result<serde_json::Value, String> {
-    let Some(serde_json::Value::Object(body)) = body else {
-        return Err(
-            "the definition's request has no JSON object body to extend; remove extend_body"
-                .to_string(),
-        );
-    };
-    let extend = serde_json::to_value(extend).map_err(|e| e.to_string())?;
-    fn add(into: &mut serde_json::Value, extra: serde_json::Value) {
-        use serde_json::Value;
-        match (into, extra) {
-            (Value::Array(list), Value::Array(more)) => {
-                for item in more {
-                    if !list.contains(&item) {
-                        list.push(item);
-                    }
-                }
-            }
-            (Value::Object(map), Value::Object(more)) => {
-                for (key, value) in more {
-                    match map.get_mut(&key) {
-                        Some(existing) => add(existing, value),
-                        None => {
-                            map.insert(key, value);
-                        }
-                    }
-                }
-            }
-            (slot, value) => *slot = value,
-        }
-    }
-    let mut out = serde_json::Value::Object(body.clone());
-    add(&mut out, extend);
-    Ok(out)
-}
-
 /// Where a definition is read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DefinitionLocation {
     File(PathBuf),
     BuiltIn(String),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn extend_body_appends_to_lists_merges_tables_and_sets_the_rest() {
-        let body = serde_json::json!({"fields": ["root.id", "root.email"], "showInactive": true, "filters": {"a": 1}});
-        let extend: toml::Table = toml::from_str(
-            "fields = [\"work.custom.nr\", \"root.id\"]\nshowInactive = false\n[filters]\nb = 2\n",
-        )
-        .unwrap();
-
-        let out = extended_body(Some(&body), &extend).unwrap();
-
-        assert_eq!(
-            out,
-            serde_json::json!({"fields": ["root.id", "root.email", "work.custom.nr"], "showInactive": false, "filters": {"a": 1, "b": 2}})
-        );
-    }
-
-    #[test]
-    fn extend_body_needs_an_object_body() {
-        let extend: toml::Table = toml::from_str("fields = [\"x\"]").unwrap();
-
-        assert!(extended_body(None, &extend).is_err());
-        assert!(extended_body(Some(&serde_json::json!([1])), &extend).is_err());
-    }
 }
