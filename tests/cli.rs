@@ -363,3 +363,90 @@ fn sync_with_no_send_queues_the_email_and_the_next_sync_sends_it() {
     assert_eq!(sent.status.code(), Some(0));
     assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 30);
 }
+
+#[test]
+fn mail_send_sends_what_a_sync_queued_and_mail_status_counts_it() {
+    let repo = Checkout::new();
+    repo.hrsync(&["sync", "--no-send"]);
+
+    let waiting = repo.hrsync(&["mail", "status"]);
+    let sent = repo.hrsync(&["mail", "send"]);
+    let after = repo.hrsync(&["mail", "status"]);
+
+    assert_eq!(waiting.status.code(), Some(0));
+    assert!(
+        stdout(&waiting).contains("waiting:       30\n"),
+        "{}",
+        stdout(&waiting)
+    );
+    assert_eq!(sent.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&sent.stderr).contains("Mail: 30 sent, 0 failed."),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(repo.path("data/outbox")).unwrap().count(),
+        30
+    );
+    assert!(
+        stdout(&after).contains("waiting:       0\n"),
+        "{}",
+        stdout(&after)
+    );
+    assert!(
+        stdout(&after).contains("sent:          30\n"),
+        "{}",
+        stdout(&after)
+    );
+}
+
+#[test]
+fn a_large_run_shows_the_first_lines_of_each_kind_and_every_line_with_all_json_or_csv() {
+    let repo = Checkout::new();
+    let synced = repo.hrsync(&["sync", "--connector", "zonnehof_hr", "--no-send"]);
+
+    let whole = json(&repo.hrsync(&["report", "1", "--format", "json"]));
+    let all = stdout(&repo.hrsync(&["report", "1", "--all"]));
+    let csv = stdout(&repo.hrsync(&["report", "1", "--format", "csv"]));
+
+    // Arrange's check: the example has more invitations than a summary lists.
+    let invites: Vec<String> = whole["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "invite")
+        .map(|c| c["employee_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(whole["counts"]["invite"], invites.len());
+    assert!(invites.len() > 20, "{}", invites.len());
+    let summary = stdout(&synced);
+    assert!(
+        summary.contains(&format!(
+            "… and {} more; `hrsync report 1 --all` lists every line.",
+            invites.len() - 20
+        )),
+        "{summary}"
+    );
+    let section = |text: &str| -> String {
+        let start = text.find("\ninvite (").expect("an invite section");
+        let rest = &text[start + 1..];
+        rest[..rest.find("\n\n").unwrap_or(rest.len())].to_string()
+    };
+    let shown = section(&summary);
+    assert!(shown.contains(&format!("  {} ", invites[19])), "{shown}");
+    assert!(!shown.contains(&format!("  {} ", invites[20])), "{shown}");
+    let listed = section(&all);
+    for id in &invites {
+        assert!(listed.contains(&format!("  {id} ")), "{id} is not in --all");
+    }
+    assert!(!all.contains("more; `hrsync report"), "{all}");
+    let lines: i64 = whole["counts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_i64().unwrap())
+        .sum();
+    assert_eq!(whole["changes"].as_array().unwrap().len() as i64, lines);
+    assert_eq!(csv.lines().count() as i64, 1 + lines);
+}

@@ -3,6 +3,8 @@
 //! Exit codes: 0 success, 1 error, 3 a run was held (see [`ExitCode`]). Output meant for
 //! people or programs goes to stdout; logs go to stderr.
 
+mod output;
+
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
@@ -10,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Loaded};
 use crate::connectors::http::{DefinitionLocation, FetchOptions};
-use crate::domain::{Email, RunMode, RunStatus, Trigger};
+use crate::domain::{Email, RunMode, RunReport, RunStatus, Trigger};
 use crate::report;
 use crate::store::UserFilter;
 use crate::sync::{App, AsOf, RunOutcome};
@@ -134,6 +136,9 @@ pub enum Command {
         as_of: Option<NaiveDate>,
         #[arg(long, value_enum, default_value = "text")]
         format: RunFormat,
+        /// Text: every change line, not only the first of each kind.
+        #[arg(long)]
+        all: bool,
     },
     /// Sync every connector (or one): plan, apply, then send the queued email.
     Sync {
@@ -146,10 +151,13 @@ pub enum Command {
         as_of: Option<NaiveDate>,
         #[arg(long, value_enum, default_value = "text")]
         format: RunFormat,
-        /// Queue the emails but send none now: `serve`'s mail worker, or the next `sync`,
-        /// sends them.
+        /// Queue the emails but send none now: `serve`'s mail worker, `mail send`, or the
+        /// next `sync` sends them.
         #[arg(long)]
         no_send: bool,
+        /// Text: every change line, not only the first of each kind.
+        #[arg(long)]
+        all: bool,
     },
     /// List recent runs, newest first.
     Runs {
@@ -161,6 +169,9 @@ pub enum Command {
         run_id: i64,
         #[arg(long, value_enum, default_value = "text")]
         format: ReportFormat,
+        /// Text: every change line, not only the first of each kind.
+        #[arg(long)]
+        all: bool,
     },
     /// Apply a held run, if planning again yields the same changes.
     Approve { run_id: i64 },
@@ -183,6 +194,11 @@ pub enum Command {
         #[command(subcommand)]
         action: InviteCommand,
     },
+    /// The email outbox: what is queued, and sending it now.
+    Mail {
+        #[command(subcommand)]
+        action: MailCommand,
+    },
     /// Create or update the database schema.
     Migrate,
     /// Run as a daemon: connectors on their schedules, the mail worker, and the admin API and
@@ -202,6 +218,23 @@ pub enum InviteCommand {
         #[arg(long)]
         org: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Send every email that is due now (what `sync` does after its runs); failed ones stay
+    /// queued for a later try.
+    Send,
+    /// Count the outbox: waiting, failing, sent and refused for good.
+    Status,
+}
+
+/// How `plan` and `sync` write their reports.
+#[derive(Clone, Copy, Debug)]
+struct Output {
+    format: RunFormat,
+    /// Text: every change line, not only the first of each kind.
+    all: bool,
 }
 
 /// Runs the parsed command and returns the exit code. Errors are printed here, once.
@@ -259,19 +292,29 @@ async fn with_app(mut app: App, command: Command) -> anyhow::Result<ExitCode> {
             connector,
             as_of,
             format,
-        } => runs(&app, connector.as_deref(), as_of, format, RunMode::Plan).await?,
+            all,
+        } => {
+            let output = Output { format, all };
+            runs(&app, connector.as_deref(), as_of, output, RunMode::Plan).await?
+        }
         Command::Sync {
             connector,
             full,
             as_of,
             format,
             no_send,
+            all,
         } => {
             app.force_full_fetch = full;
-            sync(&app, connector.as_deref(), as_of, format, !no_send).await?
+            let output = Output { format, all };
+            sync(&app, connector.as_deref(), as_of, output, !no_send).await?
         }
         Command::Runs { limit } => list_runs(&app, limit).await?,
-        Command::Report { run_id, format } => show_report(&app, run_id, format).await?,
+        Command::Report {
+            run_id,
+            format,
+            all,
+        } => show_report(&app, run_id, format, all).await?,
         Command::Approve { run_id } => approve(&app, run_id).await?,
         Command::Users {
             org,
@@ -289,6 +332,20 @@ async fn with_app(mut app: App, command: Command) -> anyhow::Result<ExitCode> {
         Command::Invite {
             action: InviteCommand::Resend { email, org },
         } => resend_invite(&app, &email, org).await?,
+        Command::Mail {
+            action: MailCommand::Send,
+        } => {
+            let drained = app.drain_outbox().await?;
+            eprintln!("{}", mail_summary(&drained));
+            if drained.failed > 0 || drained.undeliverable > 0 {
+                ExitCode::Error
+            } else {
+                ExitCode::Success
+            }
+        }
+        Command::Mail {
+            action: MailCommand::Status,
+        } => mail_status(&app).await?,
     };
     app.store.close().await;
     Ok(code)
@@ -312,15 +369,17 @@ async fn sync(
     app: &App,
     connector: Option<&str>,
     as_of: Option<NaiveDate>,
-    format: RunFormat,
+    output: Output,
     send: bool,
 ) -> anyhow::Result<ExitCode> {
-    let code = runs(app, connector, as_of, format, RunMode::Apply).await?;
+    let code = runs(app, connector, as_of, output, RunMode::Apply).await?;
     if send {
         let drained = app.drain_outbox().await?;
         eprintln!("{}", mail_summary(&drained));
     } else {
-        eprintln!("Mail: queued, not sent (--no-send); `serve` or the next `sync` sends it.");
+        eprintln!(
+            "Mail: queued, not sent (--no-send); `mail send`, `serve` or the next `sync` sends it."
+        );
     }
     Ok(code)
 }
@@ -334,17 +393,23 @@ async fn list_runs(app: &App, limit: i64) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
-/// `report`: one run's report in the format asked for.
-async fn show_report(app: &App, run_id: i64, format: ReportFormat) -> anyhow::Result<ExitCode> {
+/// `report`: one run's report in the format asked for; the text summarises a large run
+/// unless `all`, JSON and CSV hold every line.
+async fn show_report(
+    app: &App,
+    run_id: i64,
+    format: ReportFormat,
+    all: bool,
+) -> anyhow::Result<ExitCode> {
     let report = app
         .store
-        .run_report(run_id)
+        .run_report_head(run_id, crate::sync::REPORT_HEAD)
         .await?
         .ok_or_else(|| anyhow::anyhow!("there is no run {run_id}"))?;
     match format {
-        ReportFormat::Text => out!("{}", report::text(&report)),
-        ReportFormat::Json => outln!("{}", report::json(&report)),
-        ReportFormat::Csv => out!("{}", report::csv(&report)?),
+        ReportFormat::Text => output::text(app, &report, all).await?,
+        ReportFormat::Json => output::json(app, &[&report]).await?,
+        ReportFormat::Csv => output::csv(app, &report).await?,
     }
     Ok(ExitCode::Success)
 }
@@ -384,6 +449,25 @@ async fn resend_invite(app: &App, email: &str, org: Option<String>) -> anyhow::R
         "A new activation email for {email} in {org} was queued; the earlier link no longer works."
     );
     eprintln!("{}", mail_summary(&drained));
+    Ok(ExitCode::Success)
+}
+
+/// `mail status`: the outbox counted.
+async fn mail_status(app: &App) -> anyhow::Result<ExitCode> {
+    let stats = app.store.outbox_stats().await?;
+    outln!("waiting:       {}", stats.pending);
+    outln!(
+        "  of which failed before and wait for a retry: {}",
+        stats.failing
+    );
+    outln!("sent:          {}", stats.sent);
+    outln!("undeliverable: {}", stats.undeliverable);
+    if let Some(oldest) = stats.oldest_pending {
+        outln!(
+            "oldest waiting since {}",
+            oldest.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+    }
     Ok(ExitCode::Success)
 }
 
@@ -617,7 +701,7 @@ async fn runs(
     app: &App,
     connector: Option<&str>,
     as_of: Option<NaiveDate>,
-    format: RunFormat,
+    output: Output,
     mode: RunMode,
 ) -> anyhow::Result<ExitCode> {
     let as_of = as_of.map(AsOf::EndOfDay).unwrap_or(AsOf::Now);
@@ -625,23 +709,18 @@ async fn runs(
     for id in app.connector_ids(connector)? {
         outcomes.push(app.run_once(&id, mode, Trigger::Command, as_of).await?);
     }
-    match format {
+    match output.format {
         RunFormat::Text => {
             for (i, o) in outcomes.iter().enumerate() {
                 if i > 0 {
                     outln!();
                 }
-                out!("{}", report::text(&o.report));
+                output::text(app, &o.report, output.all).await?;
             }
         }
         RunFormat::Json => {
-            // One report: the object itself; several: an array of them.
-            let docs: Vec<String> = outcomes.iter().map(|o| report::json(&o.report)).collect();
-            if let [one] = docs.as_slice() {
-                outln!("{one}");
-            } else {
-                outln!("[{}]", docs.join(",\n"));
-            }
+            let reports: Vec<&RunReport> = outcomes.iter().map(|o| &o.report).collect();
+            output::json(app, &reports).await?;
         }
     }
     let statuses: Vec<RunStatus> = outcomes.iter().map(RunOutcome::status).collect();

@@ -2,12 +2,17 @@
 //!
 //! An applied run writes its emails as outbox rows in the same transaction as its changes, so
 //! a run that rolls back queues nothing and a run that commits loses nothing. The worker claims
-//! due rows (each claim is a lease, so a crashed worker's rows come back), renders and sends
-//! them, and marks each one sent, or failed with its error. A transient failure (a 4xx answer,
-//! a lost connection, a file that could not be written) is retried later with backoff; a
-//! permanent one (a 5xx answer, a message that cannot be built) is not tried again, and the
-//! account and the run's digest show why. One mail can fail only itself: an error or a panic
-//! while it is rendered or sent is recorded on its row, and the worker goes on.
+//! due rows hundreds at a time (each claim is a lease, so a crashed worker's rows come back, and
+//! a claim is renewed before it can run out under mails still waiting), and handles them in
+//! groups: the group's activation tokens in one transaction, its mails rendered and sent a few
+//! at once (SMTP over a pool of connections), then the sent ones marked in one statement, and
+//! each failure recorded with its error. A transient failure (a 4xx answer, a lost connection,
+//! a file that could not be written) is retried later with backoff; a permanent one (a 5xx
+//! answer, a message that cannot be built) is not tried again, and the account and the run's
+//! digest show why. One mail can fail only itself: an error or a panic while it is rendered or
+//! sent is recorded on its row, and the worker goes on. A worker that dies between sending a
+//! group and marking it sent leaves those mails to be sent again when its lease ends: mail is
+//! delivered at least once, never lost.
 //!
 //! Activation tokens are made here, at send time, so the token itself is never stored: only
 //! its SHA-256 is, and issuing a new one revokes the earlier ones of that person.
@@ -15,18 +20,25 @@
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use futures_util::FutureExt as _;
+use chrono::{DateTime, SubsecRound as _, Utc};
+use futures_util::{FutureExt as _, StreamExt as _};
 use lettre::message::Mailbox;
 
 use super::{Locale, MailContent, MailError, MailKind, Mailer, digest, render};
 use crate::store::{DIGEST_KIND, OutboxMail, Store, StoreError};
 
-/// How long a claimed mail is reserved for the worker that claimed it.
+/// How long a claimed mail is reserved for the worker that claimed it. When less than half of
+/// it is left, the worker renews its claim on the mails still waiting, so a slow mail server
+/// cannot make a claim run out under them.
 const LEASE: Duration = Duration::from_secs(300);
-/// How many mails one claim takes. Each mail's claim is renewed just before it is sent, so a
-/// slow mail server cannot make a claim run out under the mails still waiting in the batch.
-const BATCH: i64 = 10;
+/// How many mails one claim takes.
+const CLAIM: i64 = 500;
+/// How many mails are handled together: their activation tokens issued in one transaction,
+/// sent, then marked sent in one statement. A stopping worker finishes the group in hand.
+const GROUP: usize = 100;
+/// How many mails of a group are in flight at once (SMTP sends them over the pool's
+/// connections).
+const IN_FLIGHT: usize = 8;
 
 /// What the worker needs besides the store.
 pub struct OutboxWorker<'a> {
@@ -58,50 +70,243 @@ impl OutboxWorker<'_> {
         self.drain_while(|| true).await
     }
 
-    /// [`OutboxWorker::drain`], asking `keep_going` before each mail: a stopping daemon
-    /// finishes the mail in hand and hands the rest of its claim back, due now.
+    /// [`OutboxWorker::drain`], asking `keep_going` before each group of mails: a stopping
+    /// daemon finishes the group in hand (at most [`GROUP`] mails) and hands the rest of its
+    /// claim back, due now.
     pub async fn drain_while(&self, keep_going: impl Fn() -> bool) -> Result<Drained, StoreError> {
         let mut drained = Drained::default();
+        let lease = chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::minutes(5));
         loop {
             if !keep_going() {
                 return Ok(drained);
             }
-            let now = Utc::now();
-            let batch = self.store.claim_due_mail(now, LEASE, BATCH).await?;
-            if batch.is_empty() {
+            let claimed = self.store.claim_due_mail(Utc::now(), LEASE, CLAIM).await?;
+            let Some(mut claimed_until) = claimed.first().map(|m| m.claimed_until) else {
                 return Ok(drained);
-            }
-            for (i, mail) in batch.iter().enumerate() {
+            };
+            let mut waiting: std::collections::VecDeque<&OutboxMail> = claimed.iter().collect();
+            while !waiting.is_empty() {
                 if !keep_going() {
                     // Hand the rest of the claim back, so another worker need not wait for
                     // the lease to end.
-                    let rest: Vec<i64> = batch.iter().skip(i).map(|m| m.id).collect();
+                    let rest: Vec<i64> = waiting.iter().map(|m| m.id).collect();
                     self.store.release_mail(&rest, Utc::now()).await?;
                     return Ok(drained);
                 }
-                match self.send_one(mail, Utc::now()).await? {
-                    Outcome::Sent => drained.sent += 1,
-                    Outcome::Failed => drained.failed += 1,
-                    Outcome::Undeliverable => drained.undeliverable += 1,
-                    Outcome::Cancelled => drained.cancelled += 1,
-                    Outcome::Skipped => {}
+                if claimed_until - Utc::now() < lease / 2 {
+                    let until = (Utc::now() + lease).trunc_subsecs(6);
+                    let ids: Vec<i64> = waiting.iter().map(|m| m.id).collect();
+                    let renewed: std::collections::HashSet<i64> = self
+                        .store
+                        .renew_claims(&ids, claimed_until, until)
+                        .await?
+                        .into_iter()
+                        .collect();
+                    waiting.retain(|mail| {
+                        let mine = renewed.contains(&mail.id);
+                        if !mine {
+                            tracing::info!(mail_id = mail.id, kind = %mail.kind, "Mail skipped: another worker claimed it after this claim ran out");
+                        }
+                        mine
+                    });
+                    claimed_until = until;
                 }
+                let group: Vec<&OutboxMail> = waiting.drain(..GROUP.min(waiting.len())).collect();
+                self.send_group(&group, &mut drained).await?;
             }
         }
     }
 
-    /// Sends one claimed mail and records the outcome. The error is the store's; the mail's
-    /// own failure is recorded on its row: a transient one (a 4xx answer, a lost connection) is
-    /// retried with backoff, a permanent one (a 5xx answer, a message that cannot be built) is
-    /// not tried again. Nothing one mail holds can end the worker: a panic while delivering it
-    /// fails that mail alone.
-    async fn send_one(&self, mail: &OutboxMail, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
-        let lease = chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::minutes(5));
-        if !self.store.renew_claim(mail, now + lease).await? {
-            tracing::info!(mail_id = mail.id, kind = %mail.kind, "Mail skipped: another worker claimed it after this claim ran out");
-            return Ok(Outcome::Skipped);
+    /// Sends a group of claimed mails and records each outcome: the group's activation tokens
+    /// are issued in one transaction, up to [`IN_FLIGHT`] mails to people are sent at once and
+    /// the sent ones marked in one statement, then the group's digests are sent in turn. The error is the store's; a mail's own failure is
+    /// recorded on its row: a transient one (a 4xx answer, a lost connection) is retried with
+    /// backoff, a permanent one (a 5xx answer, a message that cannot be built) is not tried
+    /// again. Nothing one mail holds can end the worker: a panic while delivering it fails
+    /// that mail alone.
+    async fn send_group(
+        &self,
+        group: &[&OutboxMail],
+        drained: &mut Drained,
+    ) -> Result<(), StoreError> {
+        // People's mail first, a few at once; then the digests one at a time in queue order,
+        // so a digest knows which of its run's mails could not be delivered.
+        let (digests, mails): (Vec<&OutboxMail>, Vec<&OutboxMail>) =
+            group.iter().partition(|mail| mail.kind == DIGEST_KIND);
+        let now = Utc::now();
+        let mut ready: Vec<(&OutboxMail, Option<String>)> = Vec::with_capacity(mails.len());
+        let mut failed: Vec<(&OutboxMail, Failure)> = Vec::new();
+        let mut tokens: Vec<(&OutboxMail, String)> = Vec::new();
+        for mail in mails {
+            if MailKind::parse(&mail.kind) != Some(MailKind::Activation) {
+                ready.push((mail, None));
+                continue;
+            }
+            match new_token() {
+                Ok(token) => tokens.push((mail, token)),
+                Err(e) => failed.push((mail, Failure::transient(e.to_string()))),
+            }
         }
-        let outcome = AssertUnwindSafe(self.deliver(mail, now))
+        self.issue_tokens(tokens, now, &mut ready, &mut failed, drained)
+            .await?;
+        // The futures are made first and then streamed: a closure in the stream would have
+        // to be general over lifetimes, which a spawned worker's future cannot prove.
+        let sending: Vec<_> = ready
+            .into_iter()
+            .map(|(mail, token)| self.deliver_guarded(mail, token, now))
+            .collect();
+        let delivered: Vec<(&OutboxMail, Result<Option<String>, Failure>)> =
+            futures_util::stream::iter(sending)
+                .buffer_unordered(IN_FLIGHT)
+                .collect()
+                .await;
+        self.record(delivered, failed, now, drained).await?;
+        for digest in digests {
+            let now = Utc::now();
+            let delivered = self.deliver_guarded(digest, None, now).await;
+            self.record(vec![delivered], Vec::new(), now, drained)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records what became of delivered mails, and of mails that failed before delivery: the
+    /// sent ones marked in one statement, each failure on its row.
+    async fn record(
+        &self,
+        delivered: Vec<(&OutboxMail, Result<Option<String>, Failure>)>,
+        mut failed: Vec<(&OutboxMail, Failure)>,
+        now: DateTime<Utc>,
+        drained: &mut Drained,
+    ) -> Result<(), StoreError> {
+        let mut sent: Vec<i64> = Vec::with_capacity(delivered.len());
+        for (mail, outcome) in delivered {
+            match outcome {
+                Ok(None) => {
+                    tracing::info!(mail_id = mail.id, kind = %mail.kind, "Mail sent");
+                    sent.push(mail.id);
+                }
+                Ok(Some(reason)) => {
+                    tracing::info!(mail_id = mail.id, kind = %mail.kind, %reason, "Mail cancelled");
+                    drained.cancelled += 1;
+                }
+                Err(failure) => failed.push((mail, failure)),
+            }
+        }
+        self.store.mark_mails_sent(&sent, Utc::now()).await?;
+        drained.sent += sent.len();
+        for (mail, failure) in failed {
+            self.record_failure(mail, failure, now, drained).await?;
+        }
+        Ok(())
+    }
+
+    /// Issues the activation tokens of a group in one transaction: each mail that still
+    /// applies is ready to send with its token; one that no longer does was cancelled.
+    async fn issue_tokens<'m>(
+        &self,
+        tokens: Vec<(&'m OutboxMail, String)>,
+        now: DateTime<Utc>,
+        ready: &mut Vec<(&'m OutboxMail, Option<String>)>,
+        failed: &mut Vec<(&'m OutboxMail, Failure)>,
+        drained: &mut Drained,
+    ) -> Result<(), StoreError> {
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let Some(expires_at) = chrono::Duration::try_days(self.token_valid_days.into())
+            .and_then(|valid| now.checked_add_signed(valid))
+        else {
+            for (mail, _) in tokens {
+                failed.push((
+                    mail,
+                    Failure::permanent(format!(
+                        "mail.token_valid_days = {} puts the link's expiry past the calendar",
+                        self.token_valid_days
+                    )),
+                ));
+            }
+            return Ok(());
+        };
+        let hashes: Vec<String> = tokens.iter().map(|(_, t)| token_hash(t)).collect();
+        let batch: Vec<(&OutboxMail, &str)> = tokens
+            .iter()
+            .zip(&hashes)
+            .map(|((mail, _), hash)| (*mail, hash.as_str()))
+            .collect();
+        match self
+            .store
+            .issue_activation_tokens(&batch, now, expires_at)
+            .await
+        {
+            Ok(outcomes) => {
+                for ((mail, token), outcome) in tokens.into_iter().zip(outcomes) {
+                    match outcome {
+                        None => ready.push((mail, Some(token))),
+                        Some(reason) => {
+                            tracing::info!(mail_id = mail.id, kind = %mail.kind, %reason, "Mail cancelled");
+                            drained.cancelled += 1;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for (mail, _) in tokens {
+                    failed.push((mail, Failure::transient(message.clone())));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a mail that was not sent: refused for good, or queued again with backoff.
+    async fn record_failure(
+        &self,
+        mail: &OutboxMail,
+        failure: Failure,
+        now: DateTime<Utc>,
+        drained: &mut Drained,
+    ) -> Result<(), StoreError> {
+        if failure.permanent {
+            self.store
+                .mark_mail_undeliverable(mail.id, &failure.message, Utc::now())
+                .await?;
+            tracing::warn!(
+                mail_id = mail.id,
+                kind = %mail.kind,
+                attempts = mail.attempts + 1,
+                error = %failure.message,
+                "Mail refused for good; it is not tried again"
+            );
+            drained.undeliverable += 1;
+        } else {
+            let retry_at = now + retry_delay(mail.attempts + 1);
+            self.store
+                .mark_mail_failed(mail.id, &failure.message, retry_at)
+                .await?;
+            tracing::warn!(
+                mail_id = mail.id,
+                kind = %mail.kind,
+                attempts = mail.attempts + 1,
+                %retry_at,
+                error = %failure.message,
+                "Mail not sent; it stays queued and is retried later"
+            );
+            drained.failed += 1;
+        }
+        Ok(())
+    }
+
+    /// [`OutboxWorker::deliver`], with a panic while delivering made a permanent failure of
+    /// this mail alone.
+    async fn deliver_guarded<'m>(
+        &self,
+        mail: &'m OutboxMail,
+        token: Option<String>,
+        now: DateTime<Utc>,
+    ) -> (&'m OutboxMail, Result<Option<String>, Failure>) {
+        let outcome = AssertUnwindSafe(self.deliver(mail, token.as_deref(), now))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {
@@ -109,51 +314,15 @@ impl OutboxWorker<'_> {
                     "delivering the mail panicked; it is not tried again",
                 ))
             });
-        match outcome {
-            Ok(Some(reason)) => {
-                tracing::info!(mail_id = mail.id, kind = %mail.kind, %reason, "Mail cancelled");
-                Ok(Outcome::Cancelled)
-            }
-            Ok(None) => {
-                self.store.mark_mail_sent(mail.id, Utc::now()).await?;
-                tracing::info!(mail_id = mail.id, kind = %mail.kind, "Mail sent");
-                Ok(Outcome::Sent)
-            }
-            Err(failure) if failure.permanent => {
-                self.store
-                    .mark_mail_undeliverable(mail.id, &failure.message, Utc::now())
-                    .await?;
-                tracing::warn!(
-                    mail_id = mail.id,
-                    kind = %mail.kind,
-                    attempts = mail.attempts + 1,
-                    error = %failure.message,
-                    "Mail refused for good; it is not tried again"
-                );
-                Ok(Outcome::Undeliverable)
-            }
-            Err(failure) => {
-                let retry_at = now + retry_delay(mail.attempts + 1);
-                self.store
-                    .mark_mail_failed(mail.id, &failure.message, retry_at)
-                    .await?;
-                tracing::warn!(
-                    mail_id = mail.id,
-                    kind = %mail.kind,
-                    attempts = mail.attempts + 1,
-                    %retry_at,
-                    error = %failure.message,
-                    "Mail not sent; it stays queued and is retried later"
-                );
-                Ok(Outcome::Failed)
-            }
-        }
+        (mail, outcome)
     }
 
-    /// Renders and sends the mail; `Ok(Some(reason))` when it no longer applies.
+    /// Renders and sends the mail, an activation email with the link of `token`;
+    /// `Ok(Some(reason))` when it no longer applies.
     async fn deliver(
         &self,
         mail: &OutboxMail,
+        token: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, Failure> {
         if mail.kind == DIGEST_KIND {
@@ -173,24 +342,10 @@ impl OutboxWorker<'_> {
             new_email: mail.new_email.clone(),
         };
         if kind == MailKind::Activation {
-            let token = new_token().map_err(|e| Failure::transient(e.to_string()))?;
-            let expires_at = chrono::Duration::try_days(self.token_valid_days.into())
-                .and_then(|valid| now.checked_add_signed(valid))
-                .ok_or_else(|| {
-                    Failure::permanent(format!(
-                        "mail.token_valid_days = {} puts the link's expiry past the calendar",
-                        self.token_valid_days
-                    ))
-                })?;
-            if let Some(reason) = self
-                .store
-                .issue_activation_token(mail, &token_hash(&token), now, expires_at)
-                .await
-                .map_err(Failure::store)?
-            {
-                return Ok(Some(reason));
-            }
-            content.link = Some(self.activation_url.replace("{token}", &token));
+            let token = token.ok_or_else(|| {
+                Failure::transient("no activation token was issued for the email")
+            })?;
+            content.link = Some(self.activation_url.replace("{token}", token));
             content.expires_in_days = Some(self.token_valid_days);
         }
         let message = render(&content, &self.from).map_err(Failure::mail)?;
@@ -301,18 +456,6 @@ impl OutboxWorker<'_> {
             .map(|()| None)
             .map_err(Failure::mail)
     }
-}
-
-/// How sending one mail ended.
-enum Outcome {
-    Sent,
-    /// Failed for now; retried later.
-    Failed,
-    /// Refused for good.
-    Undeliverable,
-    Cancelled,
-    /// No longer this worker's to send.
-    Skipped,
 }
 
 /// Exponential backoff for failed mails: 1, 2, 4, … minutes, at most six hours.

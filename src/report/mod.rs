@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::domain::{HrRecord, RunReport, RunSummary};
+use crate::domain::{ChangeLine, HrRecord, RunReport, RunSummary};
 use crate::planner::ChangeKind;
 use crate::store::UserRow;
 
@@ -33,8 +33,9 @@ struct ReportJson<'a> {
     fetch: Option<&'static str>,
     scheduled_for: Option<String>,
     counts: serde_json::Map<String, serde_json::Value>,
-    changes: Vec<ChangeJson<'a>>,
     errors: Vec<ErrorJson<'a>>,
+    // Last, so a report can be written out a line at a time (`json_open`, `json_change`).
+    changes: Vec<ChangeJson<'a>>,
 }
 
 #[derive(Serialize)]
@@ -90,6 +91,17 @@ fn duration_ms(s: &RunSummary) -> Option<i64> {
 
 /// The report as JSON, in the documented shape.
 pub fn json(report: &RunReport) -> String {
+    let mut out = json_open(report);
+    for (n, c) in report.changes.iter().enumerate() {
+        out.push_str(&json_change(c, n == 0));
+    }
+    out.push_str(json_close(!report.changes.is_empty()));
+    out
+}
+
+/// The report's JSON up to its change lines: a report of any size is written as this, then
+/// [`json_change`] for each line, then [`json_close`].
+pub fn json_open(report: &RunReport) -> String {
     let s = &report.summary;
     let doc = ReportJson {
         run_id: s.id,
@@ -106,19 +118,6 @@ pub fn json(report: &RunReport) -> String {
         fetch: s.fetch.map(|f| f.as_str()),
         scheduled_for: s.scheduled_for.map(time),
         counts: counts_json(s),
-        changes: report
-            .changes
-            .iter()
-            .map(|c| ChangeJson {
-                kind: &c.kind,
-                employee_id: c.employee_id.as_deref(),
-                email: c.email.as_deref(),
-                field: c.field.as_deref(),
-                old: c.old.as_deref(),
-                new: c.new.as_deref(),
-                reason: &c.reason,
-            })
-            .collect(),
         errors: report
             .errors
             .iter()
@@ -127,12 +126,86 @@ pub fn json(report: &RunReport) -> String {
                 message: &e.message,
             })
             .collect(),
+        changes: Vec::new(),
     };
-    serde_json::to_string_pretty(&doc).unwrap_or_default()
+    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    // The pretty form ends with `"changes": []` and the closing brace.
+    if let Some(open) = out.strip_suffix("[]\n}").map(str::len) {
+        out.truncate(open);
+        out.push('[');
+    }
+    out
 }
 
-/// The report as text: a summary, then the changes grouped by kind.
+/// One change line of [`json_open`]'s array, with the separator before it.
+pub fn json_change(c: &ChangeLine, first: bool) -> String {
+    let line = ChangeJson {
+        kind: &c.kind,
+        employee_id: c.employee_id.as_deref(),
+        email: c.email.as_deref(),
+        field: c.field.as_deref(),
+        old: c.old.as_deref(),
+        new: c.new.as_deref(),
+        reason: &c.reason,
+    };
+    let pretty = serde_json::to_string_pretty(&line).unwrap_or_default();
+    // A JSON string holds no raw line break, so the lines of the pretty form are its own.
+    let mut out = String::from(if first { "\n" } else { ",\n" });
+    for (n, text) in pretty.lines().enumerate() {
+        if n > 0 {
+            out.push('\n');
+        }
+        out.push_str("    ");
+        out.push_str(text);
+    }
+    out
+}
+
+/// What ends [`json_open`]'s report, after `any` change lines.
+pub fn json_close(any: bool) -> &'static str {
+    if any { "\n  ]\n}" } else { "]\n}" }
+}
+
+/// The report as text: a summary, then the change lines it holds, grouped by kind. A report
+/// that holds only the first lines of a kind (from `Store::run_report_head`) says how many
+/// more there are and how to list them all.
 pub fn text(report: &RunReport) -> String {
+    let mut out = text_head(report);
+    for kind in ChangeKind::ALL {
+        let lines: Vec<&ChangeLine> = report
+            .changes
+            .iter()
+            .filter(|c| c.kind == kind.as_str())
+            .collect();
+        let shown = i64::try_from(lines.len()).unwrap_or(i64::MAX);
+        let count = report
+            .summary
+            .counts
+            .get(kind.as_str())
+            .copied()
+            .unwrap_or(0)
+            .max(shown);
+        if count == 0 {
+            continue;
+        }
+        out.push_str(&text_kind(kind.as_str(), count));
+        for c in lines {
+            out.push_str(&text_line(c));
+        }
+        if count > shown {
+            let _ = writeln!(
+                out,
+                "  … and {} more; `hrsync report {} --all` lists every line.",
+                count - shown,
+                report.summary.id
+            );
+        }
+    }
+    out
+}
+
+/// The text report's summary: the run, its errors and its counts.
+pub fn text_head(report: &RunReport) -> String {
     let s = &report.summary;
     let mut out = String::new();
     let _ = writeln!(
@@ -160,42 +233,37 @@ pub fn text(report: &RunReport) -> String {
     } else {
         let _ = writeln!(out, "Changes: {counts}");
     }
-    for kind in ChangeKind::ALL {
-        let lines: Vec<_> = report
-            .changes
-            .iter()
-            .filter(|c| c.kind == kind.as_str())
-            .collect();
-        if lines.is_empty() {
-            continue;
-        }
-        let _ = writeln!(out, "\n{} ({})", kind.as_str(), lines.len());
-        for c in lines {
-            let who = [c.employee_id.as_deref(), c.email.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
-            let what = match (&c.field, &c.old, &c.new) {
-                (Some(f), None, None) => format!(" {f}"),
-                (Some(f), old, new) => format!(
-                    " {f}: {} → {}",
-                    old.as_deref().unwrap_or("∅"),
-                    new.as_deref().unwrap_or("∅")
-                ),
-                (None, _, Some(new)) => format!(" → {new}"),
-                _ => String::new(),
-            };
-            let _ = writeln!(
-                out,
-                "  {}{}\n      {}",
-                if who.is_empty() { "(team)" } else { &who },
-                what,
-                c.reason
-            );
-        }
-    }
     out
+}
+
+/// The heading of a kind's lines in the text report.
+pub fn text_kind(kind: &str, count: i64) -> String {
+    format!("\n{kind} ({count})\n")
+}
+
+/// One change line of the text report.
+pub fn text_line(c: &ChangeLine) -> String {
+    let who = [c.employee_id.as_deref(), c.email.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let what = match (&c.field, &c.old, &c.new) {
+        (Some(f), None, None) => format!(" {f}"),
+        (Some(f), old, new) => format!(
+            " {f}: {} → {}",
+            old.as_deref().unwrap_or("∅"),
+            new.as_deref().unwrap_or("∅")
+        ),
+        (None, _, Some(new)) => format!(" → {new}"),
+        _ => String::new(),
+    };
+    format!(
+        "  {}{}\n      {}\n",
+        if who.is_empty() { "(team)" } else { &who },
+        what,
+        c.reason
+    )
 }
 
 /// A cell as it may go into a CSV file that people open in a spreadsheet: a value from HR
@@ -210,7 +278,17 @@ fn cell(value: &str) -> std::borrow::Cow<'_, str> {
 
 /// The report's changes as CSV, one line per change.
 pub fn csv(report: &RunReport) -> anyhow::Result<String> {
-    let mut w = ::csv::Writer::from_writer(Vec::new());
+    let mut w = csv_writer(Vec::new())?;
+    for c in &report.changes {
+        csv_line(&mut w, report.summary.id, c)?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+/// A CSV writer of change lines with its header written: lines of any number are written to
+/// it with [`csv_line`].
+pub fn csv_writer<W: std::io::Write>(out: W) -> anyhow::Result<::csv::Writer<W>> {
+    let mut w = ::csv::Writer::from_writer(out);
     w.write_record([
         "run_id",
         "kind",
@@ -221,20 +299,26 @@ pub fn csv(report: &RunReport) -> anyhow::Result<String> {
         "new",
         "reason",
     ])?;
-    let id = report.summary.id.to_string();
-    for c in &report.changes {
-        w.write_record([
-            id.as_str(),
-            &c.kind,
-            &cell(c.employee_id.as_deref().unwrap_or("")),
-            &cell(c.email.as_deref().unwrap_or("")),
-            c.field.as_deref().unwrap_or(""),
-            &cell(c.old.as_deref().unwrap_or("")),
-            &cell(c.new.as_deref().unwrap_or("")),
-            &cell(&c.reason),
-        ])?;
-    }
-    Ok(String::from_utf8(w.into_inner()?)?)
+    Ok(w)
+}
+
+/// One change line of run `run_id` as CSV.
+pub fn csv_line<W: std::io::Write>(
+    w: &mut ::csv::Writer<W>,
+    run_id: i64,
+    c: &ChangeLine,
+) -> anyhow::Result<()> {
+    w.write_record([
+        run_id.to_string().as_str(),
+        &c.kind,
+        &cell(c.employee_id.as_deref().unwrap_or("")),
+        &cell(c.email.as_deref().unwrap_or("")),
+        c.field.as_deref().unwrap_or(""),
+        &cell(c.old.as_deref().unwrap_or("")),
+        &cell(c.new.as_deref().unwrap_or("")),
+        &cell(&c.reason),
+    ])?;
+    Ok(())
 }
 
 /// The run list as a text table, newest first.

@@ -349,7 +349,8 @@ pub(super) fn approve_status(error: &crate::sync::ApproveError) -> StatusCode {
 
 async fn approve_run(State(daemon): State<Shared>, Path(id): Path<i64>) -> Response {
     match daemon.approve(id).await {
-        Ok(outcome) => json_text(StatusCode::OK, report::json(&outcome.report)),
+        // The outcome holds the first lines of each kind; the answer is the whole run.
+        Ok(_) => run_report(State(daemon), Path(id)).await,
         Err(NotApproved::Stopping) => {
             error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping")
         }

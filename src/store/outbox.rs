@@ -65,11 +65,26 @@ impl Store {
     /// claim ran out and another worker has claimed the mail since (or it was sent), so it
     /// must not be sent here.
     pub async fn renew_claim(&self, mail: &OutboxMail, until: DateTime<Utc>) -> Result<bool> {
+        let renewed = self
+            .renew_claims(&[mail.id], mail.claimed_until, until)
+            .await?;
+        Ok(!renewed.is_empty())
+    }
+
+    /// [`Store::renew_claim`] for mails claimed together (so with one `claimed_until`), in one
+    /// statement per 500: the ids whose claim was renewed; the others are no longer this
+    /// worker's to send.
+    pub async fn renew_claims(
+        &self,
+        ids: &[i64],
+        claimed_until: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<i64>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let until = until.trunc_subsecs(6);
-        dispatch!(
-            self,
-            outbox::renew_claim(mail.id, mail.claimed_until, until)
-        )
+        dispatch!(self, outbox::renew_claims(ids, claimed_until, until))
     }
 
     /// Cancels a queued email that no longer applies; `reason` is kept as its last error.
@@ -86,7 +101,15 @@ impl Store {
     }
 
     pub async fn mark_mail_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
-        dispatch!(self, outbox::mark_mail_sent(id, now))
+        self.mark_mails_sent(&[id], now).await
+    }
+
+    /// Marks mails sent, in one statement per 500.
+    pub async fn mark_mails_sent(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        dispatch!(self, outbox::mark_mails_sent(ids, now))
     }
 
     pub async fn mark_mail_failed(

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{FetchKind, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger};
+use crate::domain::{
+    ChangeLine, FetchKind, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger,
+};
 use crate::planner::Plan;
 
 use super::{Result, Store};
@@ -81,6 +83,25 @@ impl Store {
     /// One run with its changes and errors.
     pub async fn run_report(&self, run_id: i64) -> Result<Option<RunReport>> {
         dispatch!(self, runs::run_report(run_id))
+    }
+
+    /// One run with its errors and at most `per_kind` change lines of each kind, the first
+    /// recorded; the summary counts every line. What a report that summarises a large run
+    /// needs, without reading the run whole.
+    pub async fn run_report_head(&self, run_id: i64, per_kind: usize) -> Result<Option<RunReport>> {
+        let per_kind = i64::try_from(per_kind).unwrap_or(i64::MAX);
+        dispatch!(self, runs::run_report_head(run_id, per_kind))
+    }
+
+    /// Hands every change line of a run to `each`, one at a time, in the order a report lists
+    /// them (by kind, then as recorded), until `each` returns false: a report of any size,
+    /// written out without holding it.
+    pub async fn each_change(
+        &self,
+        run_id: i64,
+        each: &mut (dyn FnMut(ChangeLine) -> bool + Send),
+    ) -> Result<()> {
+        dispatch!(self, runs::each_change(run_id, each))
     }
 
     /// How the connector's last applied (not dry) run before `before` ended: its status and

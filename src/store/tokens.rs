@@ -28,9 +28,28 @@ impl Store {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<Option<String>> {
+        let outcome = self
+            .issue_activation_tokens(&[(mail, token_hash)], now, expires_at)
+            .await?;
+        Ok(outcome.into_iter().next().flatten())
+    }
+
+    /// [`Store::issue_activation_token`] for a batch of mails, in one transaction: for each
+    /// (mail, token hash), in order, `None` when its token was stored or why the mail was
+    /// cancelled. Of two activation mails in one batch to the same person in one
+    /// organisation, the later is sent and the earlier cancelled.
+    pub async fn issue_activation_tokens(
+        &self,
+        batch: &[(&OutboxMail, &str)],
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Vec<Option<String>>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
         dispatch!(
             self,
-            tokens::issue_activation_token(mail, token_hash, now, expires_at)
+            tokens::issue_activation_tokens(batch, now, expires_at)
         )
     }
 

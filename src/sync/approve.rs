@@ -47,7 +47,7 @@ impl App {
     pub async fn approve(&self, run_id: i64) -> Result<RunOutcome, ApproveError> {
         let connector = self
             .store
-            .run_report(run_id)
+            .run_report_head(run_id, 0)
             .await?
             .ok_or(ApproveError::NotFound(run_id))?
             .summary

@@ -85,8 +85,14 @@ impl AsOf {
 /// The result of one run: its stored report.
 #[derive(Clone, Debug)]
 pub struct RunOutcome {
+    /// The run's summary and errors with the first [`REPORT_HEAD`] change lines of each kind;
+    /// the whole run is in the store.
     pub report: RunReport,
 }
+
+/// How many change lines of each kind a run's outcome holds: enough to show what a run did
+/// without reading a large run back whole.
+pub const REPORT_HEAD: usize = 20;
 
 impl RunOutcome {
     pub fn status(&self) -> RunStatus {
@@ -415,7 +421,7 @@ impl App {
     async fn outcome(&self, run_id: i64) -> anyhow::Result<RunOutcome> {
         let report = self
             .store
-            .run_report(run_id)
+            .run_report_head(run_id, REPORT_HEAD)
             .await?
             .ok_or_else(|| anyhow::anyhow!("run {run_id} vanished"))?;
         Ok(RunOutcome { report })

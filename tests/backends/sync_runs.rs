@@ -782,6 +782,38 @@ pub async fn queued_activation_is_cancelled_when_the_person_leaves_first(
     Ok(())
 }
 
+pub async fn a_resend_queued_beside_the_first_activation_sends_one_link(
+    mut env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: Bert's first activation email is still queued when an admin asks for another.
+    let sink = SmtpSink::start().await;
+    env.mail_toml = format!("transport = \"smtp\"\nsmtp_url = \"{}\"\n", sink.url());
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    app.store
+        .queue_activation_resend("zorg", "bert@zorg.example", Utc::now())
+        .await?;
+
+    // Act: both are sent in one group.
+    let drained = app.drain_outbox().await?;
+
+    // Assert: Bert gets one email, whose link is the one valid token; the earlier mail says why
+    // it was not sent.
+    assert_eq!((drained.sent, drained.cancelled), (3, 1), "{drained:?}");
+    let mails = sink.wait_for(3, std::time::Duration::from_secs(10)).await;
+    assert_eq!(mails_to(&mails, "bert@zorg.example").len(), 1);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM activation_tokens t JOIN accounts a ON a.id = t.account_id WHERE a.email_norm = 'bert@zorg.example' AND t.revoked_at IS NULL AND t.used_at IS NULL").await?,
+        1
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM mail_outbox WHERE last_error = 'cancelled: a later activation email to this person replaces it'").await?,
+        1
+    );
+    Ok(())
+}
+
 pub async fn failure_after_fetch_is_recorded_and_applies_nothing(
     env: TestEnv,
 ) -> anyhow::Result<()> {
@@ -1344,7 +1376,7 @@ pub async fn admins_get_a_digest_when_a_run_changes_holds_or_fails_something(
     Ok(())
 }
 
-pub async fn a_stopping_mail_worker_hands_the_rest_of_its_claim_back(
+pub async fn a_stopping_mail_worker_hands_its_claim_back_unsent(
     env: TestEnv,
 ) -> anyhow::Result<()> {
     // Arrange: three activation mails queued.
@@ -1353,18 +1385,18 @@ pub async fn a_stopping_mail_worker_hands_the_rest_of_its_claim_back(
     env.sync(&app, TODAY).await?;
     let asked = std::sync::atomic::AtomicUsize::new(0);
 
-    // Act: the worker is told to stop after the first mail of its batch.
+    // Act: the worker is told to stop once it has claimed the mails, before it sends any.
     let drained = app
-        .drain_outbox_while(|| asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2)
+        .drain_outbox_while(|| asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 1)
         .await?;
 
-    // Assert: one sent; the other two are due again at once, not after the lease.
-    assert_eq!(drained.sent, 1);
+    // Assert: none sent; all three are due again at once, not after the lease.
+    assert_eq!(drained, hrsync::mail::outbox::Drained::default());
     let due = app
         .store
         .claim_due_mail(Utc::now(), std::time::Duration::from_secs(60), 10)
         .await?;
-    assert_eq!(due.len(), 2);
+    assert_eq!(due.len(), 3);
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 //! The SQL of the outbox: claiming due mail (with `FOR UPDATE SKIP LOCKED` on PostgreSQL),
-//! renewing and releasing claims, recording each mail's outcome, and queueing an activation
+//! renewing and releasing claims a batch at a time, recording each mail's outcome, and queueing an activation
 //! again by hand.
 
 use std::time::Duration;
@@ -132,24 +132,33 @@ pub(super) async fn cancel_row(
     Ok(())
 }
 
-pub(in crate::store) async fn renew_claim(
+pub(in crate::store) async fn renew_claims(
     pool: &Pool<Db>,
-    id: i64,
+    ids: &[i64],
     claimed_until: DateTime<Utc>,
     until: DateTime<Utc>,
-) -> Result<bool> {
-    let renewed = sqlx::query(
-        "UPDATE mail_outbox SET next_attempt_at = $1 WHERE id = $2 AND next_attempt_at = $3 \
-         AND sent_at IS NULL AND cancelled_at IS NULL AND failed_at IS NULL",
-    )
-    .bind(until)
-    .bind(id)
-    .bind(claimed_until)
-    .execute(pool)
-    .await
-    .doing("renewing the claim on an email")?
-    .rows_affected();
-    Ok(renewed == 1)
+) -> Result<Vec<i64>> {
+    let mut renewed = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new("UPDATE mail_outbox SET next_attempt_at = ");
+        qb.push_bind(until)
+            .push(" WHERE next_attempt_at = ")
+            .push_bind(claimed_until)
+            .push(
+                " AND sent_at IS NULL AND cancelled_at IS NULL AND failed_at IS NULL AND id IN (",
+            );
+        push_binds(&mut qb, chunk.iter().copied());
+        qb.push(") RETURNING id");
+        let rows = qb
+            .build()
+            .fetch_all(pool)
+            .await
+            .doing("renewing the claim on emails")?;
+        for row in &rows {
+            renewed.push(get(row, "id")?);
+        }
+    }
+    Ok(renewed)
 }
 
 pub(in crate::store) async fn release_mail(
@@ -173,20 +182,22 @@ pub(in crate::store) async fn release_mail(
     Ok(())
 }
 
-pub(in crate::store) async fn mark_mail_sent(
+pub(in crate::store) async fn mark_mails_sent(
     pool: &Pool<Db>,
-    id: i64,
+    ids: &[i64],
     now: DateTime<Utc>,
 ) -> Result<()> {
-    sqlx::query(
-        "UPDATE mail_outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL \
-         WHERE id = $2",
-    )
-    .bind(now)
-    .bind(id)
-    .execute(pool)
-    .await
-    .doing("marking an email sent")?;
+    for chunk in ids.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new("UPDATE mail_outbox SET sent_at = ");
+        qb.push_bind(now)
+            .push(", attempts = attempts + 1, last_error = NULL WHERE id IN (");
+        push_binds(&mut qb, chunk.iter().copied());
+        qb.push(")");
+        qb.build()
+            .execute(pool)
+            .await
+            .doing("marking emails sent")?;
+    }
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use super::common::{CHUNK, Tx, begin_write, corrupt, get, push_binds};
 use crate::domain::{
     ChangeLine, FetchKind, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger,
 };
-use crate::planner::Change;
+use crate::planner::{Change, ChangeKind};
 use crate::store::{DIGEST_KIND, Doing, NewRun, Result, RunEnd, StoreError};
 
 pub(in crate::store) async fn start_run(pool: &Pool<Db>, run: &NewRun<'_>) -> Result<i64> {
@@ -358,10 +358,8 @@ pub(in crate::store) async fn list_runs(
     summaries(pool, rows).await
 }
 
-pub(in crate::store) async fn run_report(
-    pool: &Pool<Db>,
-    run_id: i64,
-) -> Result<Option<RunReport>> {
+/// A run's summary (with the counts of its change lines) and its errors.
+async fn run_head(pool: &Pool<Db>, run_id: i64) -> Result<Option<(RunSummary, Vec<RunError>)>> {
     let Some(row) = sqlx::query_as::<_, RunRow>(&format!(
         "SELECT {RUN_COLUMNS} FROM sync_runs r JOIN organisations o ON o.id = r.organisation_id \
          WHERE r.id = $1"
@@ -376,15 +374,6 @@ pub(in crate::store) async fn run_report(
     let mut summary = [RunSummary::try_from(row)?];
     add_counts(pool, &mut summary).await?;
     let [summary] = summary;
-    let rows: Vec<ChangeRow> = sqlx::query_as(
-        "SELECT kind, employee_id, email, field, old_value, new_value, reason \
-         FROM sync_changes WHERE run_id = $1 ORDER BY seq",
-    )
-    .bind(run_id)
-    .fetch_all(pool)
-    .await
-    .doing("reading a run's changes")?;
-    let changes = rows.into_iter().map(ChangeLine::from).collect();
     let errors: Vec<(String, String)> =
         sqlx::query_as("SELECT code, message FROM sync_errors WHERE run_id = $1 ORDER BY seq")
             .bind(run_id)
@@ -395,11 +384,89 @@ pub(in crate::store) async fn run_report(
         .into_iter()
         .map(|(code, message)| RunError { code, message })
         .collect();
+    Ok(Some((summary, errors)))
+}
+
+pub(in crate::store) async fn run_report(
+    pool: &Pool<Db>,
+    run_id: i64,
+) -> Result<Option<RunReport>> {
+    let Some((summary, errors)) = run_head(pool, run_id).await? else {
+        return Ok(None);
+    };
+    let rows: Vec<ChangeRow> = sqlx::query_as(
+        "SELECT kind, employee_id, email, field, old_value, new_value, reason \
+         FROM sync_changes WHERE run_id = $1 ORDER BY seq",
+    )
+    .bind(run_id)
+    .fetch_all(pool)
+    .await
+    .doing("reading a run's changes")?;
+    let changes = rows.into_iter().map(ChangeLine::from).collect();
     Ok(Some(RunReport {
         summary,
         changes,
         errors,
     }))
+}
+
+pub(in crate::store) async fn run_report_head(
+    pool: &Pool<Db>,
+    run_id: i64,
+    per_kind: i64,
+) -> Result<Option<RunReport>> {
+    let Some((summary, errors)) = run_head(pool, run_id).await? else {
+        return Ok(None);
+    };
+    let mut changes = Vec::new();
+    for kind in ChangeKind::ALL {
+        if !summary.counts.contains_key(kind.as_str()) {
+            continue;
+        }
+        let rows: Vec<ChangeRow> = sqlx::query_as(
+            "SELECT kind, employee_id, email, field, old_value, new_value, reason \
+             FROM sync_changes WHERE run_id = $1 AND kind = $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(run_id)
+        .bind(kind.as_str())
+        .bind(per_kind)
+        .fetch_all(pool)
+        .await
+        .doing("reading the first changes of a run")?;
+        changes.extend(rows.into_iter().map(ChangeLine::from));
+    }
+    Ok(Some(RunReport {
+        summary,
+        changes,
+        errors,
+    }))
+}
+
+pub(in crate::store) async fn each_change(
+    pool: &Pool<Db>,
+    run_id: i64,
+    each: &mut (dyn FnMut(ChangeLine) -> bool + Send),
+) -> Result<()> {
+    use futures_util::TryStreamExt as _;
+    // Report order: by kind as the report lists them, then as recorded.
+    let mut rank = String::from("CASE kind");
+    for (n, kind) in ChangeKind::ALL.iter().enumerate() {
+        rank.push_str(&format!(" WHEN '{}' THEN {n}", kind.as_str()));
+    }
+    rank.push_str(&format!(" ELSE {} END", ChangeKind::ALL.len()));
+    let sql = format!(
+        "SELECT kind, employee_id, email, field, old_value, new_value, reason \
+         FROM sync_changes WHERE run_id = $1 ORDER BY {rank}, seq"
+    );
+    let mut rows = sqlx::query_as::<_, ChangeRow>(&sql)
+        .bind(run_id)
+        .fetch(pool);
+    while let Some(row) = rows.try_next().await.doing("reading a run's changes")? {
+        if !each(ChangeLine::from(row)) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// A change line as stored in `sync_changes`.

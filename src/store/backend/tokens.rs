@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Pool, QueryBuilder};
 
 use super::Db;
-use super::common::{CHUNK, Tx, begin_write, corrupt, get, push_binds};
+use super::common::{CHUNK, Tx, begin_write, get, push_binds};
 use super::outbox::cancel_row;
 use crate::store::{Doing, OutboxMail, Result, TokenState};
 
@@ -34,70 +34,151 @@ pub(super) async fn revoke_tokens(
     Ok(())
 }
 
-pub(in crate::store) async fn issue_activation_token(
+/// An activation mail of a batch, with the hash of the token its link will carry.
+type TokenFor<'a> = (&'a OutboxMail, &'a str);
+
+/// The account and membership an activation mail is checked against.
+struct Invitee {
+    email_norm: String,
+    activated: bool,
+    /// The membership's state in each organisation the account belongs to.
+    states: Vec<(i64, String)>,
+}
+
+/// Issues the tokens of a batch of activation mails in one transaction; for each mail, in
+/// order, `None` when its token was stored, or why it was cancelled instead. A mail still
+/// applies only while the person is invited, has not activated, and still has the address it
+/// goes to; when one batch holds two activation mails to the same person in one organisation,
+/// the later one is sent and the earlier one cancelled, so only one link is mailed.
+pub(in crate::store) async fn issue_activation_tokens(
     pool: &Pool<Db>,
-    mail: &OutboxMail,
-    token_hash: &str,
+    batch: &[TokenFor<'_>],
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
-) -> Result<Option<String>> {
-    let account = mail
-        .account_id
-        .ok_or_else(|| corrupt(format!("activation email {} has no account", mail.id)))?;
+) -> Result<Vec<Option<String>>> {
     let mut tx = begin_write(pool, "starting a transaction").await?;
-    // The mail was queued earlier: it still applies only while the person is invited, has
-    // not activated, and still has the address it goes to.
-    let row = sqlx::query(
-        "SELECT a.email_norm, a.activated_at, m.state FROM accounts a \
-         LEFT JOIN memberships m ON m.account_id = a.id AND m.organisation_id = $2 \
-         WHERE a.id = $1",
-    )
-    .bind(account)
-    .bind(mail.organisation_id)
-    .fetch_optional(&mut *tx)
-    .await
-    .doing("checking an activation email still applies")?;
-    let why_not = match &row {
-        None => Some("the account no longer exists".to_string()),
-        Some(row) => {
-            let email: String = get(row, "email_norm")?;
+    let invitees = read_invitees(&mut tx, batch).await?;
+    let mut outcome: Vec<Option<String>> = Vec::with_capacity(batch.len());
+    let mut later: std::collections::HashSet<(i64, i64)> = std::collections::HashSet::new();
+    // Walked newest first, so the latest mail to a person is the one that is sent.
+    for item in batch.iter().rev() {
+        let mail = item.0;
+        let reason = match mail.account_id {
+            None => Some("the email names no account".to_string()),
+            Some(account) if !later.insert((account, mail.organisation_id)) => {
+                Some("a later activation email to this person replaces it".to_string())
+            }
+            Some(account) => why_not(invitees.get(&account), mail),
+        };
+        outcome.push(reason);
+    }
+    outcome.reverse();
+    let mut issued: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+    for (item, reason) in batch.iter().zip(&outcome) {
+        match (reason, item.0.account_id) {
+            (Some(reason), _) => cancel_row(&mut tx, item.0.id, reason, now).await?,
+            (None, Some(account)) => issued
+                .entry(item.0.organisation_id)
+                .or_default()
+                .push(account),
+            (None, None) => {}
+        }
+    }
+    for (org, accounts) in &issued {
+        revoke_tokens(&mut tx, accounts, *org, now).await?;
+    }
+    let to_store: Vec<&TokenFor<'_>> = batch
+        .iter()
+        .zip(&outcome)
+        .filter(|(_, reason)| reason.is_none())
+        .map(|(item, _)| item)
+        .collect();
+    for chunk in to_store.chunks(CHUNK / 6) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "INSERT INTO activation_tokens (account_id, organisation_id, token_hash, email, \
+             created_at, expires_at) ",
+        );
+        qb.push_values(chunk, |mut row, item| {
+            row.push_bind(item.0.account_id)
+                .push_bind(item.0.organisation_id)
+                .push_bind(item.1)
+                .push_bind(item.0.recipient.as_str())
+                .push_bind(now)
+                .push_bind(expires_at);
+        });
+        qb.build()
+            .execute(&mut *tx)
+            .await
+            .doing("storing activation tokens")?;
+    }
+    tx.commit().await.doing("committing activation tokens")?;
+    Ok(outcome)
+}
+
+/// The accounts of a batch's mails, with their memberships.
+async fn read_invitees(
+    tx: &mut Tx<'_>,
+    batch: &[TokenFor<'_>],
+) -> Result<std::collections::HashMap<i64, Invitee>> {
+    let accounts: std::collections::BTreeSet<i64> =
+        batch.iter().filter_map(|item| item.0.account_id).collect();
+    let accounts: Vec<i64> = accounts.into_iter().collect();
+    let mut invitees = std::collections::HashMap::with_capacity(accounts.len());
+    for chunk in accounts.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "SELECT a.id, a.email_norm, a.activated_at, m.organisation_id, m.state \
+             FROM accounts a LEFT JOIN memberships m ON m.account_id = a.id WHERE a.id IN (",
+        );
+        push_binds(&mut qb, chunk.iter().copied());
+        qb.push(")");
+        let rows = qb
+            .build()
+            .fetch_all(&mut **tx)
+            .await
+            .doing("checking activation emails still apply")?;
+        for row in &rows {
+            let id: i64 = get(row, "id")?;
             let activated: Option<DateTime<Utc>> = get(row, "activated_at")?;
+            let invitee = match invitees.entry(id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(Invitee {
+                    email_norm: get(row, "email_norm")?,
+                    activated: activated.is_some(),
+                    states: Vec::new(),
+                }),
+            };
+            let org: Option<i64> = get(row, "organisation_id")?;
             let state: Option<String> = get(row, "state")?;
-            if activated.is_some() {
-                Some("the account was activated meanwhile".to_string())
-            } else if state.as_deref() != Some("invited") {
-                Some(format!(
-                    "the membership is {} now, not invited",
-                    state.as_deref().unwrap_or("gone")
-                ))
-            } else if email != mail.recipient.to_lowercase() {
-                Some("the account has another email address now".to_string())
-            } else {
-                None
+            if let (Some(org), Some(state)) = (org, state) {
+                invitee.states.push((org, state));
             }
         }
-    };
-    if let Some(reason) = why_not {
-        cancel_row(&mut tx, mail.id, &reason, now).await?;
-        tx.commit().await.doing("committing a cancelled email")?;
-        return Ok(Some(reason));
     }
-    revoke_tokens(&mut tx, &[account], mail.organisation_id, now).await?;
-    sqlx::query(
-        "INSERT INTO activation_tokens (account_id, organisation_id, token_hash, email, \
-         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(account)
-    .bind(mail.organisation_id)
-    .bind(token_hash)
-    .bind(mail.recipient.as_str())
-    .bind(now)
-    .bind(expires_at)
-    .execute(&mut *tx)
-    .await
-    .doing("storing an activation token")?;
-    tx.commit().await.doing("committing an activation token")?;
-    Ok(None)
+    Ok(invitees)
+}
+
+/// Why a queued activation mail no longer applies, if it does not.
+fn why_not(invitee: Option<&Invitee>, mail: &OutboxMail) -> Option<String> {
+    let Some(invitee) = invitee else {
+        return Some("the account no longer exists".to_string());
+    };
+    let state = invitee
+        .states
+        .iter()
+        .find(|(org, _)| *org == mail.organisation_id)
+        .map(|(_, state)| state.as_str());
+    if invitee.activated {
+        Some("the account was activated meanwhile".to_string())
+    } else if state != Some("invited") {
+        Some(format!(
+            "the membership is {} now, not invited",
+            state.unwrap_or("gone")
+        ))
+    } else if invitee.email_norm != mail.recipient.to_lowercase() {
+        Some("the account has another email address now".to_string())
+    } else {
+        None
+    }
 }
 
 /// An activation token as stored.

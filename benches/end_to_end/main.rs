@@ -17,9 +17,16 @@
 //! Each (backend, size) is measured `--runs` times (3 by default), each time from a fresh
 //! database; the median time is printed beside the median of its floor (the load for a first
 //! sync, the read for a re-sync) with the ratio, hrsync's fastest and slowest time, and the
-//! highest peak memory of the `hrsync` process (its VmHWM, read while it runs). Run it with
-//! `cargo bench --bench end_to_end`, narrowed with `-- --sizes 10000,100000`,
-//! `-- --backend sqlite` (or `postgres`) and `-- --runs 5`.
+//! highest peak memory of the `hrsync` process (its VmHWM, read while it runs).
+//!
+//! A second table (see `figures.rs`) holds what has no database floor, measured once at the
+//! largest size: `hrsync mail send` draining a first sync's invitations to `.eml` files and to
+//! an SMTP server on this machine (beside the targets of 60 and 120 seconds for 100,000), and
+//! `hrsync fetch` reading the people from a SCIM server on this machine, beside the raw
+//! download of the same pages.
+//!
+//! Run it with `cargo bench --bench end_to_end`, narrowed with `-- --sizes 10000,100000`,
+//! `-- --backend sqlite` (or `postgres`), `-- --runs 5` and `-- --only table` (or `figures`).
 
 // A benchmark stops at the first thing that is not as expected.
 #![allow(
@@ -28,6 +35,8 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
+
+mod figures;
 
 use std::fmt::Write as _;
 use std::io::Read as _;
@@ -106,6 +115,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     let mut sizes = DEFAULT_SIZES.to_vec();
     let mut only: Option<String> = None;
     let mut runs = 3usize;
+    let mut part_only: Option<String> = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -119,6 +129,14 @@ fn run(args: &[String]) -> anyhow::Result<()> {
                     .context("--sizes: whole numbers separated by commas")?;
             }
             "--backend" => only = Some(it.next().context("--backend needs a name")?.clone()),
+            "--only" => {
+                let part = it.next().context("--only needs `table` or `figures`")?;
+                ensure!(
+                    part == "table" || part == "figures",
+                    "--only: `table` or `figures`, not `{part}`"
+                );
+                part_only = Some(part.clone());
+            }
             "--runs" => {
                 runs = it
                     .next()
@@ -137,27 +155,45 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         None => eprintln!("{POSTGRES_ENV} is not set: PostgreSQL is skipped"),
     }
     backends.retain(|b| only.as_deref().is_none_or(|o| o == b.name()));
-    let mut rows = Vec::new();
-    for backend in &backends {
-        for &people in &sizes {
-            eprintln!("{} · {people} people", backend.name());
-            let mut measured: Vec<Row> = Vec::new();
-            for _ in 0..runs {
-                let once = measure(backend, people)?;
-                if measured.is_empty() {
-                    measured = once;
-                    continue;
+    let wants = |part: &str| part_only.as_deref().is_none_or(|p| p == part);
+    if wants("table") {
+        let mut rows = Vec::new();
+        for backend in &backends {
+            for &people in &sizes {
+                eprintln!("{} · {people} people", backend.name());
+                let mut measured: Vec<Row> = Vec::new();
+                for _ in 0..runs {
+                    let once = measure(backend, people)?;
+                    if measured.is_empty() {
+                        measured = once;
+                        continue;
+                    }
+                    for (row, more) in measured.iter_mut().zip(once) {
+                        row.hrsync.extend(more.hrsync);
+                        row.floor.extend(more.floor);
+                        row.peak_mib = row.peak_mib.max(more.peak_mib);
+                    }
                 }
-                for (row, more) in measured.iter_mut().zip(once) {
-                    row.hrsync.extend(more.hrsync);
-                    row.floor.extend(more.floor);
-                    row.peak_mib = row.peak_mib.max(more.peak_mib);
-                }
+                rows.extend(measured);
             }
-            rows.extend(measured);
         }
+        println!("{}", table(&rows));
     }
-    println!("{}", table(&rows));
+    if wants("figures") {
+        let people = sizes.iter().copied().max().unwrap_or(100_000);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let mut extra = Vec::new();
+        for backend in &backends {
+            eprintln!("{} · mail drain of {people} people", backend.name());
+            extra.extend(figures::mail(backend, people, &rt)?);
+        }
+        eprintln!("SCIM fetch of {people} people");
+        extra.push(figures::http(people, &rt)?);
+        println!("{}", figures::table(&extra));
+    }
     Ok(())
 }
 
@@ -396,7 +432,33 @@ fn run_with_input(command: &mut Command, input: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where the bench configuration sends mail.
+enum MailTo {
+    /// `.eml` files in the `outbox` folder beside the configuration.
+    Files,
+    /// An SMTP server at this URL.
+    Smtp(String),
+}
+
 fn write_config(dir: &Path, database_url: &str, feed: &Path) -> anyhow::Result<()> {
+    write_config_with(dir, database_url, feed, &MailTo::Files, "")
+}
+
+/// The bench configuration, mailing to `mail`, with `more` (say, another connector) appended.
+fn write_config_with(
+    dir: &Path,
+    database_url: &str,
+    feed: &Path,
+    mail: &MailTo,
+    more: &str,
+) -> anyhow::Result<()> {
+    let transport = match mail {
+        MailTo::Files => format!(
+            "transport = \"file\"\ndir = \"{}\"",
+            dir.join("outbox").display()
+        ),
+        MailTo::Smtp(url) => format!("transport = \"smtp\"\nsmtp_url = \"{url}\""),
+    };
     let config = format!(
         r#"[database]
 url = "{database_url}"
@@ -404,8 +466,7 @@ max_connections = 5
 
 [mail]
 from = "HR <hr@bench.example>"
-transport = "file"
-dir = "{outbox}"
+{transport}
 activation_url = "https://app.bench.example/activate?token={{token}}"
 
 [organisations.bench]
@@ -431,8 +492,7 @@ role = "medewerker"
 [[connectors.bench_hr.roles]]
 role = "leidinggevende"
 job_title = ["Teamleider*", "Directeur*"]
-"#,
-        outbox = dir.join("outbox").display(),
+{more}"#,
         feed = feed.display(),
     );
     std::fs::write(dir.join("hrsync.toml"), config)?;
@@ -442,12 +502,31 @@ job_title = ["Teamleider*", "Directeur*"]
 /// `hrsync sync --no-send` on the bench configuration: its wall time and peak memory (MiB).
 /// The report it prints is read from a pipe and dropped, as a terminal or log would take it.
 fn sync(dir: &Path) -> anyhow::Result<(Duration, f64)> {
+    let ran = hrsync(dir, &["sync", "--no-send", "--as-of", "2026-12-05"], &[])?;
+    ensure!(ran.printed > 0, "hrsync printed no report");
+    Ok((ran.elapsed, ran.peak_mib))
+}
+
+/// What one hrsync command took.
+struct Ran {
+    elapsed: Duration,
+    /// Peak resident memory, MiB.
+    peak_mib: f64,
+    /// Bytes written to stdout (read from a pipe and dropped).
+    printed: usize,
+    stderr: String,
+}
+
+/// Runs the release binary with the bench configuration of `dir` and `args`, timing it and
+/// reading its peak memory while it runs; fails when it does not exit 0.
+fn hrsync(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Ran> {
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_hrsync"))
         .args(["--config", &dir.join("hrsync.toml").display().to_string()])
-        .args(["sync", "--no-send", "--as-of", "2026-12-05"])
+        .args(args)
         .current_dir(dir)
         .env("HRSYNC_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -458,6 +537,12 @@ fn sync(dir: &Path) -> anyhow::Result<(Duration, f64)> {
         let mut sink = Vec::new();
         let _ = stdout.read_to_end(&mut sink);
         sink.len()
+    });
+    let mut stderr_pipe = child.stderr.take().context("no stderr")?;
+    let stderr_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr_pipe.read_to_string(&mut text);
+        text
     });
     let mut peak_kib = 0u64;
     let exit = loop {
@@ -471,15 +556,16 @@ fn sync(dir: &Path) -> anyhow::Result<(Duration, f64)> {
     };
     let elapsed = started.elapsed();
     let printed = drain.join().unwrap_or(0);
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut stderr);
-    }
+    let stderr = stderr_reader.join().unwrap_or_default();
     if !exit.success() {
-        bail!("hrsync sync failed ({exit}): {stderr}");
+        bail!("hrsync {} failed ({exit}): {stderr}", args.join(" "));
     }
-    ensure!(printed > 0, "hrsync printed no report");
-    Ok((elapsed, peak_kib as f64 / 1024.0))
+    Ok(Ran {
+        elapsed,
+        peak_mib: peak_kib as f64 / 1024.0,
+        printed,
+        stderr,
+    })
 }
 
 /// The process's peak resident memory so far, in KiB.
