@@ -151,7 +151,8 @@ pub fn http(people: usize, rt: &tokio::runtime::Runtime) -> anyhow::Result<Figur
     })
 }
 
-/// Every page of the listing, keyed by the `startIndex` that asks for it.
+/// Every page of the listing, keyed by the `startIndex` that asks for it, and the empty page
+/// after the last.
 fn scim_pages(people: usize) -> Vec<(usize, String)> {
     let mut pages = Vec::new();
     let mut start = 1;
@@ -172,6 +173,15 @@ fn scim_pages(people: usize) -> Vec<(usize, String)> {
         pages.push((start, body));
         start += SCIM_PAGE;
     }
+    // Past the end a SCIM server gives an empty list; hrsync asks for it after a last page
+    // that came back full, in case people were added meanwhile.
+    pages.push((
+        start,
+        format!(
+            "{{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:ListResponse\"],\
+             \"totalResults\":{people},\"startIndex\":{start},\"itemsPerPage\":0,\"Resources\":[]}}"
+        ),
+    ));
     pages
 }
 
@@ -277,6 +287,10 @@ impl PageServer {
                 .and_then(|n| n.parse::<usize>().ok())
                 .unwrap_or(1);
             let Some(body) = pages.get(&start) else {
+                eprintln!(
+                    "the SCIM server has no page at {start}: {}",
+                    request_line.trim()
+                );
                 bail!("no page starts at {start}: {request_line}");
             };
             write!(
