@@ -17,20 +17,29 @@
 //! Activation tokens are made here, at send time, so the token itself is never stored: only
 //! its SHA-256 is, and issuing a new one revokes the earlier ones of that person.
 
+use std::collections::{HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound as _, Utc};
+use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt as _, StreamExt as _};
 use lettre::message::Mailbox;
 
 use super::{Locale, MailContent, MailError, MailKind, Mailer, digest, render};
 use crate::store::{DIGEST_KIND, OutboxMail, Store, StoreError};
 
-/// How long a claimed mail is reserved for the worker that claimed it. When less than half of
-/// it is left, the worker renews its claim on the mails still waiting, so a slow mail server
-/// cannot make a claim run out under them.
+/// How long a claimed mail is reserved for the worker that claimed it. Before each group the
+/// worker renews its claim on the mails still waiting to a whole lease, and it starts sending
+/// a mail only while the send is sure to end before the claim does, so another worker never
+/// takes over a mail that is being sent.
 const LEASE: Duration = Duration::from_secs(300);
+/// The longest one mail may take to render and send (lettre's own limit is 30 seconds per
+/// SMTP command); a slower one fails for now and is tried again later.
+const SEND_TIMEOUT: Duration = Duration::from_secs(120);
+/// What is kept free at the end of a lease beside [`SEND_TIMEOUT`]: the time to record what
+/// was sent.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// How many mails one claim takes.
 const CLAIM: i64 = 500;
 /// How many mails are handled together: their activation tokens issued in one transaction,
@@ -84,19 +93,22 @@ impl OutboxWorker<'_> {
             let Some(mut claimed_until) = claimed.first().map(|m| m.claimed_until) else {
                 return Ok(drained);
             };
-            let mut waiting: std::collections::VecDeque<&OutboxMail> = claimed.iter().collect();
+            let mut waiting: VecDeque<&OutboxMail> = claimed.iter().collect();
+            let mut fresh = true;
             while !waiting.is_empty() {
                 if !keep_going() {
                     // Hand the rest of the claim back, so another worker need not wait for
                     // the lease to end.
                     let rest: Vec<i64> = waiting.iter().map(|m| m.id).collect();
-                    self.store.release_mail(&rest, Utc::now()).await?;
+                    self.store
+                        .release_mail(&rest, claimed_until, Utc::now())
+                        .await?;
                     return Ok(drained);
                 }
-                if claimed_until - Utc::now() < lease / 2 {
+                if !fresh {
                     let until = (Utc::now() + lease).trunc_subsecs(6);
                     let ids: Vec<i64> = waiting.iter().map(|m| m.id).collect();
-                    let renewed: std::collections::HashSet<i64> = self
+                    let renewed: HashSet<i64> = self
                         .store
                         .renew_claims(&ids, claimed_until, until)
                         .await?
@@ -111,24 +123,33 @@ impl OutboxWorker<'_> {
                     });
                     claimed_until = until;
                 }
+                fresh = false;
                 let group: Vec<&OutboxMail> = waiting.drain(..GROUP.min(waiting.len())).collect();
-                self.send_group(&group, &mut drained).await?;
+                let unsent = self
+                    .send_group(&group, send_deadline(claimed_until), &mut drained)
+                    .await?;
+                // Not started in time: first in line after the claim is renewed.
+                for mail in unsent.into_iter().rev() {
+                    waiting.push_front(mail);
+                }
             }
         }
     }
 
     /// Sends a group of claimed mails and records each outcome: the group's activation tokens
     /// are issued in one transaction, up to [`IN_FLIGHT`] mails to people are sent at once and
-    /// the sent ones marked in one statement, then the group's digests are sent in turn. The error is the store's; a mail's own failure is
-    /// recorded on its row: a transient one (a 4xx answer, a lost connection) is retried with
-    /// backoff, a permanent one (a 5xx answer, a message that cannot be built) is not tried
-    /// again. Nothing one mail holds can end the worker: a panic while delivering it fails
-    /// that mail alone.
-    async fn send_group(
+    /// the sent ones marked in one statement, then the group's digests are sent in turn. No
+    /// send starts after `deadline`; the mails it leaves are returned. The error is the
+    /// store's; a mail's own failure is recorded on its row: a transient one (a 4xx answer, a
+    /// lost connection, a send over [`SEND_TIMEOUT`]) is retried with backoff, a permanent one
+    /// (a 5xx answer, a message that cannot be built) is not tried again. Nothing one mail
+    /// holds can end the worker: a panic while delivering it fails that mail alone.
+    async fn send_group<'m>(
         &self,
-        group: &[&OutboxMail],
+        group: &[&'m OutboxMail],
+        deadline: Instant,
         drained: &mut Drained,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<&'m OutboxMail>, StoreError> {
         // People's mail first, a few at once; then the digests one at a time in queue order,
         // so a digest knows which of its run's mails could not be delivered.
         let (digests, mails): (Vec<&OutboxMail>, Vec<&OutboxMail>) =
@@ -149,25 +170,37 @@ impl OutboxWorker<'_> {
         }
         self.issue_tokens(tokens, now, &mut ready, &mut failed, drained)
             .await?;
-        // The futures are made first and then streamed: a closure in the stream would have
-        // to be general over lifetimes, which a spawned worker's future cannot prove.
-        let sending: Vec<_> = ready
-            .into_iter()
-            .map(|(mail, token)| self.deliver_guarded(mail, token, now))
-            .collect();
-        let delivered: Vec<(&OutboxMail, Result<Option<String>, Failure>)> =
-            futures_util::stream::iter(sending)
-                .buffer_unordered(IN_FLIGHT)
-                .collect()
-                .await;
-        self.record(delivered, failed, now, drained).await?;
-        for digest in digests {
-            let now = Utc::now();
-            let delivered = self.deliver_guarded(digest, None, now).await;
-            self.record(vec![delivered], Vec::new(), now, drained)
-                .await?;
+        let mut unsent = Vec::new();
+        let mut waiting = ready.into_iter();
+        let mut sending = FuturesUnordered::new();
+        let mut delivered = Vec::with_capacity(waiting.len());
+        loop {
+            while sending.len() < IN_FLIGHT {
+                let Some((mail, token)) = waiting.next() else {
+                    break;
+                };
+                if Instant::now() < deadline {
+                    sending.push(self.deliver_guarded(mail, token, now));
+                } else {
+                    // Its token is issued again, and this one revoked, when it is sent.
+                    unsent.push(mail);
+                }
+            }
+            match sending.next().await {
+                Some(outcome) => delivered.push(outcome),
+                None => break,
+            }
         }
-        Ok(())
+        self.record(delivered, failed, drained).await?;
+        for digest in digests {
+            if Instant::now() < deadline {
+                let delivered = self.deliver_guarded(digest, None, Utc::now()).await;
+                self.record(vec![delivered], Vec::new(), drained).await?;
+            } else {
+                unsent.push(digest);
+            }
+        }
+        Ok(unsent)
     }
 
     /// Records what became of delivered mails, and of mails that failed before delivery: the
@@ -176,7 +209,6 @@ impl OutboxWorker<'_> {
         &self,
         delivered: Vec<(&OutboxMail, Result<Option<String>, Failure>)>,
         mut failed: Vec<(&OutboxMail, Failure)>,
-        now: DateTime<Utc>,
         drained: &mut Drained,
     ) -> Result<(), StoreError> {
         let mut sent: Vec<i64> = Vec::with_capacity(delivered.len());
@@ -196,7 +228,7 @@ impl OutboxWorker<'_> {
         self.store.mark_mails_sent(&sent, Utc::now()).await?;
         drained.sent += sent.len();
         for (mail, failure) in failed {
-            self.record_failure(mail, failure, now, drained).await?;
+            self.record_failure(mail, failure, drained).await?;
         }
         Ok(())
     }
@@ -265,7 +297,6 @@ impl OutboxWorker<'_> {
         &self,
         mail: &OutboxMail,
         failure: Failure,
-        now: DateTime<Utc>,
         drained: &mut Drained,
     ) -> Result<(), StoreError> {
         if failure.permanent {
@@ -281,7 +312,7 @@ impl OutboxWorker<'_> {
             );
             drained.undeliverable += 1;
         } else {
-            let retry_at = now + retry_delay(mail.attempts + 1);
+            let retry_at = Utc::now() + retry_delay(mail.attempts + 1);
             self.store
                 .mark_mail_failed(mail.id, &failure.message, retry_at)
                 .await?;
@@ -299,21 +330,24 @@ impl OutboxWorker<'_> {
     }
 
     /// [`OutboxWorker::deliver`], with a panic while delivering made a permanent failure of
-    /// this mail alone.
+    /// this mail alone, and a send over [`SEND_TIMEOUT`] a transient one.
     async fn deliver_guarded<'m>(
         &self,
         mail: &'m OutboxMail,
         token: Option<String>,
         now: DateTime<Utc>,
     ) -> (&'m OutboxMail, Result<Option<String>, Failure>) {
-        let outcome = AssertUnwindSafe(self.deliver(mail, token.as_deref(), now))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|_| {
-                Err(Failure::permanent(
-                    "delivering the mail panicked; it is not tried again",
-                ))
-            });
+        let guarded = AssertUnwindSafe(self.deliver(mail, token.as_deref(), now)).catch_unwind();
+        let outcome = match tokio::time::timeout(SEND_TIMEOUT, guarded).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(Failure::permanent(
+                "delivering the mail panicked; it is not tried again",
+            )),
+            Err(_) => Err(Failure::transient(format!(
+                "sending the mail took longer than {} seconds",
+                SEND_TIMEOUT.as_secs()
+            ))),
+        };
         (mail, outcome)
     }
 
@@ -405,9 +439,10 @@ impl OutboxWorker<'_> {
         let run_id = mail
             .run_id
             .ok_or_else(|| Failure::permanent(format!("digest {} names no run", mail.id)))?;
+        // A digest gives the run's counts and reasons, never its lines.
         let report = self
             .store
-            .run_report(run_id)
+            .run_report_head(run_id, 0)
             .await
             .map_err(Failure::store)?
             .ok_or_else(|| {
@@ -456,6 +491,12 @@ impl OutboxWorker<'_> {
             .map(|()| None)
             .map_err(Failure::mail)
     }
+}
+
+/// The last moment a send may start and still end, with its record, before the claim does.
+fn send_deadline(claimed_until: DateTime<Utc>) -> Instant {
+    let left = (claimed_until - Utc::now()).to_std().unwrap_or_default();
+    Instant::now() + left.saturating_sub(SEND_TIMEOUT + LEASE_MARGIN)
 }
 
 /// Exponential backoff for failed mails: 1, 2, 4, … minutes, at most six hours.

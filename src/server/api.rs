@@ -349,8 +349,12 @@ pub(super) fn approve_status(error: &crate::sync::ApproveError) -> StatusCode {
 
 async fn approve_run(State(daemon): State<Shared>, Path(id): Path<i64>) -> Response {
     match daemon.approve(id).await {
-        // The outcome holds the first lines of each kind; the answer is the whole run.
-        Ok(_) => run_report(State(daemon), Path(id)).await,
+        // The outcome holds the first lines of each kind; the answer is the whole run, or,
+        // should reading it fail now, what the outcome holds: the approval was applied.
+        Ok(outcome) => match daemon.app.store.run_report(id).await {
+            Ok(Some(whole)) => json_text(StatusCode::OK, report::json(&whole)),
+            Ok(None) | Err(_) => json_text(StatusCode::OK, report::json(&outcome.report)),
+        },
         Err(NotApproved::Stopping) => {
             error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping")
         }

@@ -92,12 +92,18 @@ impl Store {
         dispatch!(self, outbox::cancel_mail(id, reason, now))
     }
 
-    /// Hands claimed emails back unsent: due again at `now`, for any worker.
-    pub async fn release_mail(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()> {
+    /// Hands emails this worker claimed (until `claimed_until`) back unsent: due again at
+    /// `now`, for any worker. One another worker has claimed since is left alone.
+    pub async fn release_mail(
+        &self,
+        ids: &[i64],
+        claimed_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         if ids.is_empty() {
             return Ok(());
         }
-        dispatch!(self, outbox::release_mail(ids, now))
+        dispatch!(self, outbox::release_mail(ids, claimed_until, now))
     }
 
     pub async fn mark_mail_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {

@@ -814,6 +814,39 @@ pub async fn a_resend_queued_beside_the_first_activation_sends_one_link(
     Ok(())
 }
 
+pub async fn a_later_activation_that_no_longer_applies_does_not_cancel_the_first(
+    mut env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: beside Bert's first activation email, a later one to an address he no longer
+    // has.
+    let sink = SmtpSink::start().await;
+    env.mail_toml = format!("transport = \"smtp\"\nsmtp_url = \"{}\"\n", sink.url());
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    let later = app
+        .store
+        .queue_activation_resend("zorg", "bert@zorg.example", Utc::now())
+        .await?;
+    env.sql(&format!(
+        "UPDATE mail_outbox SET recipient = 'bert.old@zorg.example' WHERE id = {later}"
+    ))
+    .await?;
+
+    // Act
+    let drained = app.drain_outbox().await?;
+
+    // Assert: the first one goes out; only the later one is cancelled.
+    assert_eq!((drained.sent, drained.cancelled), (3, 1), "{drained:?}");
+    let mails = sink.wait_for(3, std::time::Duration::from_secs(10)).await;
+    assert_eq!(mails_to(&mails, "bert@zorg.example").len(), 1);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM mail_outbox WHERE last_error = 'cancelled: the account has another email address now'").await?,
+        1
+    );
+    Ok(())
+}
+
 pub async fn failure_after_fetch_is_recorded_and_applies_nothing(
     env: TestEnv,
 ) -> anyhow::Result<()> {
@@ -1431,6 +1464,40 @@ pub async fn a_mail_whose_claim_ran_out_is_not_sent_by_the_first_claimer(
     assert_eq!(a[0].id, b[0].id);
     assert!(!a_may_send, "A's claim ran out and B took the mail");
     assert!(b_may_send);
+    Ok(())
+}
+
+pub async fn a_worker_whose_claim_ran_out_cannot_hand_back_anothers_claim(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: worker A's claim runs out and worker B claims the mails.
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    let now = Utc::now();
+    let a = app
+        .store
+        .claim_due_mail(now, std::time::Duration::from_secs(1), 10)
+        .await?;
+    let later = now + chrono::Duration::seconds(2);
+    let b = app
+        .store
+        .claim_due_mail(later, std::time::Duration::from_secs(60), 10)
+        .await?;
+
+    // Act: A, stopping, hands back what it claimed.
+    let ids: Vec<i64> = a.iter().map(|m| m.id).collect();
+    app.store
+        .release_mail(&ids, a[0].claimed_until, later)
+        .await?;
+
+    // Assert: B's claim holds; nothing is due for a third worker.
+    assert_eq!(b.len(), a.len());
+    let third = app
+        .store
+        .claim_due_mail(later, std::time::Duration::from_secs(60), 10)
+        .await?;
+    assert!(third.is_empty(), "{third:?}");
     Ok(())
 }
 

@@ -164,14 +164,17 @@ pub(in crate::store) async fn renew_claims(
 pub(in crate::store) async fn release_mail(
     pool: &Pool<Db>,
     ids: &[i64],
+    claimed_until: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<()> {
     for chunk in ids.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new("UPDATE mail_outbox SET next_attempt_at = ");
-        qb.push_bind(now);
-        qb.push(
-            " WHERE sent_at IS NULL AND cancelled_at IS NULL AND failed_at IS NULL AND id IN (",
-        );
+        qb.push_bind(now)
+            .push(" WHERE next_attempt_at = ")
+            .push_bind(claimed_until)
+            .push(
+                " AND sent_at IS NULL AND cancelled_at IS NULL AND failed_at IS NULL AND id IN (",
+            );
         push_binds(&mut qb, chunk.iter().copied());
         qb.push(")");
         qb.build()

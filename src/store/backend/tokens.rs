@@ -65,10 +65,11 @@ pub(in crate::store) async fn issue_activation_tokens(
         let mail = item.0;
         let reason = match mail.account_id {
             None => Some("the email names no account".to_string()),
-            Some(account) if !later.insert((account, mail.organisation_id)) => {
-                Some("a later activation email to this person replaces it".to_string())
-            }
-            Some(account) => why_not(invitees.get(&account), mail),
+            Some(account) => why_not(invitees.get(&account), mail).or_else(|| {
+                // Only a later mail that is sent replaces this one.
+                (!later.insert((account, mail.organisation_id)))
+                    .then(|| "a later activation email to this person replaces it".to_string())
+            }),
         };
         outcome.push(reason);
     }
