@@ -127,6 +127,10 @@ const MAX_LOCKS: u32 = 64;
 /// is made; a sync needs a handful, and 100 is PostgreSQL's default server-wide limit.
 pub const MAX_POOL_SIZE: u32 = 100;
 
+/// How many rows sqlx's SQLite worker thread may run ahead of the task reading them (sqlx
+/// buffers 50): each time the buffer fills or empties, a thread waits and is woken.
+const SQLITE_ROW_BUFFER: usize = 1024;
+
 /// Opening, migrating and closing the database.
 impl Store {
     /// Opens the database the URL names; a SQLite file and its folder are created if missing.
@@ -153,7 +157,8 @@ impl Store {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(30));
+                .busy_timeout(Duration::from_secs(30))
+                .row_buffer_size(SQLITE_ROW_BUFFER);
             if let Some(parent) = Path::new(options.get_filename()).parent()
                 && !parent.as_os_str().is_empty()
             {
