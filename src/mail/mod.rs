@@ -15,6 +15,7 @@
 pub mod digest;
 mod layout;
 pub mod outbox;
+mod smtp;
 mod templates;
 mod transport;
 
@@ -157,6 +158,12 @@ pub enum MailError {
         server: String,
         cause: lettre::transport::smtp::Error,
     },
+    #[error("could not connect to {server}: {cause}")]
+    SmtpConnect {
+        /// The server's URL, without any password.
+        server: String,
+        cause: std::io::Error,
+    },
     #[error("could not write the mail into `{}`: {cause}", dir.display())]
     File {
         dir: std::path::PathBuf,
@@ -175,7 +182,9 @@ impl MailError {
     pub fn is_transient(&self) -> bool {
         match self {
             MailError::Smtp { cause, .. } => !refuses_the_message(cause),
-            MailError::File { .. } | MailError::MailDir { .. } => true,
+            MailError::SmtpConnect { .. } | MailError::File { .. } | MailError::MailDir { .. } => {
+                true
+            }
             MailError::InvalidAddress { .. }
             | MailError::MissingField { .. }
             | MailError::InvalidLink { .. }

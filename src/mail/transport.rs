@@ -1,9 +1,10 @@
 //! Transports: deliver a rendered message over SMTP, or write it as an `.eml` file.
 //!
-//! SMTP goes through lettre's pooled async client. The pool is built on the first send rather
-//! than in [`Mailer::smtp`], because building it spawns a clean-up task and so needs a running
-//! tokio runtime; this way a mailer can be made while configuration is read, before the runtime
-//! starts. Passwords are handed to lettre (whose `Credentials` never print them) and appear in
+//! SMTP goes through lettre's async client: for `smtp://` (plain or STARTTLS) over connections
+//! opened and kept here with Nagle's algorithm off (`smtp.rs`, which says why), for `smtps://`
+//! through lettre's pool. The pool is built on the first send rather than in [`Mailer::smtp`],
+//! because building it spawns a clean-up task and so needs a running tokio runtime; this way a
+//! mailer can be made while configuration is read, before the runtime starts. Passwords are handed to lettre (whose `Credentials` never print them) and appear in
 //! no log line, `Debug` output or error: URLs are shown with the password replaced by `***`.
 
 use std::fmt;
@@ -17,6 +18,7 @@ use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::MailError;
+use super::smtp::{Direct, DirectError};
 
 /// How long to wait for the SMTP server to accept a connection or answer a command.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,7 +39,7 @@ pub struct FileMailer {
     transport: AsyncFileTransport<Tokio1Executor>,
 }
 
-/// Sends through an SMTP server, keeping a small pool of open connections.
+/// Sends through an SMTP server, keeping a few connections open.
 #[derive(Clone)]
 pub struct SmtpMailer {
     inner: Arc<SmtpInner>,
@@ -46,6 +48,9 @@ pub struct SmtpMailer {
 struct SmtpInner {
     /// The URL as given, with any password replaced by `***`.
     shown_url: String,
+    /// For `smtp://`: connections opened here, with Nagle's algorithm off (`smtp.rs`).
+    direct: Option<Direct>,
+    /// For `smtps://`: lettre's pool.
     builder: AsyncSmtpTransportBuilder,
     transport: OnceLock<AsyncSmtpTransport<Tokio1Executor>>,
 }
@@ -99,10 +104,12 @@ impl Mailer {
             .map_err(|err| invalid(err.to_string()))?
             .timeout(Some(SMTP_TIMEOUT));
         let has_credentials = credentials.is_some() || url_password(url).is_some();
-        if let Some((user, password)) = credentials {
-            builder =
-                builder.credentials(Credentials::new(user, password.expose_secret().to_string()));
+        let credentials = credentials
+            .map(|(user, password)| Credentials::new(user, password.expose_secret().to_string()));
+        if let Some(credentials) = &credentials {
+            builder = builder.credentials(credentials.clone());
         }
+        let direct = Direct::from_url(url, credentials, SMTP_TIMEOUT);
         if has_credentials && sends_in_clear(url) && !is_loopback(url) {
             tracing::warn!(
                 server = %shown_url,
@@ -113,6 +120,7 @@ impl Mailer {
         Ok(Mailer::Smtp(SmtpMailer {
             inner: Arc::new(SmtpInner {
                 shown_url,
+                direct,
                 builder,
                 transport: OnceLock::new(),
             }),
@@ -135,14 +143,29 @@ impl Mailer {
                 tracing::debug!(file = %file.dir.join(format!("{id}.eml")).display(), "Mail written");
             }
             Mailer::Smtp(smtp) => {
+                let server = || smtp.inner.shown_url.clone();
                 let response =
-                    smtp.transport()
-                        .send(message)
-                        .await
-                        .map_err(|cause| MailError::Smtp {
-                            server: smtp.inner.shown_url.clone(),
-                            cause,
-                        })?;
+                    match &smtp.inner.direct {
+                        Some(direct) => direct
+                            .send(message.envelope(), &message.formatted())
+                            .await
+                            .map_err(|e| match e {
+                                DirectError::Smtp(cause) => MailError::Smtp {
+                                    server: server(),
+                                    cause,
+                                },
+                                DirectError::Connect(cause) => MailError::SmtpConnect {
+                                    server: server(),
+                                    cause,
+                                },
+                            })?,
+                        None => smtp.transport().send(message).await.map_err(|cause| {
+                            MailError::Smtp {
+                                server: server(),
+                                cause,
+                            }
+                        })?,
+                    };
                 tracing::debug!(
                     server = %smtp.inner.shown_url,
                     code = %response.code(),
