@@ -375,7 +375,7 @@ impl Drop for PgDatabase {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_postgres_run_each_tick_once_and_send_each_mail_once() {
-    // Arrange: one PostgreSQL database, a SCIM server with 300 people, one SMTP server, and
+    // Arrange: one PostgreSQL database, a SCIM server with 300 people, one slow SMTP server, and
     // two daemons with the same configuration (but their own ports) running the connector
     // every second; the admin gets a digest of every run that changes something.
     let Some(database) = PgDatabase::create("the two-replica test").await else {
@@ -383,7 +383,9 @@ async fn two_replicas_on_one_postgres_run_each_tick_once_and_send_each_mail_once
     };
     let hr = MockServer::start().await;
     let people = ScimPeople::mount(&hr, 300).await;
-    let smtp = SmtpSink::start().await;
+    // A busy mail server: draining a run's invitations takes a few seconds, so the other
+    // replica's mail worker (polling every second) takes part.
+    let smtp = SmtpSink::slow(Duration::from_millis(50)).await;
     let admin = "it@acme.example";
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let mut replicas: Vec<Daemon> = dirs

@@ -2,7 +2,7 @@
 //!
 //! An applied run writes its emails as outbox rows in the same transaction as its changes, so
 //! a run that rolls back queues nothing and a run that commits loses nothing. The worker claims
-//! due rows hundreds at a time (each claim is a lease, so a crashed worker's rows come back, and
+//! due rows a hundred at a time (each claim is a lease, so a crashed worker's rows come back, and
 //! a claim is renewed before it can run out under mails still waiting), and handles them in
 //! groups: the group's activation tokens in one transaction, its mails rendered and sent a few
 //! at once (SMTP over a pool of connections), then the sent ones marked in one statement, and
@@ -40,11 +40,12 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(120);
 /// What is kept free at the end of a lease beside [`SEND_TIMEOUT`]: the time to record what
 /// was sent.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
-/// How many mails one claim takes.
-const CLAIM: i64 = 500;
 /// How many mails are handled together: their activation tokens issued in one transaction,
 /// sent, then marked sent in one statement. A stopping worker finishes the group in hand.
 const GROUP: usize = 100;
+/// How many mails one claim takes: a group, so that workers of several replicas share a large
+/// outbox group by group.
+const CLAIM: i64 = GROUP as i64;
 /// How many mails of a group are in flight at once (SMTP sends them over the pool's
 /// connections).
 const IN_FLIGHT: usize = 8;

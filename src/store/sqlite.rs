@@ -10,3 +10,14 @@ const POSTGRES: bool = false;
 #[allow(clippy::duplicate_mod)]
 #[path = "backend/mod.rs"]
 pub(super) mod backend;
+
+/// SQLite has no bulk-load statement: returns false, and the caller writes the rows with
+/// multi-row `INSERT`s. (PostgreSQL's counterpart runs `COPY`.)
+async fn copy_csv(
+    _tx: &mut sqlx::Transaction<'_, Db>,
+    _target: &str,
+    _rows: usize,
+    _row: impl FnMut(&mut backend::common::CopyCsv, usize),
+) -> sqlx::Result<bool> {
+    Ok(false)
+}

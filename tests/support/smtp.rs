@@ -43,6 +43,8 @@ enum Behaviour {
         containing: &'static str,
         answer: &'static str,
     },
+    /// Accepts every message, each after this long: a busy server.
+    Slow(Duration),
 }
 
 #[derive(Default)]
@@ -78,6 +80,11 @@ impl SmtpSink {
             "451 4.3.0 Temporary failure in test server, try again later",
         ))
         .await
+    }
+
+    /// Starts a server that accepts every message, taking `per_message` for each.
+    pub async fn slow(per_message: Duration) -> SmtpSink {
+        SmtpSink::with(Behaviour::Slow(per_message)).await
     }
 
     /// Starts a server that accepts every message except to recipients whose address contains
@@ -200,16 +207,20 @@ async fn session(
             },
             "MAIL" => match (behaviour, path_after(argument, "FROM:")) {
                 (Behaviour::RefuseSender(answer), _) => reply(&mut write, answer).await?,
-                (Behaviour::Accept | Behaviour::RefuseRecipients { .. }, Some(from)) => {
+                (
+                    Behaviour::Accept | Behaviour::RefuseRecipients { .. } | Behaviour::Slow(_),
+                    Some(from),
+                ) => {
                     transaction = Some(Transaction {
                         from,
                         to: Vec::new(),
                     });
                     reply(&mut write, "250 2.1.0 Sender OK").await?;
                 }
-                (Behaviour::Accept | Behaviour::RefuseRecipients { .. }, None) => {
-                    reply(&mut write, "501 5.5.4 Syntax: MAIL FROM:<address>").await?
-                }
+                (
+                    Behaviour::Accept | Behaviour::RefuseRecipients { .. } | Behaviour::Slow(_),
+                    None,
+                ) => reply(&mut write, "501 5.5.4 Syntax: MAIL FROM:<address>").await?,
             },
             "RCPT" => match (&mut transaction, path_after(argument, "TO:")) {
                 (None, _) => reply(&mut write, "503 5.5.1 MAIL FROM first").await?,
@@ -230,6 +241,9 @@ async fn session(
                     let Some(data) = read_data(&mut read).await? else {
                         return Ok(());
                     };
+                    if let Behaviour::Slow(per_message) = behaviour {
+                        tokio::time::sleep(per_message).await;
+                    }
                     received.lock().unwrap().mails.push(ReceivedMail {
                         from: envelope.from,
                         to: envelope.to,

@@ -7,7 +7,7 @@
 //! methods) is the file of the same name one folder up.
 
 // The backend this copy is compiled for; the modules below reach them as `super::Db`.
-use super::{Db, POSTGRES};
+use super::{Db, POSTGRES, copy_csv};
 
 pub(in crate::store) mod admin_sessions;
 pub(in crate::store) mod apply;

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use sqlx::{Pool, QueryBuilder};
 
-use super::Db;
 use super::common::{CHUNK, Tx, begin_write, corrupt, get, push_binds};
+use super::{Db, copy_csv};
 use crate::domain::{
     ChangeLine, FetchKind, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger,
 };
@@ -33,6 +33,29 @@ pub(in crate::store) async fn start_run(pool: &Pool<Db>, run: &NewRun<'_>) -> Re
 }
 
 pub(super) async fn insert_changes(tx: &mut Tx<'_>, run_id: i64, changes: &[Change]) -> Result<()> {
+    let copied = copy_csv(
+        tx,
+        "sync_changes (run_id, seq, kind, employee_id, email, field, old_value, new_value, reason)",
+        changes.len(),
+        |csv, n| {
+            if let Some(c) = changes.get(n) {
+                csv.number(Some(run_id))
+                    .number(i64::try_from(n).ok())
+                    .text(Some(c.kind().as_str()))
+                    .text(c.employee_id.as_ref().map(|e| e.as_str()))
+                    .text(c.email.as_deref())
+                    .text(c.field.as_deref())
+                    .text(c.old.as_deref())
+                    .text(c.new.as_deref())
+                    .text(Some(c.reason.as_str()));
+            }
+        },
+    )
+    .await
+    .doing("recording the run's changes")?;
+    if copied {
+        return Ok(());
+    }
     for (n, chunk) in changes.chunks(CHUNK).enumerate() {
         let mut qb = QueryBuilder::<Db>::new(
             "INSERT INTO sync_changes (run_id, seq, kind, employee_id, email, field, \

@@ -7,10 +7,10 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
-use super::super::Db;
 use super::super::common::{CHUNK, Tx, corrupt, get, push_binds};
 use super::super::feed::{forget_feed, keep_feed, record_good_feed};
 use super::super::runs::{Ending, ended_elsewhere, finish, insert_changes};
+use super::super::{Db, copy_csv};
 use crate::planner::{Notice, Plan};
 use crate::store::{ApplyRun, Doing, Result};
 
@@ -124,28 +124,56 @@ async fn queue_mails(
             );
         }
     }
-    for chunk in queued.chunks(CHUNK) {
+    let recipients = queued
+        .iter()
+        .map(|q| {
+            let (email, name) = people
+                .get(&q.account)
+                .ok_or_else(|| corrupt(format!("no account {} for a queued email", q.account)))?;
+            Ok((q.recipient.as_deref().unwrap_or(email), name.as_deref()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let copied = copy_csv(
+        tx,
+        "mail_outbox (organisation_id, account_id, run_id, kind, recipient, recipient_name, \
+         old_email, new_email, created_at, attempts, next_attempt_at)",
+        queued.len(),
+        |csv, n| {
+            if let (Some(q), Some((recipient, name))) = (queued.get(n), recipients.get(n)) {
+                csv.number(Some(org))
+                    .number(Some(q.account))
+                    .number(Some(run_id))
+                    .text(Some(q.kind))
+                    .text(Some(recipient))
+                    .text(*name)
+                    .text(q.old_email.as_deref())
+                    .text(q.new_email.as_deref())
+                    .time(now)
+                    .number(Some(0))
+                    .time(now);
+            }
+        },
+    )
+    .await
+    .doing("queueing emails")?;
+    if copied {
+        return Ok(queued.len());
+    }
+    let rows: Vec<_> = queued.iter().zip(&recipients).collect();
+    for chunk in rows.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new(
             "INSERT INTO mail_outbox (organisation_id, account_id, run_id, kind, recipient, \
              recipient_name, old_email, new_email, created_at, attempts, next_attempt_at) ",
         );
-        let mut rows = Vec::with_capacity(chunk.len());
-        for q in chunk {
-            let (email, name) = people
-                .get(&q.account)
-                .cloned()
-                .ok_or_else(|| corrupt(format!("no account {} for a queued email", q.account)))?;
-            rows.push((q, q.recipient.clone().unwrap_or(email), name));
-        }
-        qb.push_values(rows, |mut b, (q, recipient, name)| {
+        qb.push_values(chunk, |mut b, (q, (recipient, name))| {
             b.push_bind(org)
                 .push_bind(q.account)
                 .push_bind(run_id)
                 .push_bind(q.kind)
-                .push_bind(recipient)
-                .push_bind(name)
-                .push_bind(q.old_email.clone())
-                .push_bind(q.new_email.clone())
+                .push_bind(*recipient)
+                .push_bind(*name)
+                .push_bind(q.old_email.as_deref())
+                .push_bind(q.new_email.as_deref())
                 .push_bind(now)
                 .push_bind(0i32)
                 .push_bind(now);
