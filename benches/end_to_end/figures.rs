@@ -98,12 +98,17 @@ fn drain(
 
 /// The count in hrsync's "Mail: N sent, …" line.
 fn sent_count(stderr: &str) -> anyhow::Result<usize> {
+    count_after(stderr, "Mail: ")
+}
+
+/// The number that follows `prefix` at the start of a line of `stderr`.
+fn count_after(stderr: &str, prefix: &str) -> anyhow::Result<usize> {
     stderr
         .lines()
-        .find_map(|l| l.strip_prefix("Mail: "))
+        .find_map(|l| l.strip_prefix(prefix))
         .and_then(|rest| rest.split(' ').next())
         .and_then(|n| n.parse().ok())
-        .with_context(|| format!("no `Mail: N sent` line in: {stderr}"))
+        .with_context(|| format!("no `{prefix}N …` line in: {stderr}"))
 }
 
 /// Fetching `people` SCIM users from a server on this machine with `hrsync fetch`, beside
@@ -128,13 +133,7 @@ pub fn http(people: usize, rt: &tokio::runtime::Runtime) -> anyhow::Result<Figur
         &["fetch", "bench_scim", "--format", "none"],
         &[("BENCH_SCIM_TOKEN", "bench-token")],
     )?;
-    let fetched = ran
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("bench_scim: "))
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse::<usize>().ok())
-        .with_context(|| format!("no `bench_scim: N records` line in: {}", ran.stderr))?;
+    let fetched = count_after(&ran.stderr, "bench_scim: ")?;
     ensure!(
         fetched == people,
         "hrsync fetched {fetched} of {people} users"

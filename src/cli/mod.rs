@@ -335,8 +335,7 @@ async fn with_app(mut app: App, command: Command) -> anyhow::Result<ExitCode> {
         Command::Mail {
             action: MailCommand::Send,
         } => {
-            let drained = app.drain_outbox().await?;
-            eprintln!("{}", mail_summary(&drained));
+            let drained = send_due_mail(&app).await?;
             if drained.failed > 0 || drained.undeliverable > 0 {
                 ExitCode::Error
             } else {
@@ -374,8 +373,7 @@ async fn sync(
 ) -> anyhow::Result<ExitCode> {
     let code = runs(app, connector, as_of, output, RunMode::Apply).await?;
     if send {
-        let drained = app.drain_outbox().await?;
-        eprintln!("{}", mail_summary(&drained));
+        send_due_mail(app).await?;
     } else {
         eprintln!(
             "Mail: queued, not sent (--no-send); `mail send`, `serve` or the next `sync` sends it."
@@ -418,8 +416,7 @@ async fn show_report(
 async fn approve(app: &App, run_id: i64) -> anyhow::Result<ExitCode> {
     let outcome = app.approve(run_id).await?;
     out!("{}", report::text(&outcome.report));
-    let drained = app.drain_outbox().await?;
-    eprintln!("{}", mail_summary(&drained));
+    send_due_mail(app).await?;
     Ok(ExitCode::Success)
 }
 
@@ -469,6 +466,13 @@ async fn mail_status(app: &App) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::Success)
+}
+
+/// Sends the mail that is due and says on stderr what became of it.
+async fn send_due_mail(app: &App) -> anyhow::Result<crate::mail::outbox::Drained> {
+    let drained = app.drain_outbox().await?;
+    eprintln!("{}", mail_summary(&drained));
+    Ok(drained)
 }
 
 fn mail_summary(d: &crate::mail::outbox::Drained) -> String {

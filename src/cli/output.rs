@@ -99,11 +99,11 @@ pub async fn json(app: &App, reports: &[&RunReport]) -> anyhow::Result<()> {
 /// The change lines of a run as CSV, read from the store as they are written.
 pub async fn csv(app: &App, report: &RunReport) -> anyhow::Result<()> {
     let mut w = report::csv_writer(BufWriter::new(std::io::stdout()))?;
-    let run_id = report.summary.id;
+    let run_id = report.summary.id.to_string();
     let mut gone = false;
     app.store
-        .each_change(run_id, &mut |line| {
-            gone = report::csv_line(&mut w, run_id, &line).is_err();
+        .each_change(report.summary.id, &mut |line| {
+            gone = report::csv_line(&mut w, &run_id, &line).is_err();
             !gone
         })
         .await?;

@@ -279,8 +279,9 @@ fn cell(value: &str) -> std::borrow::Cow<'_, str> {
 /// The report's changes as CSV, one line per change.
 pub fn csv(report: &RunReport) -> anyhow::Result<String> {
     let mut w = csv_writer(Vec::new())?;
+    let run_id = report.summary.id.to_string();
     for c in &report.changes {
-        csv_line(&mut w, report.summary.id, c)?;
+        csv_line(&mut w, &run_id, c)?;
     }
     Ok(String::from_utf8(w.into_inner()?)?)
 }
@@ -302,14 +303,14 @@ pub fn csv_writer<W: std::io::Write>(out: W) -> anyhow::Result<::csv::Writer<W>>
     Ok(w)
 }
 
-/// One change line of run `run_id` as CSV.
+/// One change line of run `run_id` (its id as written) as CSV.
 pub fn csv_line<W: std::io::Write>(
     w: &mut ::csv::Writer<W>,
-    run_id: i64,
+    run_id: &str,
     c: &ChangeLine,
 ) -> anyhow::Result<()> {
     w.write_record([
-        run_id.to_string().as_str(),
+        run_id,
         &c.kind,
         &cell(c.employee_id.as_deref().unwrap_or("")),
         &cell(c.email.as_deref().unwrap_or("")),

@@ -4,6 +4,7 @@ use chrono::Utc;
 use hrsync::domain::{FetchKind, RunStatus};
 use hrsync::mail::outbox::token_hash;
 use hrsync::store::{TokenState, UserFilter};
+use hrsync::sync::App;
 
 use crate::support::{
     SmtpSink, TestEnv, actionable, count, eml_files, mails_to, rows, staff, token_in,
@@ -782,18 +783,26 @@ pub async fn queued_activation_is_cancelled_when_the_person_leaves_first(
     Ok(())
 }
 
-pub async fn a_resend_queued_beside_the_first_activation_sends_one_link(
-    mut env: TestEnv,
-) -> anyhow::Result<()> {
-    // Arrange: Bert's first activation email is still queued when an admin asks for another.
+/// The base feed synced with mail to an SMTP server, nothing sent yet, and a resend of Bert's
+/// activation queued beside his first: the server, the app and the resend's outbox id.
+async fn bert_invited_and_resent(env: &mut TestEnv) -> anyhow::Result<(SmtpSink, App, i64)> {
     let sink = SmtpSink::start().await;
     env.mail_toml = format!("transport = \"smtp\"\nsmtp_url = \"{}\"\n", sink.url());
     env.write_feed(&BASE);
     let app = env.app().await?;
     env.sync(&app, TODAY).await?;
-    app.store
+    let resend = app
+        .store
         .queue_activation_resend("zorg", "bert@zorg.example", Utc::now())
         .await?;
+    Ok((sink, app, resend))
+}
+
+pub async fn a_resend_queued_beside_the_first_activation_sends_one_link(
+    mut env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: Bert's first activation email is still queued when an admin asks for another.
+    let (sink, app, _) = bert_invited_and_resent(&mut env).await?;
 
     // Act: both are sent in one group.
     let drained = app.drain_outbox().await?;
@@ -819,15 +828,7 @@ pub async fn a_later_activation_that_no_longer_applies_does_not_cancel_the_first
 ) -> anyhow::Result<()> {
     // Arrange: beside Bert's first activation email, a later one to an address he no longer
     // has.
-    let sink = SmtpSink::start().await;
-    env.mail_toml = format!("transport = \"smtp\"\nsmtp_url = \"{}\"\n", sink.url());
-    env.write_feed(&BASE);
-    let app = env.app().await?;
-    env.sync(&app, TODAY).await?;
-    let later = app
-        .store
-        .queue_activation_resend("zorg", "bert@zorg.example", Utc::now())
-        .await?;
+    let (sink, app, later) = bert_invited_and_resent(&mut env).await?;
     env.sql(&format!(
         "UPDATE mail_outbox SET recipient = 'bert.old@zorg.example' WHERE id = {later}"
     ))

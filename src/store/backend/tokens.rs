@@ -1,6 +1,9 @@
 //! The SQL of activation tokens: revoking a person's unused links, issuing a token when its
 //! email is sent (or cancelling the email when it no longer applies), and using one.
 
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use sqlx::{Pool, QueryBuilder};
 
@@ -59,7 +62,7 @@ pub(in crate::store) async fn issue_activation_tokens(
     let mut tx = begin_write(pool, "starting a transaction").await?;
     let invitees = read_invitees(&mut tx, batch).await?;
     let mut outcome: Vec<Option<String>> = Vec::with_capacity(batch.len());
-    let mut later: std::collections::HashSet<(i64, i64)> = std::collections::HashSet::new();
+    let mut later: HashSet<(i64, i64)> = HashSet::new();
     // Walked newest first, so the latest mail to a person is the one that is sent.
     for item in batch.iter().rev() {
         let mail = item.0;
@@ -74,7 +77,7 @@ pub(in crate::store) async fn issue_activation_tokens(
         outcome.push(reason);
     }
     outcome.reverse();
-    let mut issued: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+    let mut issued: BTreeMap<i64, Vec<i64>> = Default::default();
     for (item, reason) in batch.iter().zip(&outcome) {
         match (reason, item.0.account_id) {
             (Some(reason), _) => cancel_row(&mut tx, item.0.id, reason, now).await?,
@@ -117,14 +120,10 @@ pub(in crate::store) async fn issue_activation_tokens(
 }
 
 /// The accounts of a batch's mails, with their memberships.
-async fn read_invitees(
-    tx: &mut Tx<'_>,
-    batch: &[TokenFor<'_>],
-) -> Result<std::collections::HashMap<i64, Invitee>> {
-    let accounts: std::collections::BTreeSet<i64> =
-        batch.iter().filter_map(|item| item.0.account_id).collect();
+async fn read_invitees(tx: &mut Tx<'_>, batch: &[TokenFor<'_>]) -> Result<HashMap<i64, Invitee>> {
+    let accounts: BTreeSet<i64> = batch.iter().filter_map(|item| item.0.account_id).collect();
     let accounts: Vec<i64> = accounts.into_iter().collect();
-    let mut invitees = std::collections::HashMap::with_capacity(accounts.len());
+    let mut invitees = HashMap::with_capacity(accounts.len());
     for chunk in accounts.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new(
             "SELECT a.id, a.email_norm, a.activated_at, m.organisation_id, m.state \
@@ -141,8 +140,8 @@ async fn read_invitees(
             let id: i64 = get(row, "id")?;
             let activated: Option<DateTime<Utc>> = get(row, "activated_at")?;
             let invitee = match invitees.entry(id) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => e.insert(Invitee {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => e.insert(Invitee {
                     email_norm: get(row, "email_norm")?,
                     activated: activated.is_some(),
                     states: Vec::new(),
