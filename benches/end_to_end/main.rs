@@ -46,6 +46,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 
+/// The allocator hrsync's binary uses, so that the driver's read below is measured as hrsync
+/// would do it.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const POSTGRES_ENV: &str = "HRSYNC_BENCH_POSTGRES_URL";
 const DEFAULT_SIZES: [usize; 2] = [10_000, 100_000];
 const COLUMNS: [&str; 14] = [
@@ -100,6 +106,8 @@ struct Row {
     floor_name: &'static str,
     /// The floor's times, one per repetition.
     floor: Vec<Duration>,
+    /// The same read through sqlx, hrsync's database driver (re-syncs only), one per repetition.
+    driver: Vec<Duration>,
     /// The highest peak of the repetitions.
     peak_mib: f64,
 }
@@ -171,6 +179,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
                     for (row, more) in measured.iter_mut().zip(once) {
                         row.hrsync.extend(more.hrsync);
                         row.floor.extend(more.floor);
+                        row.driver.extend(more.driver);
                         row.peak_mib = row.peak_mib.max(more.peak_mib);
                     }
                 }
@@ -199,16 +208,21 @@ fn run(args: &[String]) -> anyhow::Result<()> {
 
 fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| backend | people | scenario | hrsync ms | min–max | floor | floor ms | ratio | peak MiB |\n|---|---:|---|---:|---:|---|---:|---:|---:|\n",
+        "| backend | people | scenario | hrsync ms | min–max | floor | floor ms | ratio | sqlx read ms | peak MiB |\n|---|---:|---|---:|---:|---|---:|---:|---:|---:|\n",
     );
     for r in rows {
         let (hrsync, floor) = (median(&r.hrsync), median(&r.floor));
         let ratio = hrsync.as_secs_f64() / floor.as_secs_f64().max(1e-6);
         let low = r.hrsync.iter().min().copied().unwrap_or_default();
         let high = r.hrsync.iter().max().copied().unwrap_or_default();
+        let driver = if r.driver.is_empty() {
+            "–".to_string()
+        } else {
+            median(&r.driver).as_millis().to_string()
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {}–{} | {} | {} | {ratio:.1}× | {:.0} |",
+            "| {} | {} | {} | {} | {}–{} | {} | {} | {ratio:.1}× | {driver} | {:.0} |",
             r.backend,
             r.people,
             r.scenario,
@@ -231,6 +245,7 @@ fn measure(backend: &Backend, people: usize) -> anyhow::Result<Vec<Row>> {
     std::fs::write(&feed, org.csv())?;
     let databases = Databases::create(backend, dir.path())?;
     let (load, read) = databases.floor(&feed)?;
+    let driver = databases.driver_read()?;
     write_config(dir.path(), &databases.hrsync_url, &feed)?;
 
     let first = sync(dir.path())?;
@@ -239,19 +254,20 @@ fn measure(backend: &Backend, people: usize) -> anyhow::Result<Vec<Row>> {
     let churn = sync(dir.path())?;
     databases.drop_all()?;
 
-    let row = |scenario, (hrsync, peak_mib): (Duration, f64), floor_name, floor| Row {
+    let row = |scenario, (hrsync, peak_mib): (Duration, f64), floor_name, floor, driver| Row {
         backend: backend.name(),
         people,
         scenario,
         hrsync: vec![hrsync],
         floor_name,
         floor: vec![floor],
+        driver,
         peak_mib,
     };
     Ok(vec![
-        row("first sync", first, "bulk load", load),
-        row("re-sync, no changes", again, "read all", read),
-        row("re-sync, 1% churn", churn, "read all", read),
+        row("first sync", first, "bulk load", load, Vec::new()),
+        row("re-sync, no changes", again, "read all", read, vec![driver]),
+        row("re-sync, 1% churn", churn, "read all", read, vec![driver]),
     ])
 }
 
@@ -340,6 +356,35 @@ impl Databases {
         }
     }
 
+    /// The time to read the floor's table back whole through sqlx, the driver hrsync uses:
+    /// every row decoded into its text columns, as hrsync decodes the directory.
+    fn driver_read(&self) -> anyhow::Result<Duration> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async {
+            match &self.backend {
+                Backend::Sqlite => {
+                    // The row buffer hrsync's store asks for.
+                    let options = sqlx::sqlite::SqliteConnectOptions::new()
+                        .filename(&self.floor_sqlite)
+                        .row_buffer_size(1024);
+                    let pool = sqlx::SqlitePool::connect_with(options).await?;
+                    let took = read_all(sqlx::query("SELECT * FROM people").fetch(&pool)).await;
+                    pool.close().await;
+                    took
+                }
+                Backend::Postgres(url) => {
+                    let pool =
+                        sqlx::PgPool::connect(&with_database(url, &self.created[1])?).await?;
+                    let took = read_all(sqlx::query("SELECT * FROM people").fetch(&pool)).await;
+                    pool.close().await;
+                    took
+                }
+            }
+        })
+    }
+
     fn drop_all(&self) -> anyhow::Result<()> {
         if let Backend::Postgres(url) = &self.backend {
             for name in &self.created {
@@ -348,6 +393,27 @@ impl Databases {
         }
         Ok(())
     }
+}
+
+/// Reads rows to the end, decoding every column as text; the time it took.
+async fn read_all<R>(
+    mut rows: futures_util::stream::BoxStream<'_, Result<R, sqlx::Error>>,
+) -> anyhow::Result<Duration>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    use futures_util::TryStreamExt as _;
+    let started = Instant::now();
+    let mut cells = 0usize;
+    while let Some(row) = rows.try_next().await? {
+        for i in 0..COLUMNS.len() {
+            cells += usize::from(row.try_get::<Option<String>, _>(i)?.is_some());
+        }
+    }
+    ensure!(cells > 0, "the floor's table read back empty");
+    Ok(started.elapsed())
 }
 
 /// A short stamp that tells the temporary folders of one run apart.

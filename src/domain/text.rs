@@ -43,6 +43,15 @@ fn is_separator(c: char) -> bool {
 /// A single-line value: every run of white space or control characters becomes one space,
 /// NUL and invisible formatting characters are removed, and the ends are trimmed.
 pub fn single_line(raw: &str) -> String {
+    // Most values are clean already: one scan, one copy.
+    if is_single_line(raw) {
+        return raw.to_owned();
+    }
+    cleaned(raw)
+}
+
+/// [`single_line`]'s work, character by character.
+fn cleaned(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut pending_space = false;
     for c in raw.chars() {
@@ -64,7 +73,35 @@ pub fn single_line(raw: &str) -> String {
 
 /// Whether a value is already single-line (what [`single_line`] would return unchanged).
 pub fn is_single_line(text: &str) -> bool {
-    single_line(text) == text
+    // A space is allowed only between two other characters: not first, not last, not twice.
+    let mut after_space = true;
+    if text.is_ascii() {
+        // In ASCII, NUL is the one removed character and every control is a separator.
+        for &b in text.as_bytes() {
+            if b > b' ' && b != 0x7f {
+                after_space = false;
+            } else if b == b' ' && !after_space {
+                after_space = true;
+            } else {
+                return false;
+            }
+        }
+        return !after_space || text.is_empty();
+    }
+    for c in text.chars() {
+        if is_removed(c) {
+            return false;
+        }
+        if is_separator(c) {
+            if c != ' ' || after_space {
+                return false;
+            }
+            after_space = true;
+        } else {
+            after_space = false;
+        }
+    }
+    !after_space || text.is_empty()
 }
 
 /// An optional single-line value: `None` when nothing is left after cleaning.
@@ -142,6 +179,18 @@ mod tests {
             prop_assert!(!clean.contains("  "));
             prop_assert_eq!(clean.trim(), clean.as_str());
             prop_assert_eq!(single_line(&clean), clean);
+        }
+
+        #[test]
+        fn a_value_is_single_line_exactly_when_cleaning_keeps_it(
+            raw in "[ a\\t\\n\\r\\x00\\x7f\u{85}\u{a0}\u{202e}\u{feff}é]{0,10}",
+        ) {
+            prop_assert_eq!(is_single_line(&raw), cleaned(&raw) == raw);
+        }
+
+        #[test]
+        fn any_value_is_single_line_exactly_when_cleaning_keeps_it(raw in any::<String>()) {
+            prop_assert_eq!(is_single_line(&raw), cleaned(&raw) == raw);
         }
 
         #[test]

@@ -2,7 +2,9 @@
 //! statuses), which duplicates are used, ignored or quarantined, which account each record is
 //! (employee id first, then email), and which addresses the feed's records may take.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt as _, HashSet};
 
 use chrono::Days;
 

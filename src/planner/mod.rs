@@ -30,13 +30,13 @@ mod plan;
 mod policy;
 mod teams;
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet, HashSetExt as _};
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 pub use plan::{
     AccountField, AccountRef, Action, Change, ChangeKind, Hold, MembershipField, MembershipFields,
-    NewAccount, Note, Notice, Plan, TeamRef, Update,
+    NewAccount, NewTeam, Note, Notice, Plan, TeamRef, Update,
 };
 pub use policy::{
     FeedKind, Field, Ownership, Policy, Requirement, RoleRule, StatusMap, StatusMeaning,

@@ -2,7 +2,7 @@
 //! the updates HR owns), and step 7, the deactivations: leavers, and in a full feed the managed
 //! people nobody in it speaks for. Who keeps an account's profile is decided here too.
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 
 use super::{
     AccountField, AccountRef, Action, Change, Field, Matched, MembershipField, MembershipFields,
@@ -133,13 +133,13 @@ impl<'a> Planner<'a> {
             None,
             reason.to_string(),
             Action::Invite {
-                account: NewAccount {
+                account: Box::new(NewAccount {
                     email: email.clone(),
                     first_name: record.first_name.clone(),
                     last_name: record.last_name.clone(),
                     display_name: record.implied_display_name(),
-                },
-                membership: fields,
+                }),
+                membership: Box::new(fields),
                 notice: if send {
                     Notice::Activation
                 } else {
@@ -192,8 +192,8 @@ impl<'a> Planner<'a> {
                 },
                 Action::EmailChange {
                     account: account.id,
-                    old: account.email.clone(),
-                    new: email.clone(),
+                    old: Box::new(account.email.clone()),
+                    new: Box::new(email.clone()),
                     resend_activation: !activated && send,
                 },
             );
@@ -295,7 +295,7 @@ impl<'a> Planner<'a> {
                     Action::Link {
                         account: account.id,
                         existing: existing.map(|m| m.id),
-                        membership: fields.clone(),
+                        membership: Box::new(fields.clone()),
                         state,
                         notice,
                     },

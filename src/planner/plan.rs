@@ -2,6 +2,7 @@
 //! applier takes for it, and whether the run must be held.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::domain::{AccountId, Email, EmployeeId, MembershipId, MembershipState, TeamId, TeamKey};
 
@@ -93,11 +94,19 @@ pub enum AccountRef {
     New(String),
 }
 
-/// A team that exists, or one this plan creates from an HR key.
+/// A team that exists, or one this plan creates from an HR key. A new team is shared by every
+/// change that names it, not copied into each.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TeamRef {
     Existing(TeamId),
-    New { key: TeamKey, name: String },
+    New(Arc<NewTeam>),
+}
+
+/// A team this plan creates: its HR key and the name HR gives it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NewTeam {
+    pub key: TeamKey,
+    pub name: String,
 }
 
 /// The profile of an account this plan creates.
@@ -197,25 +206,26 @@ impl MembershipField {
 pub enum Action {
     /// Informational: nothing to do, and why.
     Note(Note),
-    /// Create an account and an invited membership.
+    /// Create an account and an invited membership. (The larger payloads are boxed, here and
+    /// below, so that every change of a large plan is not as big as its largest kind.)
     Invite {
-        account: NewAccount,
-        membership: MembershipFields,
+        account: Box<NewAccount>,
+        membership: Box<MembershipFields>,
         notice: Notice,
     },
     /// Add an existing account to the organisation, or take over a membership made by hand.
     Link {
         account: AccountId,
         existing: Option<MembershipId>,
-        membership: MembershipFields,
+        membership: Box<MembershipFields>,
         state: MembershipState,
         notice: Notice,
     },
     Update(Update),
     EmailChange {
         account: AccountId,
-        old: Email,
-        new: Email,
+        old: Box<Email>,
+        new: Box<Email>,
         /// The account is not activated yet: revoke the old link and send a new one to `new`.
         resend_activation: bool,
     },

@@ -2,9 +2,14 @@
 //! manager as coach of that person's team (a coach is never also a member), and roles from
 //! the connector's rules.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use super::{Action, Change, ChangeKind, Field, Planner, Synced, TeamRef, TeamSource, Update};
+use foldhash::{HashMap, HashMapExt as _};
+
+use super::{
+    Action, Change, ChangeKind, Field, NewTeam, Planner, Synced, TeamRef, TeamSource, Update,
+};
 use crate::domain::{AccountId, EmployeeId, HrRecord, Team, TeamId, TeamKey};
 
 impl<'a> Planner<'a> {
@@ -105,8 +110,20 @@ impl<'a> Planner<'a> {
         };
         let (all_members, our_members) = links(&directory.team_members);
         let (all_coaches, our_coaches) = links(&directory.coaches);
+        let new_teams = names
+            .iter()
+            .filter(|(key, _)| !teams.contains_key(key))
+            .map(|(key, name)| {
+                let team = NewTeam {
+                    key: key.clone(),
+                    name: name.clone(),
+                };
+                (key.clone(), Arc::new(team))
+            })
+            .collect();
         TeamView {
             teams,
+            new_teams,
             names,
             team_of,
             index,
@@ -341,6 +358,8 @@ impl<'a> Planner<'a> {
 struct TeamView<'a> {
     teams: HashMap<&'a TeamKey, &'a Team>,
     names: BTreeMap<TeamKey, String>,
+    /// The teams of `names` that do not exist yet, each made once and shared by its changes.
+    new_teams: HashMap<TeamKey, Arc<NewTeam>>,
     /// By the index of the person in `synced`.
     team_of: Vec<Option<TeamKey>>,
     /// The index in `synced` of each synced person's employee id.
@@ -361,14 +380,12 @@ impl TeamView<'_> {
     fn team_ref(&self, key: &TeamKey) -> TeamRef {
         match self.teams.get(key) {
             Some(t) => TeamRef::Existing(t.id),
-            None => TeamRef::New {
-                key: key.clone(),
-                name: self
-                    .names
-                    .get(key)
-                    .cloned()
-                    .unwrap_or_else(|| key.to_string()),
-            },
+            None => TeamRef::New(self.new_teams.get(key).cloned().unwrap_or_else(|| {
+                Arc::new(NewTeam {
+                    key: key.clone(),
+                    name: key.to_string(),
+                })
+            })),
         }
     }
 

@@ -564,8 +564,8 @@ fn changed_email_on_known_employee_id_is_an_email_change_not_leaver_and_hire() {
         change.action,
         Action::EmailChange {
             account: AccountId(1),
-            old: email("jan@old.example.org"),
-            new: email("jan@new.example.org"),
+            old: Box::new(email("jan@old.example.org")),
+            new: Box::new(email("jan@new.example.org")),
             resend_activation: false,
         }
     );
@@ -662,8 +662,8 @@ fn email_change_before_activation_resends_activation() {
         changes[0].action,
         Action::EmailChange {
             account: AccountId(1),
-            old: email("jan@old.example.org"),
-            new: email("jan@new.example.org"),
+            old: Box::new(email("jan@old.example.org")),
+            new: Box::new(email("jan@new.example.org")),
             resend_activation: true,
         }
     );
@@ -1583,10 +1583,10 @@ fn coached(plan: &Plan, id: &str) -> Vec<TeamRef> {
 }
 
 fn new_team(k: &str, name: &str) -> TeamRef {
-    TeamRef::New {
+    TeamRef::New(std::sync::Arc::new(NewTeam {
         key: key(k),
         name: name.to_string(),
-    }
+    }))
 }
 
 #[test]

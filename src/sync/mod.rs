@@ -347,8 +347,13 @@ impl App {
             .iter()
             .filter_map(|r| r.email.as_ref().ok().map(|e| e.key().to_string()))
             .collect();
+        let started = std::time::Instant::now();
         let directory = self.store.load_directory(org_row.id, &emails).await?;
-        Ok(planner::plan(records, &directory, policy, as_of))
+        tracing::debug!(ms = started.elapsed().as_millis(), "Directory loaded");
+        let started = std::time::Instant::now();
+        let plan = planner::plan(records, &directory, policy, as_of);
+        tracing::debug!(ms = started.elapsed().as_millis(), "Planner done");
+        Ok(plan)
     }
 
     /// Runs one connector once: a dry run (`RunMode::Plan`) or a real one. Fails with

@@ -263,8 +263,8 @@ impl<'p> Teams<'p> {
     fn note_new(&mut self, team: &'p TeamRef) {
         match team {
             TeamRef::Existing(_) => {}
-            TeamRef::New { key, name } => {
-                self.new.entry(key).or_insert(name);
+            TeamRef::New(team) => {
+                self.new.entry(&team.key).or_insert(&team.name);
             }
         }
     }
@@ -312,9 +312,10 @@ impl Ids {
     pub(super) fn team(&self, r: &TeamRef) -> Result<i64> {
         match r {
             TeamRef::Existing(id) => Ok(id.0),
-            TeamRef::New { key, .. } => self.new_teams.get(key).copied().ok_or_else(|| {
+            TeamRef::New(team) => self.new_teams.get(&team.key).copied().ok_or_else(|| {
                 corrupt(format!(
-                    "the plan refers to a team `{key}` it did not create"
+                    "the plan refers to a team `{}` it did not create",
+                    team.key
                 ))
             }),
         }
