@@ -263,12 +263,24 @@ impl Browser {
     pub async fn downloaded(&self, suffix: &str, timeout: Duration) -> PathBuf {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let found = std::fs::read_dir(&self.downloads)
+            // Chromium first reserves the file's name with an empty file, writes the download
+            // beside it as `*.crdownload`, then renames it over the empty one: a download is
+            // complete when the file has content and no `.crdownload` is left.
+            let files: Vec<PathBuf> = std::fs::read_dir(&self.downloads)
                 .unwrap()
                 .filter_map(Result::ok)
                 .map(|e| e.path())
-                .find(|p| p.to_string_lossy().ends_with(suffix));
-            if let Some(path) = found {
+                .collect();
+            let in_progress = files
+                .iter()
+                .any(|p| p.to_string_lossy().ends_with(".crdownload"));
+            let found = files.into_iter().find(|p| {
+                p.to_string_lossy().ends_with(suffix)
+                    && std::fs::metadata(p).is_ok_and(|m| m.len() > 0)
+            });
+            if let Some(path) = found
+                && !in_progress
+            {
                 return path;
             }
             if tokio::time::Instant::now() >= deadline {
