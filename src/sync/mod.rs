@@ -349,6 +349,8 @@ impl App {
             .collect();
         let started = std::time::Instant::now();
         let directory = self.store.load_directory(org_row.id, &emails).await?;
+        // Not held while planning: a large feed's addresses are megabytes.
+        drop(emails);
         tracing::debug!(ms = started.elapsed().as_millis(), "Directory loaded");
         let started = std::time::Instant::now();
         let plan = planner::plan(records, &directory, policy, as_of);
