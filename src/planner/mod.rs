@@ -35,8 +35,8 @@ use foldhash::{HashMap, HashSet, HashSetExt as _};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 pub use plan::{
-    AccountField, AccountRef, Action, Change, ChangeKind, Hold, MembershipField, MembershipFields,
-    NewAccount, NewTeam, Note, Notice, Plan, TeamRef, Update,
+    AccountField, AccountRef, Action, Change, ChangeKind, Changes, Hold, MembershipField,
+    MembershipFields, NewAccount, NewTeam, Note, Notice, Plan, TeamRef, Update,
 };
 pub use policy::{
     FeedKind, Field, Ownership, Policy, Requirement, RoleRule, StatusMap, StatusMeaning,
@@ -140,7 +140,7 @@ struct Planner<'a> {
     accounts_by_email: HashMap<&'a str, &'a Account>,
     membership_by_account: HashMap<AccountId, &'a Membership>,
     managed_by_employee_id: HashMap<&'a EmployeeId, &'a Membership>,
-    changes: Vec<Change>,
+    changes: Changes,
 }
 
 impl<'a> Planner<'a> {
@@ -175,7 +175,7 @@ impl<'a> Planner<'a> {
                 .filter(|m| m.connector.as_ref() == connector)
                 .filter_map(|m| m.employee_id.as_ref().map(|id| (id, m)))
                 .collect(),
-            changes: Vec::new(),
+            changes: Changes::new(),
         }
     }
 

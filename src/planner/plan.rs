@@ -329,10 +329,94 @@ pub struct Hold {
     pub message: String,
 }
 
+/// How many changes a block of [`Changes`] holds.
+pub(super) const BLOCK: usize = 4096;
+
+/// A plan's changes, in order, kept in blocks of a fixed size: a plan grows block by block,
+/// where a vector would copy itself into one twice its size each time it filled (at 100,000
+/// people, a first sync's 300,000 changes made that copy 50 MB at the run's peak).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Changes {
+    blocks: Vec<Vec<Change>>,
+    len: usize,
+}
+
+impl Changes {
+    pub fn new() -> Changes {
+        Changes::default()
+    }
+
+    pub fn push(&mut self, change: Change) {
+        match self.blocks.last_mut() {
+            Some(block) if block.len() < BLOCK => block.push(change),
+            _ => {
+                let mut block = Vec::with_capacity(BLOCK);
+                block.push(change);
+                self.blocks.push(block);
+            }
+        }
+        self.len += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The `n`th change, counted from 0.
+    pub fn get(&self, n: usize) -> Option<&Change> {
+        self.blocks.get(n / BLOCK)?.get(n % BLOCK)
+    }
+
+    pub fn iter(&self) -> std::iter::Flatten<std::slice::Iter<'_, Vec<Change>>> {
+        self.blocks.iter().flatten()
+    }
+
+    pub fn iter_mut(&mut self) -> std::iter::Flatten<std::slice::IterMut<'_, Vec<Change>>> {
+        self.blocks.iter_mut().flatten()
+    }
+
+    /// The changes as consecutive slices, in order.
+    pub fn blocks(&self) -> impl Iterator<Item = &[Change]> {
+        self.blocks.iter().map(Vec::as_slice)
+    }
+}
+
+impl<'a> IntoIterator for &'a Changes {
+    type Item = &'a Change;
+    type IntoIter = std::iter::Flatten<std::slice::Iter<'a, Vec<Change>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Changes {
+    type Item = &'a mut Change;
+    type IntoIter = std::iter::Flatten<std::slice::IterMut<'a, Vec<Change>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
+impl FromIterator<Change> for Changes {
+    fn from_iter<I: IntoIterator<Item = Change>>(changes: I) -> Changes {
+        let mut all = Changes::new();
+        for change in changes {
+            all.push(change);
+        }
+        all
+    }
+}
+
 /// The planner's answer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
-    pub changes: Vec<Change>,
+    pub changes: Changes,
     /// Every reason the run is held, in the order found; empty when it may be applied.
     pub holds: Vec<Hold>,
     /// The connector's memberships that are not deactivated, before this plan.

@@ -2858,3 +2858,34 @@ fn nobody_takes_a_quarantined_persons_account_by_email() {
         show(&plan)
     );
 }
+
+#[test]
+fn a_plan_of_many_changes_keeps_their_order_across_blocks() {
+    // Arrange: more changes than two blocks hold, each with its number as reason.
+    let count = 2 * plan::BLOCK + 3;
+    let change = |n: usize| Change {
+        employee_id: None,
+        email: None,
+        field: None,
+        old: None,
+        new: None,
+        reason: n.to_string(),
+        action: Action::Note(Note::Scheduled),
+    };
+
+    // Act
+    let changes: Changes = (0..count).map(change).collect();
+
+    // Assert
+    assert_eq!(changes.len(), count);
+    let reasons: Vec<usize> = changes.iter().map(|c| c.reason.parse().unwrap()).collect();
+    assert_eq!(reasons, (0..count).collect::<Vec<_>>());
+    assert_eq!(
+        changes.get(plan::BLOCK).map(|c| c.reason.as_str()),
+        Some("4096")
+    );
+    assert_eq!(changes.get(count), None);
+    let block_lengths: Vec<usize> = changes.blocks().map(<[Change]>::len).collect();
+    assert_eq!(block_lengths, [plan::BLOCK, plan::BLOCK, 3]);
+    assert!(Changes::new().is_empty());
+}

@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use super::{App, RunOutcome};
 use crate::domain::{FetchKind, RunMode, RunStatus};
-use crate::planner::Change;
+use crate::planner::Changes;
 use crate::planner::health::FeedStats;
 use crate::store::{ApplyRun, StoreError};
 
@@ -140,7 +140,7 @@ impl App {
 
 /// The changes of a stored run and a new plan, compared on everything but the reason: each
 /// difference described in a sentence. Empty when they are the same.
-pub fn compare(stored: &[crate::domain::ChangeLine], planned: &[Change]) -> Vec<String> {
+pub fn compare(stored: &[crate::domain::ChangeLine], planned: &Changes) -> Vec<String> {
     type Key = (
         String,
         Option<String>,

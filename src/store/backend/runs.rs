@@ -11,7 +11,7 @@ use super::{Db, copy_csv};
 use crate::domain::{
     ChangeLine, FetchKind, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger,
 };
-use crate::planner::{Change, ChangeKind};
+use crate::planner::{ChangeKind, Changes};
 use crate::store::{DIGEST_KIND, Doing, NewRun, Result, RunEnd, StoreError};
 
 pub(in crate::store) async fn start_run(pool: &Pool<Db>, run: &NewRun<'_>) -> Result<i64> {
@@ -32,7 +32,7 @@ pub(in crate::store) async fn start_run(pool: &Pool<Db>, run: &NewRun<'_>) -> Re
     get(&row, "id")
 }
 
-pub(super) async fn insert_changes(tx: &mut Tx<'_>, run_id: i64, changes: &[Change]) -> Result<()> {
+pub(super) async fn insert_changes(tx: &mut Tx<'_>, run_id: i64, changes: &Changes) -> Result<()> {
     let copied = copy_csv(
         tx,
         "sync_changes (run_id, seq, kind, employee_id, email, field, old_value, new_value, reason)",
@@ -56,14 +56,16 @@ pub(super) async fn insert_changes(tx: &mut Tx<'_>, run_id: i64, changes: &[Chan
     if copied {
         return Ok(());
     }
-    for (n, chunk) in changes.chunks(CHUNK).enumerate() {
+    let chunks = changes.blocks().flat_map(|block| block.chunks(CHUNK));
+    let mut seq = 0usize;
+    for chunk in chunks {
         let mut qb = QueryBuilder::<Db>::new(
             "INSERT INTO sync_changes (run_id, seq, kind, employee_id, email, field, \
              old_value, new_value, reason) ",
         );
         qb.push_values(chunk.iter().enumerate(), |mut b, (i, c)| {
             b.push_bind(run_id)
-                .push_bind((n * CHUNK + i) as i32)
+                .push_bind((seq + i) as i32)
                 .push_bind(c.kind().as_str())
                 .push_bind(c.employee_id.as_ref().map(|e| e.as_str()))
                 .push_bind(c.email.as_deref())
@@ -76,6 +78,7 @@ pub(super) async fn insert_changes(tx: &mut Tx<'_>, run_id: i64, changes: &[Chan
             .execute(&mut **tx)
             .await
             .doing("recording the run's changes")?;
+        seq += chunk.len();
     }
     Ok(())
 }
