@@ -24,7 +24,7 @@ impl App {
         let fetch_started = std::time::Instant::now();
         let fetched = self.fetch_clean(cx, self.force_full_fetch).await;
         crate::metrics::fetch_took(connector, fetch_started.elapsed().as_secs_f64());
-        let feed = match fetched {
+        let mut feed = match fetched {
             Ok(feed) => feed,
             Err(error) => {
                 let message = format!("{error:#}");
@@ -49,6 +49,12 @@ impl App {
             held = plan.is_held(),
             "Planned"
         );
+        // Only an incremental connector's records are kept by the store; any other feed's
+        // are done with once planned, and freeing them here makes room for applying (at
+        // 100,000 people they are about 80 MB, and applying a first sync needs about 45).
+        if feed.incremental.is_none() {
+            feed.records = Vec::new();
+        }
         if mode == RunMode::Plan || plan.is_held() {
             self.end_unapplied(connector, run_id, mode, &plan, stats.records)
                 .await

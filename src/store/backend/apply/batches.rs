@@ -291,13 +291,13 @@ fn membership_column(field: MembershipField) -> &'static str {
 
 /// The ids of the accounts and teams this run creates, filled in as the phases create them.
 #[derive(Default)]
-pub(super) struct Ids {
-    /// New accounts by email key.
-    pub(super) new_accounts: HashMap<String, i64>,
+pub(super) struct Ids<'p> {
+    /// New accounts by email key (the plan's own text).
+    pub(super) new_accounts: HashMap<&'p str, i64>,
     pub(super) new_teams: HashMap<TeamKey, i64>,
 }
 
-impl Ids {
+impl Ids<'_> {
     pub(super) fn account(&self, who: Who<'_>) -> Result<i64> {
         match who {
             Who::Existing(id) => Ok(id),

@@ -1,7 +1,7 @@
 //! The phases of the applier, one function each, in the order `apply_plan` runs them, and the
 //! batched statements they write with. Every statement here runs in the run's transaction.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
@@ -19,11 +19,11 @@ use crate::store::{Doing, Result};
 /// Phase 1, accounts: email changes (through a temporary key, so that people who swap
 /// addresses never collide), field updates, then new accounts. Returns the new accounts' ids
 /// by email key.
-pub(super) async fn accounts(
+pub(super) async fn accounts<'p>(
     tx: &mut Tx<'_>,
     scope: Scope<'_>,
-    batch: &batches::Accounts<'_>,
-    ids: &mut Ids,
+    batch: &batches::Accounts<'p>,
+    ids: &mut Ids<'p>,
     queued: &mut Vec<Queued>,
 ) -> Result<()> {
     change_emails(tx, scope, &batch.email_changes, queued).await?;
@@ -45,14 +45,21 @@ pub(super) async fn accounts(
                 .push_bind(scope.now);
         });
         qb.push(" RETURNING id, email_norm");
+        // The returned keys, matched to the plan's own, so no copy of each is kept.
+        let keys: HashSet<&'p str> = chunk.iter().map(|a| a.email.key()).collect();
         for row in qb
             .build()
             .fetch_all(&mut **tx)
             .await
             .doing("creating accounts")?
         {
-            ids.new_accounts
-                .insert(get(&row, "email_norm")?, get(&row, "id")?);
+            let returned: String = get(&row, "email_norm")?;
+            let key = keys.get(returned.as_str()).copied().ok_or_else(|| {
+                corrupt(format!(
+                    "the database returned an account `{returned}` not created"
+                ))
+            })?;
+            ids.new_accounts.insert(key, get(&row, "id")?);
         }
     }
     Ok(())
@@ -119,7 +126,7 @@ pub(super) async fn memberships(
     tx: &mut Tx<'_>,
     scope: Scope<'_>,
     batch: &batches::Memberships<'_>,
-    ids: &Ids,
+    ids: &Ids<'_>,
     queued: &mut Vec<Queued>,
 ) -> Result<()> {
     // Rare: a membership made by hand that the connector takes over.
@@ -194,7 +201,7 @@ pub(super) async fn teams_and_coaches(
     tx: &mut Tx<'_>,
     scope: Scope<'_>,
     batch: &batches::Teams<'_>,
-    ids: &mut Ids,
+    ids: &mut Ids<'_>,
 ) -> Result<()> {
     let mut new_teams = HashMap::new();
     let new: Vec<_> = batch.new.iter().collect();
@@ -251,7 +258,7 @@ pub(super) async fn roles(
     tx: &mut Tx<'_>,
     scope: Scope<'_>,
     batch: &batches::Roles<'_>,
-    ids: &Ids,
+    ids: &Ids<'_>,
 ) -> Result<()> {
     let names: BTreeSet<&str> = batch.grants.iter().map(|(role, _)| *role).collect();
     let names: Vec<&str> = names.into_iter().collect();

@@ -96,6 +96,10 @@ pub(super) fn queue_notice(queued: &mut Vec<Queued>, account: i64, notice: Notic
     });
 }
 
+/// How many queued mails are written at a time, each batch with its recipients read just
+/// before it: a first sync queues one mail per person, and no map of every recipient is held.
+const MAIL_BATCH: usize = 5_000;
+
 async fn queue_mails(
     tx: &mut Tx<'_>,
     org: i64,
@@ -103,10 +107,30 @@ async fn queue_mails(
     queued: &[Queued],
     now: DateTime<Utc>,
 ) -> Result<usize> {
-    // Current address and name of every account a mail goes to, read in batches.
+    for batch in queued.chunks(MAIL_BATCH) {
+        let people = recipients(tx, batch).await?;
+        let to = batch
+            .iter()
+            .map(|q| {
+                let (email, name) = people.get(&q.account).ok_or_else(|| {
+                    corrupt(format!("no account {} for a queued email", q.account))
+                })?;
+                Ok((q.recipient.as_deref().unwrap_or(email), name.as_deref()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        write_mails(tx, org, run_id, batch, &to, now).await?;
+    }
+    Ok(queued.len())
+}
+
+/// The current address and name of every account the mails go to, read in batches.
+async fn recipients(
+    tx: &mut Tx<'_>,
+    queued: &[Queued],
+) -> Result<HashMap<i64, (String, Option<String>)>> {
     let ids: BTreeSet<i64> = queued.iter().map(|q| q.account).collect();
     let ids: Vec<i64> = ids.into_iter().collect();
-    let mut people: HashMap<i64, (String, Option<String>)> = HashMap::new();
+    let mut people = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
         let mut qb =
             QueryBuilder::<Db>::new("SELECT id, email, display_name FROM accounts WHERE id IN (");
@@ -124,22 +148,25 @@ async fn queue_mails(
             );
         }
     }
-    let recipients = queued
-        .iter()
-        .map(|q| {
-            let (email, name) = people
-                .get(&q.account)
-                .ok_or_else(|| corrupt(format!("no account {} for a queued email", q.account)))?;
-            Ok((q.recipient.as_deref().unwrap_or(email), name.as_deref()))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    Ok(people)
+}
+
+/// Writes queued mails, each `to` its recipient's address and name.
+async fn write_mails(
+    tx: &mut Tx<'_>,
+    org: i64,
+    run_id: i64,
+    queued: &[Queued],
+    to: &[(&str, Option<&str>)],
+    now: DateTime<Utc>,
+) -> Result<()> {
     let copied = copy_csv(
         tx,
         "mail_outbox (organisation_id, account_id, run_id, kind, recipient, recipient_name, \
          old_email, new_email, created_at, attempts, next_attempt_at)",
         queued.len(),
         |csv, n| {
-            if let (Some(q), Some((recipient, name))) = (queued.get(n), recipients.get(n)) {
+            if let (Some(q), Some((recipient, name))) = (queued.get(n), to.get(n)) {
                 csv.number(Some(org))
                     .number(Some(q.account))
                     .number(Some(run_id))
@@ -157,9 +184,9 @@ async fn queue_mails(
     .await
     .doing("queueing emails")?;
     if copied {
-        return Ok(queued.len());
+        return Ok(());
     }
-    let rows: Vec<_> = queued.iter().zip(&recipients).collect();
+    let rows: Vec<_> = queued.iter().zip(to).collect();
     for chunk in rows.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new(
             "INSERT INTO mail_outbox (organisation_id, account_id, run_id, kind, recipient, \
@@ -183,5 +210,5 @@ async fn queue_mails(
             .await
             .doing("queueing emails")?;
     }
-    Ok(queued.len())
+    Ok(())
 }
