@@ -91,18 +91,19 @@ impl App {
         // Read the way the held run read: a held full fetch (which may deactivate people who
         // vanished) is not compared with a delta.
         let full = self.force_full_fetch || s.fetch == Some(FetchKind::Full);
-        let feed = self.fetch_clean(&cx, full).await.map_err(|cause| {
+        let mut feed = self.fetch_clean(&cx, full).await.map_err(|cause| {
             match cause.downcast::<StoreError>() {
                 Ok(store) => ApproveError::Store(store),
                 Err(cause) => ApproveError::Fetch { run: run_id, cause },
             }
         })?;
-        let records = &feed.records;
+        let stats = FeedStats::of(&feed.records);
         // The same instant the held run planned for: only the data may have changed.
         let plan = self
-            .plan_for(&cx.policy, &cx.org_row, records, s.as_of)
+            .plan_for(&cx.policy, &cx.org_row, &feed.records, s.as_of)
             .await
             .map_err(other)?;
+        feed.release_unkept();
         let differences = compare(&held.changes, &plan.changes);
         if let Some(example) = differences.first() {
             return Err(ApproveError::PlanChanged {
@@ -126,8 +127,8 @@ impl App {
             organisation: &cx.org_row,
             connector: &connector,
             status: RunStatus::Approved,
-            records_fetched: records.len(),
-            missing_email: FeedStats::of(records).missing_email,
+            records_fetched: stats.records,
+            missing_email: stats.missing_email,
             now: Utc::now(),
             feed: feed.update(),
             digest_to: &digest_to,

@@ -49,12 +49,7 @@ impl App {
             held = plan.is_held(),
             "Planned"
         );
-        // Only an incremental connector's records are kept by the store; any other feed's
-        // are done with once planned, and freeing them here makes room for applying (at
-        // 100,000 people they are about 80 MB, and applying a first sync needs about 45).
-        if feed.incremental.is_none() {
-            feed.records = Vec::new();
-        }
+        feed.release_unkept();
         if mode == RunMode::Plan || plan.is_held() {
             self.end_unapplied(connector, run_id, mode, &plan, stats.records)
                 .await
