@@ -1,9 +1,9 @@
 //! Whole runs against a real database: what a sync writes, holds, refuses and sends.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use hrsync::domain::{FetchKind, RunStatus};
 use hrsync::mail::outbox::token_hash;
-use hrsync::store::{TokenState, UserFilter};
+use hrsync::store::{OutboxMail, TokenState, UserFilter};
 use hrsync::sync::App;
 
 use crate::support::{
@@ -1434,11 +1434,11 @@ pub async fn a_stopping_mail_worker_hands_its_claim_back_unsent(
     Ok(())
 }
 
-pub async fn a_mail_whose_claim_ran_out_is_not_sent_by_the_first_claimer(
-    env: TestEnv,
-) -> anyhow::Result<()> {
-    // Arrange: worker A claims the mails with a lease that runs out; worker B claims them
-    // after that.
+/// A first sync's mails, claimed by worker A with a lease of one second, then by worker B two
+/// seconds later (the instant returned) with a lease of a minute.
+async fn claims_of_two_workers(
+    env: &TestEnv,
+) -> anyhow::Result<(App, Vec<OutboxMail>, Vec<OutboxMail>, DateTime<Utc>)> {
     env.write_feed(&BASE);
     let app = env.app().await?;
     env.sync(&app, TODAY).await?;
@@ -1447,17 +1447,23 @@ pub async fn a_mail_whose_claim_ran_out_is_not_sent_by_the_first_claimer(
         .store
         .claim_due_mail(now, std::time::Duration::from_secs(1), 10)
         .await?;
+    let later = now + chrono::Duration::seconds(2);
     let b = app
         .store
-        .claim_due_mail(
-            now + chrono::Duration::seconds(2),
-            std::time::Duration::from_secs(60),
-            10,
-        )
+        .claim_due_mail(later, std::time::Duration::from_secs(60), 10)
         .await?;
+    Ok((app, a, b, later))
+}
+
+pub async fn a_mail_whose_claim_ran_out_is_not_sent_by_the_first_claimer(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: worker A claims the mails with a lease that runs out; worker B claims them
+    // after that.
+    let (app, a, b, later) = claims_of_two_workers(&env).await?;
 
     // Act: each renews its claim on the first mail just before sending it.
-    let until = now + chrono::Duration::minutes(5);
+    let until = later + chrono::Duration::minutes(5);
     let a_may_send = app.store.renew_claim(&a[0], until).await?;
     let b_may_send = app.store.renew_claim(&b[0], until).await?;
 
@@ -1472,19 +1478,7 @@ pub async fn a_worker_whose_claim_ran_out_cannot_hand_back_anothers_claim(
     env: TestEnv,
 ) -> anyhow::Result<()> {
     // Arrange: worker A's claim runs out and worker B claims the mails.
-    env.write_feed(&BASE);
-    let app = env.app().await?;
-    env.sync(&app, TODAY).await?;
-    let now = Utc::now();
-    let a = app
-        .store
-        .claim_due_mail(now, std::time::Duration::from_secs(1), 10)
-        .await?;
-    let later = now + chrono::Duration::seconds(2);
-    let b = app
-        .store
-        .claim_due_mail(later, std::time::Duration::from_secs(60), 10)
-        .await?;
+    let (app, a, b, later) = claims_of_two_workers(&env).await?;
 
     // Act: A, stopping, hands back what it claimed.
     let ids: Vec<i64> = a.iter().map(|m| m.id).collect();
