@@ -450,3 +450,60 @@ fn a_large_run_shows_the_first_lines_of_each_kind_and_every_line_with_all_json_o
     assert_eq!(whole["changes"].as_array().unwrap().len() as i64, lines);
     assert_eq!(csv.lines().count() as i64, 1 + lines);
 }
+
+#[test]
+fn an_admin_adds_a_person_by_hand_and_their_history_names_the_admin() {
+    let repo = Checkout::new();
+    assert!(repo.hrsync(&["sync"]).status.success());
+    let hr_person = "annelies.vandenberg@zonnehof.example";
+    let by = ["--org", "zonnehof", "--by", "Mira"];
+
+    let added = repo.hrsync(
+        &[
+            &["accounts", "add", "piet@example.nl", "--first-name", "Piet"][..],
+            &["--role", "admin", "--format", "json"],
+            &by,
+        ]
+        .concat(),
+    );
+    let locked = repo.hrsync(
+        &[
+            &["accounts", "edit", hr_person, "--set", "last_name=X"][..],
+            &by,
+        ]
+        .concat(),
+    );
+    let coached = repo.hrsync(&[&["teams", "create", "night"][..], &by].concat());
+    let suspended = repo.hrsync(&[&["accounts", "suspend", "piet@example.nl"][..], &by].concat());
+    let history = repo.hrsync(&["accounts", "history", "piet@example.nl", "--format", "json"]);
+    let listed = repo.hrsync(&["users", "--org", "zonnehof", "--status", "suspended"]);
+
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert_eq!(json(&added)["state"], "invited");
+    assert_eq!(json(&added)["mail"], "activation");
+    assert_eq!(locked.status.code(), Some(1));
+    let refusal = String::from_utf8_lossy(&locked.stderr);
+    assert!(refusal.contains("connector `zonnehof_hr`"), "{refusal}");
+    assert!(coached.status.success());
+    assert!(suspended.status.success());
+    let trail = json(&history);
+    let actions: Vec<&str> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["person_add", "role_grant", "suspend"]);
+    assert!(
+        trail
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor"] == "Mira" && e["via"] == "cli")
+    );
+    assert!(stdout(&listed).contains("piet@example.nl"));
+}

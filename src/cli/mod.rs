@@ -33,6 +33,8 @@ macro_rules! outln {
     }};
 }
 
+mod manage;
+
 /// Process exit codes, documented in README.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitCode {
@@ -174,7 +176,13 @@ pub enum Command {
         all: bool,
     },
     /// Apply a held run, if planning again yields the same changes.
-    Approve { run_id: i64 },
+    Approve {
+        run_id: i64,
+        /// The admin's name for the audit trail; default: the `HRSYNC_ADMIN` variable, else
+        /// the login name.
+        #[arg(long, env = "HRSYNC_ADMIN")]
+        by: Option<String>,
+    },
     /// List accounts with their memberships.
     Users {
         /// Only this organisation (its key in the configuration).
@@ -188,6 +196,22 @@ pub enum Command {
         search: Option<String>,
         #[arg(long, value_enum, default_value = "table")]
         format: TableFormat,
+    },
+    /// Add people by hand, edit what HR does not own, suspend, remove, and read a person's
+    /// history of actions by hand.
+    Accounts {
+        #[command(subcommand)]
+        action: manage::AccountsCommand,
+    },
+    /// Teams made by hand, and members and coaches added by hand.
+    Teams {
+        #[command(subcommand)]
+        action: manage::TeamsCommand,
+    },
+    /// Roles and admin rights granted by hand.
+    Roles {
+        #[command(subcommand)]
+        action: manage::RolesCommand,
     },
     /// Activation emails.
     Invite {
@@ -217,6 +241,10 @@ pub enum InviteCommand {
         /// The organisation; needed when there is more than one.
         #[arg(long)]
         org: Option<String>,
+        /// The admin's name for the audit trail; default: the `HRSYNC_ADMIN` variable, else
+        /// the login name.
+        #[arg(long, env = "HRSYNC_ADMIN")]
+        by: Option<String>,
     },
 }
 
@@ -315,7 +343,7 @@ async fn with_app(mut app: App, command: Command) -> anyhow::Result<ExitCode> {
             format,
             all,
         } => show_report(&app, run_id, format, all).await?,
-        Command::Approve { run_id } => approve(&app, run_id).await?,
+        Command::Approve { run_id, by } => approve(&app, run_id, by.as_deref()).await?,
         Command::Users {
             org,
             status,
@@ -329,9 +357,12 @@ async fn with_app(mut app: App, command: Command) -> anyhow::Result<ExitCode> {
             };
             users(&app, &filter, format).await?
         }
+        Command::Accounts { action } => manage::accounts(&app, action).await?,
+        Command::Teams { action } => manage::teams(&app, action).await?,
+        Command::Roles { action } => manage::roles(&app, action).await?,
         Command::Invite {
-            action: InviteCommand::Resend { email, org },
-        } => resend_invite(&app, &email, org).await?,
+            action: InviteCommand::Resend { email, org, by },
+        } => resend_invite(&app, &email, org, by.as_deref()).await?,
         Command::Mail {
             action: MailCommand::Send,
         } => {
@@ -413,8 +444,14 @@ async fn show_report(
 }
 
 /// `approve`: a held run applied, then the mail it queued.
-async fn approve(app: &App, run_id: i64) -> anyhow::Result<ExitCode> {
+async fn approve(app: &App, run_id: i64, by: Option<&str>) -> anyhow::Result<ExitCode> {
     let outcome = app.approve(run_id).await?;
+    let actor = manage::actor(by);
+    let entry = crate::store::AuditEntry {
+        run_id: Some(run_id),
+        ..crate::store::AuditEntry::new(&actor, crate::domain::AuditAction::RunApprove)
+    };
+    app.store.record_audit(&entry, chrono::Utc::now()).await?;
     out!("{}", report::text(&outcome.report));
     send_due_mail(app).await?;
     Ok(ExitCode::Success)
@@ -432,7 +469,12 @@ async fn users(app: &App, filter: &UserFilter, format: TableFormat) -> anyhow::R
 }
 
 /// `invite resend`: a new activation email, sent at once; the earlier link stops working.
-async fn resend_invite(app: &App, email: &str, org: Option<String>) -> anyhow::Result<ExitCode> {
+async fn resend_invite(
+    app: &App,
+    email: &str,
+    org: Option<String>,
+    by: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?;
     let org = match org {
         Some(org) => org,
@@ -441,6 +483,13 @@ async fn resend_invite(app: &App, email: &str, org: Option<String>) -> anyhow::R
     app.store
         .queue_activation_resend(&org, email.key(), chrono::Utc::now())
         .await?;
+    let actor = manage::actor(by);
+    let entry = crate::store::AuditEntry {
+        organisation: Some(&org),
+        email: Some(&email),
+        ..crate::store::AuditEntry::new(&actor, crate::domain::AuditAction::InviteResend)
+    };
+    app.store.record_audit(&entry, chrono::Utc::now()).await?;
     let drained = app.drain_outbox().await?;
     outln!(
         "A new activation email for {email} in {org} was queued; the earlier link no longer works."

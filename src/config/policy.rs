@@ -11,6 +11,24 @@ use crate::planner::{
 use super::{FeedSetting, Loaded};
 
 impl Loaded {
+    /// Each configured connector's owner of each field, for the locks on editing by hand
+    /// ([`crate::planner::locks`]). A connector that is no longer configured is left out, so
+    /// its fields read as `hris`: locked.
+    pub fn field_owners(&self) -> crate::planner::locks::FieldOwners {
+        self.settings
+            .connectors
+            .iter()
+            .filter_map(|(id, c)| {
+                let owners = c
+                    .ownership
+                    .iter()
+                    .filter_map(|(f, o)| Some((Field::parse(f)?, Ownership::parse(o)?)))
+                    .collect();
+                Some((ConnectorId::parse(id)?, owners))
+            })
+            .collect()
+    }
+
     /// The planning policy of a connector. Call after [`Loaded::check`] passed.
     pub fn policy(&self, id: &str) -> anyhow::Result<Policy> {
         let c = self

@@ -5,6 +5,7 @@
 //! the edge, through the `parse` constructors below, so the layers further in never see a raw
 //! email address or an untrimmed employee id.
 
+mod audit;
 mod code;
 mod directory;
 mod ids;
@@ -12,6 +13,7 @@ mod record;
 mod run;
 mod text;
 
+pub use audit::{Actor, AuditAction, AuditEvent, Via};
 pub use code::Code;
 pub use directory::{
     Account, AccountId, Directory, Grant, Membership, MembershipId, MembershipState, Team, TeamId,

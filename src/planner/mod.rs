@@ -25,6 +25,7 @@
 
 pub mod health;
 mod identify;
+pub mod locks;
 mod person;
 mod plan;
 mod policy;

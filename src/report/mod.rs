@@ -4,6 +4,7 @@
 //! The JSON shape is a public contract (documented in README.md): its own wire types live
 //! here, apart from the domain types, so the domain can change without breaking readers.
 
+mod admin;
 mod coverage;
 
 use std::fmt::Write as _;
@@ -15,6 +16,9 @@ use crate::domain::{ChangeLine, HrRecord, RunReport, RunSummary};
 use crate::planner::ChangeKind;
 use crate::store::UserRow;
 
+pub use admin::{
+    audit_json, audit_line, audit_table, roles_json, roles_table, teams_json, teams_table,
+};
 pub use coverage::{field_counts, field_counts_text};
 
 #[derive(Serialize)]

@@ -3,7 +3,7 @@
 //! [`Store`] wraps a pool of either backend; the database URL picks which. The store is split by
 //! aggregate, and each aggregate has two halves with the same name: a public face in this folder
 //! (`organisations.rs`, `directory.rs`, `runs.rs`, `apply.rs`, `outbox.rs`, `tokens.rs`,
-//! `feed.rs`, `schedule.rs`, `admin_sessions.rs`, `users.rs`: its types and its `Store`
+//! `feed.rs`, `schedule.rs`, `admin_sessions.rs`, `users.rs`, `manual.rs`: its types and its `Store`
 //! methods), and its SQL in `backend/`. The SQL is written once and compiled twice: `sqlite.rs`
 //! and `postgres.rs` each load the `backend/` modules with their own `Db` type and `POSTGRES`
 //! constant, so both backends run the very same SQL with native types (timestamps are
@@ -43,6 +43,7 @@ mod credentials;
 mod directory;
 mod feed;
 mod lock;
+mod manual;
 mod organisations;
 mod outbox;
 mod postgres;
@@ -57,6 +58,9 @@ pub use admin_sessions::AdminSession;
 pub use apply::{Applied, ApplyRun};
 pub use feed::{FeedState, FeedUpdate};
 pub use lock::ConnectorLock;
+pub use manual::{
+    AuditEntry, Edited, NewPerson, PersonAdded, RoleListing, TeamListing, TeamPerson, TeamRole,
+};
 pub use organisations::OrganisationRow;
 pub use outbox::{DIGEST_KIND, OutboxMail, OutboxStats};
 pub use runs::{NewRun, RunEnd};
@@ -81,6 +85,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     NotFound(String),
+    /// An action by hand that the rules refuse (a field HR owns, a membership a connector
+    /// manages); the message says why.
+    #[error("{0}")]
+    Refused(String),
     /// The run was ended by another process while this one worked on it.
     #[error("{0}")]
     Superseded(String),

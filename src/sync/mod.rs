@@ -263,6 +263,13 @@ impl App {
         }
     }
 
+    /// The configured organisation `slug`, stored (so its row exists before anything is done
+    /// in it by hand).
+    pub async fn organisation(&self, slug: &str) -> anyhow::Result<OrganisationRow> {
+        let org = self.config.organisation(slug)?;
+        self.organisation_row(&org).await
+    }
+
     async fn organisation_row(&self, org: &Organisation) -> anyhow::Result<OrganisationRow> {
         Ok(self
             .store

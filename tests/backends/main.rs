@@ -18,6 +18,7 @@ mod admin_store;
 mod connector_lock;
 mod credentials;
 mod hostile;
+mod manual;
 mod settings_in_range;
 #[path = "../support/smtp.rs"]
 mod smtp;
@@ -98,6 +99,13 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         admin_store::account_search_matches_percent_underscore_and_backslash_literally,
         admin_store::admin_sessions_are_kept_by_hash_touched_forward_revoked_once_and_purged,
         credentials::a_rotated_refresh_token_is_kept_sealed_and_sent_at_the_next_run,
+        manual::a_person_added_by_hand_is_taken_over_when_an_hr_record_names_them,
+        manual::an_existing_account_added_by_hand_is_linked_not_created_again,
+        manual::an_admin_edit_of_an_hr_owned_field_is_refused_and_a_local_one_survives_syncs,
+        manual::a_role_granted_by_hand_is_kept_across_syncs_and_a_rules_role_cannot_be_revoked,
+        manual::a_suspension_is_kept_across_a_sync_and_ended_by_an_hr_leaver,
+        manual::a_team_made_by_hand_keeps_its_coach_and_members_and_nobody_is_both,
+        manual::only_a_membership_made_by_hand_can_be_removed,
     ]
 }
 

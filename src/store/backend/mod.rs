@@ -15,6 +15,7 @@ pub(in crate::store) mod common;
 pub(in crate::store) mod credentials;
 pub(in crate::store) mod directory;
 pub(in crate::store) mod feed;
+pub(in crate::store) mod manual;
 pub(in crate::store) mod organisations;
 pub(in crate::store) mod outbox;
 pub(in crate::store) mod runs;

@@ -94,7 +94,8 @@ pub(in crate::store) async fn list_users(
 async fn listed(pool: &Pool<Db>, filter: &UserFilter) -> Result<Vec<ListedRow>> {
     let mut qb = QueryBuilder::<Db>::new(
         "SELECT o.slug, o.id AS organisation_id, a.id AS account_id, a.email, a.display_name, \
-         m.employee_id, m.state, m.connector_id, m.job_title, m.created_at, a.activated_at \
+         m.employee_id, CASE WHEN m.suspended_at IS NOT NULL AND m.state <> 'deactivated' \
+         THEN 'suspended' ELSE m.state END AS state, m.connector_id, m.job_title, m.created_at, a.activated_at \
          FROM memberships m JOIN accounts a ON a.id = m.account_id \
          JOIN organisations o ON o.id = m.organisation_id WHERE 1 = 1",
     );
@@ -102,7 +103,15 @@ async fn listed(pool: &Pool<Db>, filter: &UserFilter) -> Result<Vec<ListedRow>> 
         qb.push(" AND o.slug = ").push_bind(org.as_str());
     }
     if let Some(status) = &filter.status {
-        qb.push(" AND m.state = ").push_bind(status.as_str());
+        // A suspended membership is listed as `suspended`, not as the state under it.
+        if status == "suspended" {
+            qb.push(" AND m.suspended_at IS NOT NULL AND m.state <> 'deactivated'");
+        } else {
+            qb.push(" AND m.state = ").push_bind(status.as_str());
+            if status != "deactivated" {
+                qb.push(" AND m.suspended_at IS NULL");
+            }
+        }
     }
     if let Some(text) = &filter.search {
         // The admin's text is matched literally: `%`, `_` and the escape character itself

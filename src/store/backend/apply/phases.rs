@@ -311,8 +311,8 @@ pub(super) async fn roles(
     .await
 }
 
-/// Phase 5, deactivations: the membership closes and its pending links stop working;
-/// nothing is deleted.
+/// Phase 5, deactivations: the membership closes (which ends a suspension: a leaver is
+/// deactivated, not suspended) and its pending links stop working; nothing is deleted.
 pub(super) async fn deactivations(
     tx: &mut Tx<'_>,
     scope: Scope<'_>,
@@ -320,7 +320,8 @@ pub(super) async fn deactivations(
 ) -> Result<()> {
     for chunk in batch.memberships.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new(
-            "UPDATE memberships SET state = 'deactivated', deactivated_at = ",
+            "UPDATE memberships SET state = 'deactivated', suspended_at = NULL, \
+             suspended_by = NULL, deactivated_at = ",
         );
         qb.push_bind(scope.now)
             .push(", updated_at = ")

@@ -1,0 +1,568 @@
+//! `hrsync accounts …`, `hrsync teams …` and `hrsync roles …`: administration by hand beside
+//! the sync, each action attributed to the admin who ran it (`--by`, else `HRSYNC_ADMIN`,
+//! else the login name) and kept in the audit trail.
+//!
+//! The rules live in the store (`Store::add_person` and its siblings) and in
+//! `planner::locks`; this module parses the arguments, names the organisation (the only one,
+//! when `--org` is left out) and prints what happened, as text or JSON.
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::json;
+
+use super::{ExitCode, only_organisation};
+use crate::domain::{Actor, Email, TeamKey, Via};
+use crate::planner::{Field, locks};
+use crate::report;
+use crate::store::{NewPerson, TeamRole};
+use crate::sync::App;
+
+/// The output of an administration command.
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Who runs the command, and where.
+#[derive(Debug, Args)]
+pub struct Common {
+    /// The organisation (its key in the configuration); needed when there is more than one.
+    #[arg(long)]
+    org: Option<String>,
+    /// The admin's name for the audit trail; default: the `HRSYNC_ADMIN` variable, else the
+    /// login name.
+    #[arg(long, env = "HRSYNC_ADMIN")]
+    by: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Add a person by hand: an account (or a link to the existing one with that address)
+    /// and a membership no connector manages. The activation email goes out now unless
+    /// `--no-invite`; `invite resend` sends it later.
+    Add {
+        email: String,
+        #[arg(long)]
+        first_name: Option<String>,
+        #[arg(long)]
+        last_name: Option<String>,
+        /// Default: the first and last name.
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        job_title: Option<String>,
+        #[arg(long)]
+        location: Option<String>,
+        #[arg(long)]
+        employment_type: Option<String>,
+        /// A role to grant by hand (repeat for more); `admin` is the admin right.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// A team (by key) to join as a member (repeat for more).
+        #[arg(long = "team")]
+        teams: Vec<String>,
+        /// Create the account without sending the activation email yet.
+        #[arg(long)]
+        no_invite: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Change fields HR does not own: `--set FIELD=VALUE`, `--clear FIELD`. Fields: email,
+    /// first_name, last_name, display_name, job_title, location, employment_type. A field a
+    /// connector keeps from HR is refused, naming the connector.
+    Edit {
+        email: String,
+        /// FIELD=VALUE (repeat for more).
+        #[arg(long = "set")]
+        set: Vec<String>,
+        /// A field to empty (repeat for more).
+        #[arg(long = "clear")]
+        clear: Vec<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Suspend a membership: the person cannot log in through it until the suspension is
+    /// lifted. A sync does not lift it; an HR leaver still deactivates it.
+    Suspend {
+        email: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Lift a suspension.
+    Unsuspend {
+        email: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Remove a membership made by hand from the organisation, with its teams and roles
+    /// there (the account stays). A membership a connector manages ends only through HR.
+    Remove {
+        email: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// What was done to a person by hand, oldest first: who, when, what.
+    History {
+        email: String,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TeamsCommand {
+    /// The organisation's teams with their members and coaches.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Create a team by hand.
+    Create {
+        /// The team's key (unique in the organisation).
+        key: String,
+        /// The name shown; default: the key.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Add a person to a team as a member, by hand.
+    AddMember {
+        key: String,
+        email: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Make a person coach of a team, by hand (the coach assignment wins over membership).
+    AddCoach {
+        key: String,
+        email: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Remove a member added by hand.
+    RemoveMember {
+        key: String,
+        email: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Remove a coach added by hand.
+    RemoveCoach {
+        key: String,
+        email: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolesCommand {
+    /// The organisation's roles, with how many hold each by rule and by hand.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Grant a role by hand (`admin` is the admin right); a sync never revokes it.
+    Grant {
+        email: String,
+        role: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Revoke a role granted by hand; one a connector's rule grants is refused.
+    Revoke {
+        email: String,
+        role: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// The admin running the command line.
+pub(super) fn actor(by: Option<&str>) -> Actor {
+    let name = by
+        .map(str::to_string)
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_default();
+    Actor::new(&name, Via::Cli)
+}
+
+/// The organisation named, or the only one; stored, so its row exists.
+async fn organisation(app: &App, common: &Common) -> anyhow::Result<String> {
+    let slug = match &common.org {
+        Some(org) => org.clone(),
+        None => only_organisation(&app.config)?,
+    };
+    app.organisation(&slug).await?;
+    Ok(slug)
+}
+
+fn email(text: &str) -> anyhow::Result<Email> {
+    Email::parse(text).map_err(|e| anyhow::anyhow!("`{text}`: {e}"))
+}
+
+fn team_key(text: &str) -> anyhow::Result<TeamKey> {
+    TeamKey::parse(text).ok_or_else(|| anyhow::anyhow!("a team key cannot be empty"))
+}
+
+/// A value given on the command line, on one line; `None` when nothing is left.
+fn value(text: Option<&str>) -> Option<String> {
+    text.and_then(crate::domain::non_empty)
+}
+
+/// Prints the outcome of a change: a sentence, or JSON with `changed` and the sentence.
+fn done(format: Format, changed: bool, sentence: &str) {
+    match format {
+        Format::Text => outln!("{sentence}"),
+        Format::Json => outln!("{}", json!({ "changed": changed, "message": sentence })),
+    }
+}
+
+pub async fn accounts(app: &App, command: AccountsCommand) -> anyhow::Result<ExitCode> {
+    let now = chrono::Utc::now();
+    match command {
+        AccountsCommand::Add {
+            email: address,
+            first_name,
+            last_name,
+            display_name,
+            job_title,
+            location,
+            employment_type,
+            roles,
+            teams,
+            no_invite,
+            common,
+        } => {
+            let org = organisation(app, &common).await?;
+            let person = NewPerson {
+                organisation: org.clone(),
+                email: email(&address)?,
+                first_name: value(first_name.as_deref()),
+                last_name: value(last_name.as_deref()),
+                display_name: value(display_name.as_deref()),
+                job_title: value(job_title.as_deref()),
+                location: value(location.as_deref()),
+                employment_type: value(employment_type.as_deref()),
+                roles: roles.iter().filter_map(|r| value(Some(r))).collect(),
+                teams: teams
+                    .iter()
+                    .map(|t| team_key(t))
+                    .collect::<Result<_, _>>()?,
+                send_invite: !no_invite,
+            };
+            let added = app
+                .store
+                .add_person(&person, &actor(common.by.as_deref()), now)
+                .await?;
+            let how = if added.linked {
+                "linked the existing account of"
+            } else {
+                "added"
+            };
+            let mail = match added.mail {
+                Some("activation") => "; the activation email is queued",
+                Some(_) => "; a notice that they were added is queued",
+                None => "; no email was sent (`invite resend` sends the activation email)",
+            };
+            let sentence = format!(
+                "{how} {} to {org} as {}{mail}.",
+                person.email,
+                added.state.as_str()
+            );
+            let sentence = capitalised(&sentence);
+            match common.format {
+                Format::Text => outln!("{sentence}"),
+                Format::Json => outln!(
+                    "{}",
+                    json!({
+                        "changed": true,
+                        "account_id": added.account_id,
+                        "linked": added.linked,
+                        "state": added.state.as_str(),
+                        "mail": added.mail,
+                        "message": sentence,
+                    })
+                ),
+            }
+            if added.mail.is_some() {
+                let drained = app.drain_outbox().await?;
+                eprintln!("{}", super::mail_summary(&drained));
+            }
+        }
+        AccountsCommand::Edit {
+            email: address,
+            set,
+            clear,
+            common,
+        } => {
+            let org = organisation(app, &common).await?;
+            let mut edits = Vec::new();
+            for pair in &set {
+                let (name, text) = pair.split_once('=').ok_or_else(|| {
+                    anyhow::anyhow!("`--set {pair}`: write FIELD=VALUE, such as job_title=Nurse")
+                })?;
+                edits.push((field(name)?, value(Some(text))));
+            }
+            for name in &clear {
+                edits.push((field(name)?, None));
+            }
+            if edits.is_empty() {
+                anyhow::bail!("nothing to change: give --set FIELD=VALUE or --clear FIELD");
+            }
+            let person = email(&address)?;
+            let owners = app.config.field_owners();
+            let edited = app
+                .store
+                .edit_person(
+                    &org,
+                    &person,
+                    &edits,
+                    &owners,
+                    &actor(common.by.as_deref()),
+                    now,
+                )
+                .await?;
+            match common.format {
+                Format::Text if edited.is_empty() => {
+                    outln!("Nothing changed: {person} has those values already.")
+                }
+                Format::Text => {
+                    for e in &edited {
+                        outln!(
+                            "{}: {} → {}",
+                            e.field.as_str(),
+                            e.old.as_deref().unwrap_or("(empty)"),
+                            e.new.as_deref().unwrap_or("(empty)")
+                        );
+                    }
+                }
+                Format::Json => {
+                    let fields: Vec<_> = edited
+                        .iter()
+                        .map(|e| json!({ "field": e.field.as_str(), "old": e.old, "new": e.new }))
+                        .collect();
+                    outln!(
+                        "{}",
+                        json!({ "changed": !edited.is_empty(), "fields": fields })
+                    );
+                }
+            }
+            if edited.iter().any(|e| e.field == Field::Email) {
+                let drained = app.drain_outbox().await?;
+                eprintln!("{}", super::mail_summary(&drained));
+            }
+        }
+        AccountsCommand::Suspend {
+            email: address,
+            common,
+        } => {
+            let org = organisation(app, &common).await?;
+            let person = email(&address)?;
+            let changed = app
+                .store
+                .suspend(&org, &person, &actor(common.by.as_deref()), now)
+                .await?;
+            let sentence = if changed {
+                format!(
+                    "Suspended {person} in {org}: they cannot log in through it until the suspension is lifted."
+                )
+            } else {
+                format!("{person} is suspended in {org} already.")
+            };
+            done(common.format, changed, &sentence);
+        }
+        AccountsCommand::Unsuspend {
+            email: address,
+            common,
+        } => {
+            let org = organisation(app, &common).await?;
+            let person = email(&address)?;
+            let changed = app
+                .store
+                .lift_suspension(&org, &person, &actor(common.by.as_deref()), now)
+                .await?;
+            let sentence = if changed {
+                format!("Lifted the suspension of {person} in {org}.")
+            } else {
+                format!("{person} is not suspended in {org}.")
+            };
+            done(common.format, changed, &sentence);
+        }
+        AccountsCommand::Remove {
+            email: address,
+            common,
+        } => {
+            let org = organisation(app, &common).await?;
+            let person = email(&address)?;
+            app.store
+                .remove_membership(&org, &person, &actor(common.by.as_deref()), now)
+                .await?;
+            let sentence = format!(
+                "Removed {person} from {org}, with their teams and roles there; the account stays."
+            );
+            done(common.format, true, &sentence);
+        }
+        AccountsCommand::History {
+            email: address,
+            format,
+        } => {
+            let person = email(&address)?;
+            let Some(account) = app.store.account_id(&person).await? else {
+                anyhow::bail!("there is no account with the address `{person}`");
+            };
+            let events = app.store.audit_of_account(account).await?;
+            match format {
+                Format::Text => out!("{}", report::audit_table(&events)),
+                Format::Json => outln!("{}", report::audit_json(&events)),
+            }
+        }
+    }
+    Ok(ExitCode::Success)
+}
+
+fn field(name: &str) -> anyhow::Result<Field> {
+    Field::parse(name.trim())
+        .filter(|f| locks::EDITABLE.contains(f))
+        .ok_or_else(|| {
+            let known: Vec<&str> = locks::EDITABLE.iter().map(|f| f.as_str()).collect();
+            anyhow::anyhow!("no field `{name}` to edit; fields: {}", known.join(", "))
+        })
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+pub async fn teams(app: &App, command: TeamsCommand) -> anyhow::Result<ExitCode> {
+    let now = chrono::Utc::now();
+    let (key, address, role, adding, common) = match command {
+        TeamsCommand::List { common } => {
+            let org = organisation(app, &common).await?;
+            let teams = app.store.list_teams(&org).await?;
+            match common.format {
+                Format::Text => out!("{}", report::teams_table(&teams)),
+                Format::Json => outln!("{}", report::teams_json(&teams)),
+            }
+            return Ok(ExitCode::Success);
+        }
+        TeamsCommand::Create { key, name, common } => {
+            let org = organisation(app, &common).await?;
+            let key = team_key(&key)?;
+            let name = value(name.as_deref()).unwrap_or_else(|| key.to_string());
+            app.store
+                .create_team(&org, &key, &name, &actor(common.by.as_deref()), now)
+                .await?;
+            done(
+                common.format,
+                true,
+                &format!("Created team `{key}` ({name}) in {org}."),
+            );
+            return Ok(ExitCode::Success);
+        }
+        TeamsCommand::AddMember { key, email, common } => {
+            (key, email, TeamRole::Member, true, common)
+        }
+        TeamsCommand::AddCoach { key, email, common } => {
+            (key, email, TeamRole::Coach, true, common)
+        }
+        TeamsCommand::RemoveMember { key, email, common } => {
+            (key, email, TeamRole::Member, false, common)
+        }
+        TeamsCommand::RemoveCoach { key, email, common } => {
+            (key, email, TeamRole::Coach, false, common)
+        }
+    };
+    let org = organisation(app, &common).await?;
+    let key = team_key(&key)?;
+    let person = email(&address)?;
+    let who = actor(common.by.as_deref());
+    let role_name = role.as_str();
+    let (changed, sentence) = if adding {
+        let changed = app
+            .store
+            .add_team_link(&org, &key, &person, role, &who, now)
+            .await?;
+        let sentence = if changed {
+            format!("Made {person} {role_name} of team `{key}` in {org}.")
+        } else {
+            format!("{person} is {role_name} of team `{key}` already.")
+        };
+        (changed, sentence)
+    } else {
+        let changed = app
+            .store
+            .remove_team_link(&org, &key, &person, role, &who, now)
+            .await?;
+        let sentence = if changed {
+            format!("{person} is no longer {role_name} of team `{key}` in {org}.")
+        } else {
+            format!("{person} is not {role_name} of team `{key}`.")
+        };
+        (changed, sentence)
+    };
+    done(common.format, changed, &sentence);
+    Ok(ExitCode::Success)
+}
+
+pub async fn roles(app: &App, command: RolesCommand) -> anyhow::Result<ExitCode> {
+    let now = chrono::Utc::now();
+    match command {
+        RolesCommand::List { common } => {
+            let org = organisation(app, &common).await?;
+            let roles = app.store.list_roles(&org).await?;
+            match common.format {
+                Format::Text => out!("{}", report::roles_table(&roles)),
+                Format::Json => outln!("{}", report::roles_json(&roles)),
+            }
+        }
+        RolesCommand::Grant {
+            email: address,
+            role,
+            common,
+        } => {
+            let org = organisation(app, &common).await?;
+            let person = email(&address)?;
+            let role = value(Some(&role)).ok_or_else(|| anyhow::anyhow!("a role needs a name"))?;
+            let changed = app
+                .store
+                .grant_role(&org, &person, &role, &actor(common.by.as_deref()), now)
+                .await?;
+            let sentence = if changed {
+                format!("Granted role `{role}` to {person} in {org}, by hand: no sync revokes it.")
+            } else {
+                format!("{person} holds role `{role}` in {org} already.")
+            };
+            done(common.format, changed, &sentence);
+        }
+        RolesCommand::Revoke {
+            email: address,
+            role,
+            common,
+        } => {
+            let org = organisation(app, &common).await?;
+            let person = email(&address)?;
+            let role = value(Some(&role)).ok_or_else(|| anyhow::anyhow!("a role needs a name"))?;
+            let changed = app
+                .store
+                .revoke_role(&org, &person, &role, &actor(common.by.as_deref()), now)
+                .await?;
+            let sentence = if changed {
+                format!("Revoked role `{role}` of {person} in {org}.")
+            } else {
+                format!("{person} does not hold role `{role}` in {org}.")
+            };
+            done(common.format, changed, &sentence);
+        }
+    }
+    Ok(ExitCode::Success)
+}

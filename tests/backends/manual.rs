@@ -1,0 +1,400 @@
+//! Administration by hand beside the sync: each action an admin takes, and the next sync
+//! respecting it ("Local administration").
+
+use chrono::Utc;
+use hrsync::domain::{Actor, AuditAction, Email, RunStatus, Via};
+use hrsync::planner::Field;
+use hrsync::store::{NewPerson, StoreError, TeamRole, UserFilter};
+use hrsync::sync::App;
+
+use crate::support::{TestEnv, actionable, count};
+use crate::sync_runs::BASE;
+
+const TODAY: &str = "2026-11-23";
+
+fn admin() -> Actor {
+    Actor::new("Mira Admin", Via::Page)
+}
+
+fn email(text: &str) -> Email {
+    Email::parse(text).unwrap()
+}
+
+fn person(address: &str) -> NewPerson {
+    NewPerson {
+        organisation: "zorg".to_string(),
+        email: email(address),
+        first_name: Some("Gerda".to_string()),
+        last_name: Some("Groen".to_string()),
+        display_name: None,
+        job_title: Some("Volunteer".to_string()),
+        location: None,
+        employment_type: None,
+        roles: vec!["volunteer".to_string()],
+        teams: Vec::new(),
+        send_invite: true,
+    }
+}
+
+/// The status `users` lists for one address in `zorg`.
+async fn status(app: &App, address: &str) -> anyhow::Result<String> {
+    let filter = UserFilter {
+        organisation: Some("zorg".to_string()),
+        search: Some(address.to_string()),
+        ..UserFilter::default()
+    };
+    let rows = app.store.list_users(&filter).await?;
+    Ok(rows
+        .into_iter()
+        .find(|r| r.email == address)
+        .map(|r| r.status)
+        .unwrap_or_default())
+}
+
+fn is_refused<T: std::fmt::Debug>(result: Result<T, StoreError>, mentioning: &str) -> bool {
+    match result {
+        Err(StoreError::Refused(message)) => message.contains(mentioning),
+        other => {
+            eprintln!("expected a refusal mentioning `{mentioning}`, got {other:?}");
+            false
+        }
+    }
+}
+
+pub async fn a_person_added_by_hand_is_taken_over_when_an_hr_record_names_them(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: Bert is added by hand before HR lists him.
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    app.organisation("zorg").await?;
+    let added = app
+        .store
+        .add_person(&person("Bert@Zorg.example"), &admin(), Utc::now())
+        .await?;
+
+    // Act
+    let report = env.sync(&app, TODAY).await?;
+
+    // Assert
+    assert!(!added.linked, "a new account");
+    assert_eq!(report.summary.status, RunStatus::Succeeded);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM accounts WHERE email_norm = 'bert@zorg.example'")
+            .await?,
+        1,
+        "one account per person"
+    );
+    assert_eq!(
+        env.count(
+            "SELECT COUNT(*) FROM memberships m JOIN accounts a ON a.id = m.account_id \
+             WHERE a.email_norm = 'bert@zorg.example' AND m.connector_id = 'hr'"
+        )
+        .await?,
+        1,
+        "the connector manages the membership from now on"
+    );
+    let line = report
+        .changes
+        .iter()
+        .find(|c| c.email.as_deref() == Some("bert@zorg.example"))
+        .map(|c| c.reason.clone())
+        .unwrap_or_default();
+    assert!(line.contains("by hand"), "{line}");
+    assert_eq!(
+        env.count(
+            "SELECT COUNT(*) FROM role_grants g JOIN roles r ON r.id = g.role_id \
+             WHERE r.name = 'volunteer' AND g.connector_id IS NULL"
+        )
+        .await?,
+        1,
+        "the role granted by hand stays"
+    );
+    let trail = app.store.audit_of_account(added.account_id).await?;
+    assert_eq!(trail[0].action, AuditAction::PersonAdd);
+    assert_eq!(trail[0].actor, "Mira Admin");
+    assert_eq!(trail[0].via, Via::Page);
+    Ok(())
+}
+
+pub async fn an_existing_account_added_by_hand_is_linked_not_created_again(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: Anna is synced into `zorg`; an admin adds her to `other` by hand.
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    app.organisation("other").await?;
+    let mut anna = person("anna@zorg.example");
+    anna.organisation = "other".to_string();
+
+    // Act
+    let added = app.store.add_person(&anna, &admin(), Utc::now()).await?;
+    let again = app.store.add_person(&anna, &admin(), Utc::now()).await;
+
+    // Assert
+    assert!(added.linked);
+    assert_eq!(added.mail, Some("activation"), "Anna has not activated yet");
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM accounts WHERE email_norm = 'anna@zorg.example'")
+            .await?,
+        1
+    );
+    assert!(is_refused(again, "a member of `other` already"));
+    Ok(())
+}
+
+pub async fn an_admin_edit_of_an_hr_owned_field_is_refused_and_a_local_one_survives_syncs(
+    mut env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: this connector leaves job titles to the organisation after creation.
+    env.connector_extra = "ownership = { job_title = \"local\" }".to_string();
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    let owners = app.config.field_owners();
+    let bert = email("bert@zorg.example");
+
+    // Act
+    let hr_owned = app
+        .store
+        .edit_person(
+            "zorg",
+            &bert,
+            &[(Field::LastName, Some("Boschma".to_string()))],
+            &owners,
+            &admin(),
+            Utc::now(),
+        )
+        .await;
+    let local = app
+        .store
+        .edit_person(
+            "zorg",
+            &bert,
+            &[(Field::JobTitle, Some("Senior nurse".to_string()))],
+            &owners,
+            &admin(),
+            Utc::now(),
+        )
+        .await?;
+    let next = env.sync(&app, TODAY).await?;
+
+    // Assert
+    assert!(is_refused(hr_owned, "connector `hr`"));
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM accounts WHERE last_name = 'Bos'")
+            .await?,
+        1,
+        "the refused edit changed nothing"
+    );
+    assert_eq!(local.len(), 1);
+    assert_eq!(local[0].old.as_deref(), Some("Nurse"));
+    assert_eq!(actionable(&next), Vec::<String>::new());
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM memberships WHERE job_title = 'Senior nurse'")
+            .await?,
+        1,
+        "a local field edited by hand survives the sync"
+    );
+    Ok(())
+}
+
+pub async fn a_role_granted_by_hand_is_kept_across_syncs_and_a_rules_role_cannot_be_revoked(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    let bert = email("bert@zorg.example");
+
+    // Act
+    let granted = app
+        .store
+        .grant_role("zorg", &bert, "admin", &admin(), Utc::now())
+        .await?;
+    let first = env.sync(&app, TODAY).await?;
+    let second = env.sync(&app, TODAY).await?;
+    let rule_role = app
+        .store
+        .revoke_role("zorg", &bert, "employee", &admin(), Utc::now())
+        .await;
+
+    // Assert
+    assert!(granted);
+    assert_eq!(count(&first, "role_revoke"), 0);
+    assert_eq!(count(&second, "role_revoke"), 0);
+    assert_eq!(
+        env.count(
+            "SELECT COUNT(*) FROM role_grants g JOIN roles r ON r.id = g.role_id \
+             WHERE r.name = 'admin' AND g.connector_id IS NULL"
+        )
+        .await?,
+        1,
+        "the admin right granted by hand is kept"
+    );
+    assert!(is_refused(rule_role, "rule of connector `hr`"));
+    assert!(
+        app.store
+            .revoke_role("zorg", &bert, "admin", &admin(), Utc::now())
+            .await?
+    );
+    Ok(())
+}
+
+pub async fn a_suspension_is_kept_across_a_sync_and_ended_by_an_hr_leaver(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    let bert = email("bert@zorg.example");
+
+    // Act
+    app.store
+        .suspend("zorg", &bert, &admin(), Utc::now())
+        .await?;
+    let kept = env.sync(&app, TODAY).await?;
+    let status_after_sync = status(&app, "bert@zorg.example").await?;
+    let leaving: Vec<String> = BASE
+        .iter()
+        .map(|row| {
+            if row.starts_with("E2,") {
+                row.replace(",active,", ",inactive,")
+            } else {
+                row.to_string()
+            }
+        })
+        .collect();
+    env.write_feed(&leaving.iter().map(String::as_str).collect::<Vec<_>>());
+    let left = env.sync(&app, TODAY).await?;
+
+    // Assert
+    assert_eq!(actionable(&kept), Vec::<String>::new());
+    assert_eq!(status_after_sync, "suspended", "a sync does not lift it");
+    assert_eq!(count(&left, "deactivate"), 1);
+    assert_eq!(status(&app, "bert@zorg.example").await?, "deactivated");
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM memberships WHERE suspended_at IS NOT NULL")
+            .await?,
+        0,
+        "the deactivation ended the suspension"
+    );
+    Ok(())
+}
+
+pub async fn a_team_made_by_hand_keeps_its_coach_and_members_and_nobody_is_both(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    let key = hrsync::domain::TeamKey::parse("night").unwrap();
+    let (anna, bert) = (email("anna@zorg.example"), email("bert@zorg.example"));
+    let now = Utc::now();
+
+    // Act
+    app.store
+        .create_team("zorg", &key, "Night shift", &admin(), now)
+        .await?;
+    app.store
+        .add_team_link("zorg", &key, &bert, TeamRole::Member, &admin(), now)
+        .await?;
+    app.store
+        .add_team_link("zorg", &key, &anna, TeamRole::Member, &admin(), now)
+        .await?;
+    app.store
+        .add_team_link("zorg", &key, &anna, TeamRole::Coach, &admin(), now)
+        .await?;
+    let member_of_coached = app
+        .store
+        .add_team_link("zorg", &key, &anna, TeamRole::Member, &admin(), now)
+        .await;
+    let twice = app
+        .store
+        .create_team("zorg", &key, "Night", &admin(), now)
+        .await;
+    let next = env.sync(&app, TODAY).await?;
+    let teams = app.store.list_teams("zorg").await?;
+
+    // Assert
+    assert!(is_refused(member_of_coached, "never both"));
+    assert!(is_refused(twice, "has a team `night` already"));
+    assert_eq!(actionable(&next), Vec::<String>::new());
+    let night = teams.iter().find(|t| t.key == "night").unwrap();
+    assert_eq!(night.connector, None);
+    let members: Vec<&str> = night.members.iter().map(|p| p.email.as_str()).collect();
+    let coaches: Vec<&str> = night.coaches.iter().map(|p| p.email.as_str()).collect();
+    assert_eq!(members, ["bert@zorg.example"], "the coach is no member");
+    assert_eq!(coaches, ["anna@zorg.example"]);
+    let care = teams.iter().find(|t| t.key == "CARE").unwrap();
+    let removing_hr_link = app
+        .store
+        .remove_team_link(
+            "zorg",
+            &hrsync::domain::TeamKey::parse(&care.key).unwrap(),
+            &bert,
+            TeamRole::Member,
+            &admin(),
+            now,
+        )
+        .await;
+    assert!(is_refused(removing_hr_link, "HR decides"));
+    Ok(())
+}
+
+pub async fn only_a_membership_made_by_hand_can_be_removed(env: TestEnv) -> anyhow::Result<()> {
+    // Arrange
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    let mut gerda = person("gerda@zorg.example");
+    gerda.send_invite = false;
+    let added = app.store.add_person(&gerda, &admin(), Utc::now()).await?;
+
+    // Act
+    let hr_managed = app
+        .store
+        .remove_membership("zorg", &email("bert@zorg.example"), &admin(), Utc::now())
+        .await;
+    app.store
+        .remove_membership("zorg", &gerda.email, &admin(), Utc::now())
+        .await?;
+    let next = env.sync(&app, TODAY).await?;
+
+    // Assert
+    assert_eq!(added.mail, None, "no activation email was asked for");
+    assert!(is_refused(hr_managed, "ends only through HR"));
+    assert_eq!(
+        env.count(&format!(
+            "SELECT COUNT(*) FROM memberships WHERE account_id = {}",
+            added.account_id
+        ))
+        .await?,
+        0
+    );
+    assert_eq!(
+        env.count(&format!(
+            "SELECT COUNT(*) FROM accounts WHERE id = {}",
+            added.account_id
+        ))
+        .await?,
+        1,
+        "the account stays"
+    );
+    assert_eq!(actionable(&next), Vec::<String>::new());
+    let trail = app.store.audit_of_account(added.account_id).await?;
+    let actions: Vec<AuditAction> = trail.iter().map(|e| e.action).collect();
+    assert_eq!(
+        actions,
+        [
+            AuditAction::PersonAdd,
+            AuditAction::RoleGrant,
+            AuditAction::Remove
+        ]
+    );
+    Ok(())
+}
