@@ -269,7 +269,7 @@ async fn expired_idle_made_up_and_token_cookies_are_refused_and_a_live_session_i
         ),
     ] {
         store
-            .create_admin_session(&session_hash(id), created, expires)
+            .create_admin_session(&session_hash(id), None, created, expires)
             .await
             .unwrap();
         store

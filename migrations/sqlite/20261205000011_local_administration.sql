@@ -11,13 +11,14 @@ ALTER TABLE memberships ADD COLUMN suspended_by TEXT;
 -- organisation among them.
 CREATE UNIQUE INDEX teams_by_hand_key ON teams (organisation_id, key) WHERE connector_id IS NULL;
 
--- Every action by hand: who (the admin's name, and through what: cli, api or page), when, and
+-- Every action by hand: who (the admin's name, and through what: cli, api or page; or the
+-- person themselves through the product's service token: service), when, and
 -- what. A person's history reads it by account, a run's page by run. Rows are never changed.
 CREATE TABLE audit_events (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     at               TEXT NOT NULL,
     actor            TEXT NOT NULL,
-    via              TEXT NOT NULL CHECK (via IN ('cli', 'api', 'page')),
+    via              TEXT NOT NULL CHECK (via IN ('cli', 'api', 'page', 'service')),
     action           TEXT NOT NULL,
     organisation_id  BIGINT REFERENCES organisations (id),
     account_id       BIGINT REFERENCES accounts (id),

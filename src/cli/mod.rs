@@ -34,6 +34,7 @@ macro_rules! outln {
 }
 
 mod manage;
+mod principals;
 
 /// Process exit codes, documented in README.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,6 +214,16 @@ pub enum Command {
         #[command(subcommand)]
         action: manage::RolesCommand,
     },
+    /// Named admins, each with a token of their own for the pages and the admin API.
+    Admins {
+        #[command(subcommand)]
+        action: principals::PrincipalCommand,
+    },
+    /// Service tokens for the product that owns the log-in: the service API only.
+    ServiceTokens {
+        #[command(subcommand)]
+        action: principals::PrincipalCommand,
+    },
     /// Activation emails.
     Invite {
         #[command(subcommand)]
@@ -360,6 +371,12 @@ async fn with_app(mut app: App, command: Command) -> anyhow::Result<ExitCode> {
         Command::Accounts { action } => manage::accounts(&app, action).await?,
         Command::Teams { action } => manage::teams(&app, action).await?,
         Command::Roles { action } => manage::roles(&app, action).await?,
+        Command::Admins { action } => {
+            principals::run(&app, crate::store::PrincipalKind::Admin, action).await?
+        }
+        Command::ServiceTokens { action } => {
+            principals::run(&app, crate::store::PrincipalKind::Service, action).await?
+        }
         Command::Invite {
             action: InviteCommand::Resend { email, org, by },
         } => resend_invite(&app, &email, org, by.as_deref()).await?,

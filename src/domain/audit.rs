@@ -17,6 +17,8 @@ pub enum Via {
     Api,
     /// The admin pages, signed in.
     Page,
+    /// The person themselves, through the product that owns the log-in (its service token).
+    Service,
 }
 
 impl Via {
@@ -25,11 +27,12 @@ impl Via {
             Via::Cli => "cli",
             Via::Api => "api",
             Via::Page => "page",
+            Via::Service => "service",
         }
     }
 
     pub fn parse(text: &str) -> Option<Via> {
-        [Via::Cli, Via::Api, Via::Page]
+        [Via::Cli, Via::Api, Via::Page, Via::Service]
             .into_iter()
             .find(|v| v.as_str() == text)
     }

@@ -12,22 +12,22 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
+use axum::{Extension, Json};
 use chrono::Utc;
 use serde::Deserialize;
 
 use super::supervise::{TaskState, TaskStatus};
 use super::{Daemon, NotApproved, StartError, auth, pages};
-use crate::domain::{Email, RunMode, Trigger};
+use crate::domain::{Actor, AuditAction, Email, RunMode, Trigger, Via};
 use crate::report;
 use crate::secret::sha256_hex as token_hash;
-use crate::store::{TokenState, UserFilter};
+use crate::store::{AuditEntry, PrincipalKind, TokenState, UserFilter};
 use crate::sync::{AsOf, RunRequest};
 
 type Shared = Arc<Daemon>;
@@ -84,6 +84,7 @@ pub fn router(daemon: Shared) -> Router {
         .route("/signin", get(pages::sign_in_form).post(pages::sign_in))
         .route("/signout", post(pages::sign_out))
         .merge(admin)
+        .merge(super::service::router(&daemon))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&daemon),
             request_timeout,
@@ -92,49 +93,75 @@ pub fn router(daemon: Shared) -> Router {
         .with_state(daemon)
 }
 
-/// Lets a request through only with the admin token as a bearer token, or a live sign-in
-/// session. A request signed in by the session cookie that changes something must come from
-/// this origin. Without either, the API answers 401 with a JSON error and a page redirects to
-/// the sign-in form (forgetting a cookie that no longer works).
-async fn require_admin(State(daemon): State<Shared>, request: Request, next: Next) -> Response {
-    let headers = request.headers();
-    if daemon.token.admits_bearer(headers) {
-        return next.run(request).await;
-    }
-    match live_session(&daemon, headers).await {
-        Ok(true) => {
-            if auth::cross_origin_form(request.method(), headers) {
+/// Lets a request through only with an admin's token as a bearer token (the configured one,
+/// or a named admin's), or a live sign-in session; the admin goes along with the request (an
+/// [`Actor`] extension), so each action by hand names them. A request signed in by the
+/// session cookie that changes something must come from this origin. Without either, the API
+/// answers 401 with a JSON error and a page redirects to the sign-in form (forgetting a cookie
+/// that no longer works).
+async fn require_admin(State(daemon): State<Shared>, mut request: Request, next: Next) -> Response {
+    match admin_of(&daemon, request.headers()).await {
+        Ok(Some(actor)) => {
+            if actor.via == Via::Page
+                && auth::cross_origin_form(request.method(), request.headers())
+            {
                 tracing::warn!(path = %request.uri().path(), "Refused a cross-origin form sent with the admin cookie");
                 return error(
                     StatusCode::FORBIDDEN,
                     "refused: this form was sent from another origin",
                 );
             }
+            request.extensions_mut().insert(actor);
             next.run(request).await
         }
-        Ok(false) => refuse(&daemon, &request),
+        Ok(None) => refuse(&daemon, &request),
         Err(e) => {
-            tracing::error!(error = %e, "Cannot check an admin session");
+            tracing::error!(error = %e, "Cannot check an admin's token or session");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "cannot check the sign-in session now; try again shortly",
+                "cannot check the sign-in now; try again shortly",
             )
         }
     }
 }
 
-/// Whether the request's session cookie names a session that may be used now; notes the use
-/// (at most once per `SESSION_TOUCH_EVERY`, so the idle timeout counts from it).
+/// The admin a request comes from: a bearer token (the configured admin token, or a live named
+/// admin's), else a live sign-in session; `None` when neither.
+async fn admin_of(
+    daemon: &Daemon,
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<Actor>, crate::store::StoreError> {
+    if let Some(token) = auth::bearer(headers) {
+        if daemon.token.accepts(token) {
+            return Ok(Some(Actor::new(auth::CONFIGURED_ADMIN, Via::Api)));
+        }
+        let named = daemon
+            .app
+            .store
+            .principal_by_token(PrincipalKind::Admin, &token_hash(token))
+            .await?;
+        if let Some(name) = named {
+            return Ok(Some(Actor::new(&name, Via::Api)));
+        }
+    }
+    Ok(live_session(daemon, headers)
+        .await?
+        .map(|name| Actor::new(name.as_deref().unwrap_or(auth::CONFIGURED_ADMIN), Via::Page)))
+}
+
+/// The admin of the request's session cookie, if it names a session that may be used now
+/// (`Some(None)` for one started with the configured token); notes the use (at most once per
+/// `SESSION_TOUCH_EVERY`, so the idle timeout counts from it).
 pub(super) async fn live_session(
     daemon: &Daemon,
     headers: &axum::http::HeaderMap,
-) -> Result<bool, crate::store::StoreError> {
+) -> Result<Option<Option<String>>, crate::store::StoreError> {
     let Some(id) = auth::session_cookie(headers) else {
-        return Ok(false);
+        return Ok(None);
     };
     let hash = auth::session_hash(id);
     let Some(session) = daemon.app.store.admin_session(&hash).await? else {
-        return Ok(false);
+        return Ok(None);
     };
     let now = Utc::now();
     match daemon.sessions.check(&session, now) {
@@ -143,11 +170,11 @@ pub(super) async fn live_session(
                 // The session is good; only its idle clock is a minute behind.
                 tracing::warn!(error = %e, "Could not note the use of an admin session");
             }
-            Ok(true)
+            Ok(Some(session.admin_name))
         }
         ended => {
             tracing::info!(session = ?ended, "Refused an admin session that has ended");
-            Ok(false)
+            Ok(None)
         }
     }
 }
@@ -286,8 +313,12 @@ struct TriggerBody {
 }
 
 /// Starts a run now; answers 202 with its id as soon as it is recorded.
-async fn trigger_run(State(daemon): State<Shared>, Json(body): Json<TriggerBody>) -> Response {
-    match start(&daemon, &body.connector, body.dry_run).await {
+async fn trigger_run(
+    State(daemon): State<Shared>,
+    Extension(actor): Extension<Actor>,
+    Json(body): Json<TriggerBody>,
+) -> Response {
+    match start(&daemon, &body.connector, body.dry_run, &actor).await {
         Ok(run_id) => (
             StatusCode::ACCEPTED,
             [(header::LOCATION, format!("/api/runs/{run_id}"))],
@@ -298,11 +329,30 @@ async fn trigger_run(State(daemon): State<Shared>, Json(body): Json<TriggerBody>
     }
 }
 
-/// Starts a run asked for by an admin; the status and message say why not.
+/// Writes an entry of the audit trail for an action already taken; a database that refuses
+/// it now is logged, since the action itself stands.
+pub(super) async fn audit(daemon: &Daemon, entry: &AuditEntry<'_>) {
+    if let Err(e) = daemon.app.store.record_audit(entry, Utc::now()).await {
+        tracing::error!(error = %e, action = entry.action.as_str(), admin = %entry.actor.name, "Could not write the audit trail");
+    }
+}
+
+/// Notes who approved a run.
+pub(super) async fn audit_approval(daemon: &Daemon, actor: &Actor, run_id: i64) {
+    let entry = AuditEntry {
+        run_id: Some(run_id),
+        ..AuditEntry::new(actor, AuditAction::RunApprove)
+    };
+    audit(daemon, &entry).await;
+}
+
+/// Starts a run asked for by an admin, noted in the audit trail; the status and message say
+/// why not.
 pub(super) async fn start(
     daemon: &Shared,
     connector: &str,
     dry_run: bool,
+    actor: &Actor,
 ) -> Result<i64, (StatusCode, String)> {
     let request = RunRequest {
         mode: if dry_run {
@@ -314,7 +364,7 @@ pub(super) async fn start(
         as_of: AsOf::Now,
         scheduled_for: None,
     };
-    daemon
+    let run_id = daemon
         .start_run(connector, request)
         .await
         .map_err(|e| match e {
@@ -328,7 +378,16 @@ pub(super) async fn start(
             ),
             StartError::UnknownConnector(e) => (StatusCode::NOT_FOUND, format!("{e:#}")),
             StartError::Failed(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
-        })
+        })?;
+    let mode = if dry_run { "plan" } else { "apply" };
+    let entry = AuditEntry {
+        run_id: Some(run_id),
+        subject: Some(connector),
+        new_value: Some(mode),
+        ..AuditEntry::new(actor, AuditAction::RunStart)
+    };
+    audit(daemon, &entry).await;
+    Ok(run_id)
 }
 
 /// The HTTP status of a refused approval, for the API and the pages alike: a run that is not
@@ -347,14 +406,22 @@ pub(super) fn approve_status(error: &crate::sync::ApproveError) -> StatusCode {
     }
 }
 
-async fn approve_run(State(daemon): State<Shared>, Path(id): Path<i64>) -> Response {
+async fn approve_run(
+    State(daemon): State<Shared>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<i64>,
+) -> Response {
     match daemon.approve(id).await {
         // The outcome holds the first lines of each kind; the answer is the whole run, or,
         // should reading it fail now, what the outcome holds: the approval was applied.
-        Ok(outcome) => match daemon.app.store.run_report(id).await {
-            Ok(Some(whole)) => json_text(StatusCode::OK, report::json(&whole)),
-            Ok(None) | Err(_) => json_text(StatusCode::OK, report::json(&outcome.report)),
-        },
+        Ok(outcome) => {
+            audit_approval(&daemon, &actor, id).await;
+            let whole = daemon.app.store.run_report(id).await;
+            match whole {
+                Ok(Some(whole)) => json_text(StatusCode::OK, report::json(&whole)),
+                Ok(None) | Err(_) => json_text(StatusCode::OK, report::json(&outcome.report)),
+            }
+        }
         Err(NotApproved::Stopping) => {
             error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping")
         }
@@ -394,8 +461,12 @@ struct ResendBody {
     email: String,
 }
 
-async fn resend_invite(State(daemon): State<Shared>, Json(body): Json<ResendBody>) -> Response {
-    match resend(&daemon, &body.organisation, &body.email).await {
+async fn resend_invite(
+    State(daemon): State<Shared>,
+    Extension(actor): Extension<Actor>,
+    Json(body): Json<ResendBody>,
+) -> Response {
+    match resend(&daemon, &body.organisation, &body.email, &actor).await {
         Ok(mail_id) => (
             StatusCode::ACCEPTED,
             Json(serde_json::json!({ "mail_id": mail_id })),
@@ -405,11 +476,13 @@ async fn resend_invite(State(daemon): State<Shared>, Json(body): Json<ResendBody
     }
 }
 
-/// Queues a new activation email (the earlier link stops working) and wakes the mail worker.
+/// Queues a new activation email (the earlier link stops working), notes who asked for it,
+/// and wakes the mail worker.
 pub(super) async fn resend(
     daemon: &Shared,
     organisation: &str,
     email: &str,
+    actor: &Actor,
 ) -> Result<i64, (StatusCode, String)> {
     let email = Email::parse(email).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
     match daemon
@@ -420,6 +493,12 @@ pub(super) async fn resend(
     {
         Ok(id) => {
             daemon.mail_due.notify_one();
+            let entry = AuditEntry {
+                organisation: Some(organisation),
+                email: Some(&email),
+                ..AuditEntry::new(actor, AuditAction::InviteResend)
+            };
+            audit(daemon, &entry).await;
             Ok(id)
         }
         Err(crate::store::StoreError::NotFound(m)) => Err((StatusCode::NOT_FOUND, m)),

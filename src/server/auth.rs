@@ -35,21 +35,29 @@ pub const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
 /// timeout needs minute precision, not a database write per request.
 pub const SESSION_TOUCH_EVERY: Duration = Duration::from_secs(60);
 
-/// The configured admin token hash.
+/// The name the audit trail gives the configured admin token's holder.
+pub const CONFIGURED_ADMIN: &str = "admin";
+
+/// The configured admin token hash, if one is configured. Named admins (`hrsync admins add`)
+/// have tokens of their own, kept in the database.
 #[derive(Clone)]
 pub struct AdminToken {
-    hash: [u8; 32],
+    hash: Option<[u8; 32]>,
 }
 
 impl AdminToken {
-    /// Reads `server.admin_token_sha256`; `serve` does not start without it.
+    /// Reads `server.admin_token_sha256`, which may be left out when named admins sign in
+    /// instead (`serve` checks that someone can).
     pub fn from_settings(server: &ServerSettings) -> anyhow::Result<AdminToken> {
-        let hex = server.admin_token_sha256.as_deref().ok_or_else(|| {
-            anyhow::anyhow!(
-                "server.admin_token_sha256 is not set: the admin API and pages need it. Run `hrsync admin-token` to make a token and its hash"
-            )
-        })?;
-        AdminToken::from_hex(hex)
+        match server.admin_token_sha256.as_deref() {
+            Some(hex) => AdminToken::from_hex(hex),
+            None => Ok(AdminToken { hash: None }),
+        }
+    }
+
+    /// Whether a token is configured.
+    pub fn is_configured(&self) -> bool {
+        self.hash.is_some()
     }
 
     /// From the 64 hex digits of a SHA-256.
@@ -65,7 +73,7 @@ impl AdminToken {
         let hash: [u8; 32] = bytes.try_into().map_err(|_| {
             anyhow::anyhow!("server.admin_token_sha256 must be 64 hex digits (a SHA-256)")
         })?;
-        Ok(AdminToken { hash })
+        Ok(AdminToken { hash: Some(hash) })
     }
 
     /// The hash of a token, as configured: 64 hex digits.
@@ -73,13 +81,16 @@ impl AdminToken {
         crate::secret::sha256_hex(token)
     }
 
-    /// Whether `token` is the admin token, compared in constant time.
+    /// Whether `token` is the configured admin token, compared in constant time.
     pub fn accepts(&self, token: &str) -> bool {
+        let Some(hash) = &self.hash else {
+            return false;
+        };
         let given = digest::digest(&digest::SHA256, token.as_bytes());
         given
             .as_ref()
             .iter()
-            .zip(self.hash.iter())
+            .zip(hash.iter())
             .fold(0u8, |diff, (a, b)| diff | (a ^ b))
             == 0
     }
@@ -374,6 +385,7 @@ mod tests {
             last_seen_at: now - chrono::Duration::minutes(seen_minutes_ago),
             expires_at: SessionPolicy::default().expires_at(created),
             revoked_at: None,
+            admin_name: None,
         };
         (session, now)
     }

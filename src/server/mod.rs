@@ -19,6 +19,7 @@ mod api;
 mod auth;
 mod http;
 mod pages;
+mod service;
 mod supervise;
 
 use std::future::Future;
@@ -42,6 +43,7 @@ pub use auth::{
     session_hash,
 };
 pub use http::HttpLimits;
+pub use service::{ServiceRoute, service_routes};
 pub use supervise::{Backoff, TaskName, TaskState, TaskStatus, Tasks, supervise};
 
 /// What the HTTP handlers, the scheduler and the mail worker share.
@@ -248,6 +250,17 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let server = &app.config.settings.server;
     let token = AdminToken::from_settings(server)?;
+    if !token.is_configured() {
+        let admins = app
+            .store
+            .list_principals(crate::store::PrincipalKind::Admin)
+            .await?;
+        if admins.iter().all(|a| a.revoked_at.is_some()) {
+            anyhow::bail!(
+                "no admin can sign in: add one with `hrsync admins add NAME` (a token of their own), or configure server.admin_token_sha256 (`hrsync admin-token` makes one)"
+            );
+        }
+    }
     let listen: SocketAddr = server
         .listen
         .parse()

@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use askama::Template;
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -21,10 +22,12 @@ use serde::Deserialize;
 use super::api::{self, AccountsQuery};
 use super::auth::{self, sign_in_cookie, sign_out_cookie};
 use super::{Daemon, NotApproved};
-use crate::domain::{ChangeLine, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger};
+use crate::domain::{
+    Actor, ChangeLine, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger,
+};
 use crate::planner::ChangeKind;
 use crate::report;
-use crate::store::UserRow;
+use crate::store::{PrincipalKind, UserRow};
 
 type Shared = std::sync::Arc<Daemon>;
 
@@ -115,14 +118,6 @@ pub async fn sign_in(
 ) -> Response {
     let next = local_path(form.next.as_deref().unwrap_or("/runs")).to_string();
     let token = form.token.trim();
-    if !daemon.token.accepts(token) {
-        tracing::warn!("Sign-in with a wrong admin token");
-        return sign_in_page(
-            StatusCode::UNAUTHORIZED,
-            &next,
-            Some("That is not the admin token."),
-        );
-    }
     let unavailable = |e: &dyn std::fmt::Display| {
         tracing::error!(error = %e, "Cannot start an admin session");
         sign_in_page(
@@ -130,6 +125,28 @@ pub async fn sign_in(
             &next,
             Some("Signing in is not possible right now; try again shortly."),
         )
+    };
+    // The configured token signs in as `admin`; a named admin's token as that admin.
+    let admin_name: Option<String> = if daemon.token.accepts(token) {
+        None
+    } else {
+        let named = daemon
+            .app
+            .store
+            .principal_by_token(PrincipalKind::Admin, &auth::session_hash(token))
+            .await;
+        match named {
+            Ok(Some(name)) => Some(name),
+            Ok(None) => {
+                tracing::warn!("Sign-in with a wrong admin token");
+                return sign_in_page(
+                    StatusCode::UNAUTHORIZED,
+                    &next,
+                    Some("That is not an admin token."),
+                );
+            }
+            Err(e) => return unavailable(&e),
+        }
     };
     let id = match auth::new_session_id() {
         Ok(id) => id,
@@ -140,6 +157,7 @@ pub async fn sign_in(
     if let Err(e) = store
         .create_admin_session(
             &auth::session_hash(&id),
+            admin_name.as_deref(),
             now,
             daemon.sessions.expires_at(now),
         )
@@ -163,7 +181,10 @@ pub async fn sign_in(
     {
         tracing::warn!(error = %e, "Could not purge ended admin sessions");
     }
-    tracing::info!("Admin signed in");
+    tracing::info!(
+        admin = admin_name.as_deref().unwrap_or(auth::CONFIGURED_ADMIN),
+        "Admin signed in"
+    );
     let secure = daemon.app.config.settings.server.cookie_secure;
     (
         [(header::SET_COOKIE, sign_in_cookie(&id, secure))],
@@ -359,10 +380,11 @@ pub struct TriggerForm {
 
 pub async fn trigger(
     State(daemon): State<Shared>,
+    Extension(actor): Extension<Actor>,
     axum::Form(form): axum::Form<TriggerForm>,
 ) -> Response {
     let dry_run = form.dry_run.as_deref() == Some("true");
-    match api::start(&daemon, &form.connector, dry_run).await {
+    match api::start(&daemon, &form.connector, dry_run, &actor).await {
         Ok(run_id) => Redirect::to(&format!("/runs/{run_id}")).into_response(),
         Err((status, message)) => error_page(status, "Run not started", &message),
     }
@@ -429,9 +451,16 @@ fn run_page<'a>(title: &'a str, report: &'a RunReport) -> RunPage<'a> {
     }
 }
 
-pub async fn approve(State(daemon): State<Shared>, Path(id): Path<i64>) -> Response {
+pub async fn approve(
+    State(daemon): State<Shared>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<i64>,
+) -> Response {
     match daemon.approve(id).await {
-        Ok(_) => Redirect::to(&format!("/runs/{id}")).into_response(),
+        Ok(_) => {
+            api::audit_approval(&daemon, &actor, id).await;
+            Redirect::to(&format!("/runs/{id}")).into_response()
+        }
         Err(NotApproved::Stopping) => error_page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Not approved",
@@ -559,7 +588,11 @@ fn stats(users: &[UserRow], stale_days: u32, now: DateTime<Utc>) -> Stats<'_> {
 }
 
 /// Exports the selected accounts (or every account the filter shows) as XLSX or CSV.
-pub async fn export(State(daemon): State<Shared>, body: String) -> Response {
+pub async fn export(
+    State(daemon): State<Shared>,
+    Extension(actor): Extension<Actor>,
+    body: String,
+) -> Response {
     let mut selected: BTreeSet<String> = BTreeSet::new();
     let mut query = AccountsQuery::default();
     let mut format = String::from("csv");
@@ -586,6 +619,15 @@ pub async fn export(State(daemon): State<Shared>, body: String) -> Response {
                 || selected.contains(&format!("{}:{}", u.organisation, u.account_id))
         })
         .collect();
+    // An export of personal data is an action by hand: who took which rows, and how.
+    let rows = users.len().to_string();
+    let entry = crate::store::AuditEntry {
+        organisation: query.org.as_deref().filter(|o| !o.is_empty()),
+        subject: Some(format.as_str()),
+        new_value: Some(&rows),
+        ..crate::store::AuditEntry::new(&actor, crate::domain::AuditAction::Export)
+    };
+    api::audit(&daemon, &entry).await;
     let stamp = Utc::now().format("%Y%m%d-%H%M%S");
     let (bytes, content_type, extension) = match format.as_str() {
         "xlsx" => match report::users_xlsx(&users) {
@@ -641,9 +683,10 @@ pub struct ResendForm {
 
 pub async fn resend(
     State(daemon): State<Shared>,
+    Extension(actor): Extension<Actor>,
     axum::Form(form): axum::Form<ResendForm>,
 ) -> Response {
-    match api::resend(&daemon, &form.org, &form.email).await {
+    match api::resend(&daemon, &form.org, &form.email, &actor).await {
         Ok(_) => Redirect::to(&format!("/accounts?q={}", urlencode(&form.email))).into_response(),
         Err((status, message)) => error_page(status, "Not resent", &message),
     }

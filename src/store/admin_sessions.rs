@@ -11,21 +11,26 @@ pub struct AdminSession {
     pub created_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// Signed out, or its admin revoked (`hrsync admins revoke`): the earlier of the two.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The named admin who signed in; `None` for the configured admin token.
+    pub admin_name: Option<String>,
 }
 
 /// Admin sign-in sessions of the pages, by the SHA-256 of the session id in the cookie.
 impl Store {
-    /// Records a new session, last seen `now`, ending at `expires_at` at the latest.
+    /// Records a new session of the named admin (`None`: the configured token), last seen
+    /// `now`, ending at `expires_at` at the latest.
     pub async fn create_admin_session(
         &self,
         session_hash: &str,
+        admin_name: Option<&str>,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
         dispatch!(
             self,
-            admin_sessions::create_admin_session(session_hash, now, expires_at)
+            admin_sessions::create_admin_session(session_hash, admin_name, now, expires_at)
         )
     }
 

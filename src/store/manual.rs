@@ -119,9 +119,11 @@ impl Store {
         dispatch!(self, manual::add_person(person, actor, now))
     }
 
-    /// Edits fields of a person's account and membership, all or none: a field that a
-    /// connector's HR data owns, or that the person owns since activating, is refused naming
-    /// why. Returns the fields whose value changed.
+    /// Edits fields of a person's account and membership, all or none. An admin (an actor
+    /// through the CLI, the API or the pages) may edit what no connector keeps from HR and the
+    /// person does not own; the person (an actor through the service API) only what they own
+    /// since activating. Anything else is refused naming why. Returns the fields whose value
+    /// changed.
     pub async fn edit_person(
         &self,
         organisation: &str,

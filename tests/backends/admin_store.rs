@@ -64,11 +64,17 @@ pub async fn admin_sessions_are_kept_by_hash_touched_forward_revoked_once_and_pu
     let now = Utc::now().trunc_subsecs(0);
     let at = |minutes_ago: i64| -> DateTime<Utc> { now - chrono::Duration::minutes(minutes_ago) };
     let later = at(-60);
-    store.create_admin_session("live", at(10), later).await?;
-    store.create_admin_session("ended", at(120), at(5)).await?;
-    store.create_admin_session("idle", at(60), later).await?;
     store
-        .create_admin_session("signed-out", at(10), later)
+        .create_admin_session("live", None, at(10), later)
+        .await?;
+    store
+        .create_admin_session("ended", None, at(120), at(5))
+        .await?;
+    store
+        .create_admin_session("idle", None, at(60), later)
+        .await?;
+    store
+        .create_admin_session("signed-out", None, at(10), later)
         .await?;
 
     // Act
@@ -88,6 +94,7 @@ pub async fn admin_sessions_are_kept_by_hash_touched_forward_revoked_once_and_pu
             last_seen_at: at(2),
             expires_at: later,
             revoked_at: None,
+            admin_name: None,
         })
     );
     assert!(revoked && !revoked_again);

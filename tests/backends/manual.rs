@@ -398,3 +398,86 @@ pub async fn only_a_membership_made_by_hand_can_be_removed(env: TestEnv) -> anyh
     );
     Ok(())
 }
+
+pub async fn the_directory_reads_in_pages_and_a_sign_in_is_recorded_for_who_can_log_in(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: Bert activated and is then suspended; Anna activated.
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    env.sql("UPDATE accounts SET activated_at = '2026-11-24T10:00:00Z'")
+        .await?;
+    env.sql("UPDATE memberships SET state = 'active'").await?;
+    let bert = email("bert@zorg.example");
+    app.store
+        .suspend("zorg", &bert, &admin(), Utc::now())
+        .await?;
+    let before = Utc::now();
+
+    // Act
+    let anna = app
+        .store
+        .record_sign_in(&email("anna@zorg.example"), Utc::now())
+        .await?;
+    let suspended = app.store.record_sign_in(&bert, Utc::now()).await?;
+    let stranger = app
+        .store
+        .record_sign_in(&email("nobody@zorg.example"), Utc::now())
+        .await?;
+    let mut pages = Vec::new();
+    let mut after = 0;
+    loop {
+        let query = hrsync::store::DirectoryQuery {
+            after,
+            limit: 2,
+            updated_since: None,
+        };
+        let page = app.store.directory_page(&query).await?;
+        pages.push(page.accounts.len());
+        let next = page.next_after;
+        if let Some(bert_row) = page
+            .accounts
+            .iter()
+            .find(|a| a.email == "bert@zorg.example")
+        {
+            assert!(bert_row.memberships[0].suspended);
+            assert!(!bert_row.memberships[0].can_log_in);
+            assert!(
+                bert_row
+                    .roles
+                    .iter()
+                    .any(|r| r.role == "nurse" && !r.by_hand)
+            );
+            assert!(
+                bert_row
+                    .teams
+                    .iter()
+                    .any(|t| t.key == "CARE" && t.role == "member")
+            );
+        }
+        match next {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
+    let since = hrsync::store::DirectoryQuery {
+        after: 0,
+        limit: 100,
+        updated_since: Some(before),
+    };
+    let changed = app.store.directory_page(&since).await?;
+
+    // Assert
+    assert_eq!(anna, Some(true));
+    assert_eq!(suspended, Some(false), "a suspended person cannot log in");
+    assert_eq!(stranger, None);
+    assert_eq!(pages, [2, 1], "three accounts, two to a page");
+    let emails: Vec<&str> = changed.accounts.iter().map(|a| a.email.as_str()).collect();
+    assert_eq!(
+        emails,
+        ["anna@zorg.example"],
+        "only Anna's sign-in is new since"
+    );
+    Ok(())
+}

@@ -331,7 +331,25 @@ impl Drop for Daemon {
 /// SCIM connector (unscheduled) on the HR server at `hr` and mail to an SMTP port where nothing
 /// listens. Returns the base URL; the daemon runs until the test's runtime ends.
 pub async fn serve_in_process(dir: &Path, hr: &str, limits: HttpLimits) -> String {
-    Setup::sqlite(dir, 0, "smtp://127.0.0.1:9", hr).write(dir);
+    serve_in_process_with(dir, hr, limits, "").await
+}
+
+/// [`serve_in_process`] with `extra` TOML appended to the configuration (a table of the
+/// `scim_hr` connector, say).
+#[allow(
+    dead_code,
+    reason = "not every test binary that loads this module adds settings"
+)]
+pub async fn serve_in_process_with(
+    dir: &Path,
+    hr: &str,
+    limits: HttpLimits,
+    extra: &str,
+) -> String {
+    let path = Setup::sqlite(dir, 0, "smtp://127.0.0.1:9", hr).write(dir);
+    let mut config = std::fs::read_to_string(&path).unwrap();
+    config.push_str(extra);
+    std::fs::write(&path, config).unwrap();
     // SAFETY: tests set this variable to the same value before building an app.
     unsafe { std::env::set_var(SCIM_TOKEN_VAR, SCIM_TOKEN) };
     let config = hrsync::config::load_checked(&dir.join("hrsync.toml")).unwrap();

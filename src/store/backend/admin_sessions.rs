@@ -12,17 +12,19 @@ use crate::store::{AdminSession, Doing, Result};
 pub(in crate::store) async fn create_admin_session(
     pool: &Pool<Db>,
     session_hash: &str,
+    admin_name: Option<&str>,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<()> {
     let now = now.trunc_subsecs(0);
     sqlx::query(
-        "INSERT INTO admin_sessions (session_hash, created_at, last_seen_at, expires_at) \
-         VALUES ($1, $2, $2, $3)",
+        "INSERT INTO admin_sessions (session_hash, admin_name, created_at, last_seen_at, \
+         expires_at) VALUES ($1, $4, $2, $2, $3)",
     )
     .bind(session_hash)
     .bind(now)
     .bind(expires_at.trunc_subsecs(0))
+    .bind(admin_name)
     .execute(pool)
     .await
     .doing("starting an admin session")?;
@@ -34,8 +36,11 @@ pub(in crate::store) async fn admin_session(
     session_hash: &str,
 ) -> Result<Option<AdminSession>> {
     sqlx::query_as(
-        "SELECT created_at, last_seen_at, expires_at, revoked_at FROM admin_sessions \
-         WHERE session_hash = $1",
+        // A session of an admin who was revoked since reads as revoked then.
+        "SELECT s.created_at, s.last_seen_at, s.expires_at, \
+         COALESCE(s.revoked_at, a.revoked_at) AS revoked_at, s.admin_name \
+         FROM admin_sessions s LEFT JOIN admins a ON a.name = s.admin_name \
+         WHERE s.session_hash = $1",
     )
     .bind(session_hash)
     .fetch_optional(pool)

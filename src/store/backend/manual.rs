@@ -333,9 +333,17 @@ pub(in crate::store) async fn edit_person(
         } else {
             membership_owner.as_ref()
         };
-        if let Some(reason) = locks::lock(*field, keeper, owners, activated).reason(*field) {
-            refusals.push(reason);
-        }
+        let lock = locks::lock(*field, keeper, owners, activated);
+        let refusal = match (actor.via, &lock) {
+            // The person edits only what they own since activating.
+            (Via::Service, locks::Lock::Person) => None,
+            (Via::Service, locks::Lock::Open) => Some(format!(
+                "`{}` is the organisation's to change, not the person's",
+                field.as_str()
+            )),
+            (_, lock) => lock.reason(*field),
+        };
+        refusals.extend(refusal);
     }
     if !refusals.is_empty() {
         return Err(StoreError::Refused(refusals.join("; ")));

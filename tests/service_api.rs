@@ -1,0 +1,340 @@
+//! The service API for the product that owns the log-in, and named admins, on the daemon
+//! in-process: a service token records a sign-in, edits a field the person owns and reads the
+//! directory page by page, and reaches no admin route; no admin token reaches the service
+//! routes; a named admin's actions name them, and revoking them ends their sessions.
+
+// A test stops at the first thing that is not as expected.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "support/daemon.rs"]
+mod daemon;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use daemon::{ADMIN_TOKEN, admin_get, admin_post, eventually, open_store, scim_server};
+use hrsync::server::{HttpLimits, admin_routes, service_routes};
+use hrsync::store::PrincipalKind;
+use wiremock::MockServer;
+
+const SERVICE_TOKEN: &str = "service-token-for-the-app-0123456789";
+const MIRA_TOKEN: &str = "mira-admin-token-0123456789";
+
+/// A daemon whose connector leaves first names to people once they activate, synced once;
+/// with a service token and a named admin, Mira.
+async fn synced() -> (tempfile::TempDir, MockServer, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let hr = MockServer::start().await;
+    scim_server(&hr, Duration::ZERO).await;
+    let extra = "\n[connectors.scim_hr.ownership]\nfirst_name = \"user_after_activation\"\n";
+    let base =
+        daemon::serve_in_process_with(dir.path(), &hr.uri(), HttpLimits::default(), extra).await;
+    let started = admin_post(
+        &base,
+        "/api/runs",
+        serde_json::json!({ "connector": "scim_hr" }),
+    )
+    .await;
+    assert_eq!(started.status(), 202);
+    eventually(Duration::from_secs(20), "the first sync", || async {
+        let runs = admin_get(&base, "/api/runs").await;
+        runs.as_array()?
+            .iter()
+            .find(|r| r["status"] == "succeeded")
+            .cloned()
+    })
+    .await;
+    let store = open_store(dir.path()).await;
+    let now = Utc::now();
+    store
+        .add_principal(
+            PrincipalKind::Service,
+            "app",
+            &hrsync::secret::sha256_hex(SERVICE_TOKEN),
+            now,
+        )
+        .await
+        .unwrap();
+    store
+        .add_principal(
+            PrincipalKind::Admin,
+            "Mira",
+            &hrsync::secret::sha256_hex(MIRA_TOKEN),
+            now,
+        )
+        .await
+        .unwrap();
+    (dir, hr, base)
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn sql(dir: &std::path::Path, statement: &str) {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", dir.join("hrsync.db").display());
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query(statement).execute(&mut c).await.unwrap();
+}
+
+async fn scalar(dir: &std::path::Path, query: &str) -> Option<String> {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", dir.join("hrsync.db").display());
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query_scalar(query).fetch_one(&mut c).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_token_records_a_sign_in_edits_the_persons_own_field_and_reads_the_directory() {
+    // Arrange: one person has activated.
+    let (dir, _hr, base) = synced().await;
+    let accounts = admin_get(&base, "/api/accounts").await;
+    let email = accounts[0]["email"].as_str().unwrap().to_string();
+    sql(
+        dir.path(),
+        &format!(
+            "UPDATE accounts SET activated_at = '2026-12-01T10:00:00Z' WHERE email = '{email}'"
+        ),
+    )
+    .await;
+    sql(
+        dir.path(),
+        &format!(
+            "UPDATE memberships SET state = 'active' WHERE account_id = (SELECT id FROM accounts WHERE email = '{email}')"
+        ),
+    )
+    .await;
+    let service = client();
+
+    // Act
+    let signed_in = service
+        .post(format!("{base}/api/service/sign-ins"))
+        .bearer_auth(SERVICE_TOKEN)
+        .json(&serde_json::json!({ "email": email }))
+        .send()
+        .await
+        .unwrap();
+    let own = service
+        .patch(format!("{base}/api/service/accounts"))
+        .bearer_auth(SERVICE_TOKEN)
+        .json(&serde_json::json!({ "email": email, "fields": { "first_name": "Zelf" } }))
+        .send()
+        .await
+        .unwrap();
+    let hr_owned = service
+        .patch(format!("{base}/api/service/accounts"))
+        .bearer_auth(SERVICE_TOKEN)
+        .json(&serde_json::json!({ "email": email, "fields": { "last_name": "Anders" } }))
+        .send()
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let page: serde_json::Value = service
+            .get(format!(
+                "{base}/api/service/directory?limit=2&after={after}"
+            ))
+            .bearer_auth(SERVICE_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let batch = page["accounts"].as_array().unwrap();
+        assert!(batch.len() <= 2);
+        seen.extend(
+            batch
+                .iter()
+                .map(|a| a["email"].as_str().unwrap().to_string()),
+        );
+        match page["next_after"].as_i64() {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    let changed_since: serde_json::Value = service
+        .get(format!(
+            "{base}/api/service/directory?updated_since={}",
+            (Utc::now() - chrono::Duration::seconds(30))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ))
+        .bearer_auth(SERVICE_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(signed_in.status(), 200);
+    let signed_in: serde_json::Value = signed_in.json().await.unwrap();
+    assert_eq!(signed_in["can_log_in"], true);
+    assert!(
+        scalar(
+            dir.path(),
+            &format!("SELECT last_login_at FROM accounts WHERE email = '{email}'")
+        )
+        .await
+        .is_some()
+    );
+    assert_eq!(own.status(), 200);
+    assert_eq!(
+        scalar(
+            dir.path(),
+            &format!("SELECT first_name FROM accounts WHERE email = '{email}'")
+        )
+        .await,
+        Some("Zelf".to_string())
+    );
+    assert_eq!(hr_owned.status(), 403);
+    let refusal: serde_json::Value = hr_owned.json().await.unwrap();
+    assert!(
+        refusal["error"].as_str().unwrap().contains("scim_hr"),
+        "{refusal}"
+    );
+    let listed: Vec<String> = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["email"].as_str().unwrap().to_string())
+        .collect();
+    let mut expected = listed.clone();
+    expected.sort();
+    expected.dedup();
+    let mut paged = seen.clone();
+    paged.sort();
+    assert_eq!(paged, expected, "every account once, over the pages");
+    assert!(
+        changed_since["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["email"] == email.as_str()),
+        "the person who just changed is in the changes since"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_tokens_reach_no_admin_route_and_admin_tokens_no_service_route() {
+    let (_dir, _hr, base) = synced().await;
+    let client = client();
+
+    for route in admin_routes() {
+        let url = format!("{base}{}", route.path.replace("{id}", "1"));
+        let response = client
+            .request(route.method.clone(), &url)
+            .bearer_auth(SERVICE_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        assert!(
+            status == 401 || (status == 303 && !route.path.starts_with("/api/")),
+            "{} {} answered {status} to a service token",
+            route.method,
+            route.path
+        );
+    }
+    for route in service_routes() {
+        let url = format!("{base}{}", route.path);
+        for token in [ADMIN_TOKEN, MIRA_TOKEN] {
+            let response = client
+                .request(route.method.clone(), &url)
+                .bearer_auth(token)
+                .json(&serde_json::json!({}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                401,
+                "{} {} let an admin token in",
+                route.method,
+                route.path
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_admins_actions_name_them_and_revoking_them_ends_their_sessions() {
+    // Arrange
+    let (dir, _hr, base) = synced().await;
+    let client = client();
+
+    // Act: Mira starts a run with her token, then signs in to the pages.
+    let started = client
+        .post(format!("{base}/api/runs"))
+        .bearer_auth(MIRA_TOKEN)
+        .json(&serde_json::json!({ "connector": "scim_hr", "dry_run": true }))
+        .send()
+        .await
+        .unwrap();
+    let signed_in = client
+        .post(format!("{base}/signin"))
+        .form(&[("token", MIRA_TOKEN), ("next", "/runs")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let before = client
+        .get(format!("{base}/runs"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let store = open_store(dir.path()).await;
+    store
+        .revoke_principal(PrincipalKind::Admin, "Mira", Utc::now())
+        .await
+        .unwrap();
+    let after = client
+        .get(format!("{base}/runs"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let token_after = client
+        .get(format!("{base}/api/runs"))
+        .bearer_auth(MIRA_TOKEN)
+        .send()
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(started.status(), 202);
+    assert_eq!(
+        scalar(
+            dir.path(),
+            "SELECT actor || ' ' || via FROM audit_events WHERE action = 'run_start' ORDER BY id DESC LIMIT 1"
+        )
+        .await,
+        Some("Mira api".to_string())
+    );
+    assert_eq!(signed_in.status(), 303);
+    assert_eq!(before.status(), 200);
+    assert_eq!(
+        after.status(),
+        303,
+        "the revoked admin's session is sent to sign in"
+    );
+    assert_eq!(token_after.status(), 401);
+}
