@@ -43,47 +43,11 @@ pub enum AccountsCommand {
     /// Add a person by hand: an account (or a link to the existing one with that address)
     /// and a membership no connector manages. The activation email goes out now unless
     /// `--no-invite`; `invite resend` sends it later.
-    Add {
-        email: String,
-        #[arg(long)]
-        first_name: Option<String>,
-        #[arg(long)]
-        last_name: Option<String>,
-        /// Default: the first and last name.
-        #[arg(long)]
-        display_name: Option<String>,
-        #[arg(long)]
-        job_title: Option<String>,
-        #[arg(long)]
-        location: Option<String>,
-        #[arg(long)]
-        employment_type: Option<String>,
-        /// A role to grant by hand (repeat for more); `admin` is the admin right.
-        #[arg(long = "role")]
-        roles: Vec<String>,
-        /// A team (by key) to join as a member (repeat for more).
-        #[arg(long = "team")]
-        teams: Vec<String>,
-        /// Create the account without sending the activation email yet.
-        #[arg(long)]
-        no_invite: bool,
-        #[command(flatten)]
-        common: Common,
-    },
+    Add(AddArgs),
     /// Change fields HR does not own: `--set FIELD=VALUE`, `--clear FIELD`. Fields: email,
     /// first_name, last_name, display_name, job_title, location, employment_type. A field a
     /// connector keeps from HR is refused, naming the connector.
-    Edit {
-        email: String,
-        /// FIELD=VALUE (repeat for more).
-        #[arg(long = "set")]
-        set: Vec<String>,
-        /// A field to empty (repeat for more).
-        #[arg(long = "clear")]
-        clear: Vec<String>,
-        #[command(flatten)]
-        common: Common,
-    },
+    Edit(EditArgs),
     /// Suspend a membership: the person cannot log in through it until the suspension is
     /// lifted. A sync does not lift it; an HR leaver still deactivates it.
     Suspend {
@@ -110,6 +74,50 @@ pub enum AccountsCommand {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+}
+
+/// The arguments of `accounts add`.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    email: String,
+    #[arg(long)]
+    first_name: Option<String>,
+    #[arg(long)]
+    last_name: Option<String>,
+    /// Default: the first and last name.
+    #[arg(long)]
+    display_name: Option<String>,
+    #[arg(long)]
+    job_title: Option<String>,
+    #[arg(long)]
+    location: Option<String>,
+    #[arg(long)]
+    employment_type: Option<String>,
+    /// A role to grant by hand (repeat for more); `admin` is the admin right.
+    #[arg(long = "role")]
+    roles: Vec<String>,
+    /// A team (by key) to join as a member (repeat for more).
+    #[arg(long = "team")]
+    teams: Vec<String>,
+    /// Create the account without sending the activation email yet.
+    #[arg(long)]
+    no_invite: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// The arguments of `accounts edit`.
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    email: String,
+    /// FIELD=VALUE (repeat for more).
+    #[arg(long = "set")]
+    set: Vec<String>,
+    /// A field to empty (repeat for more).
+    #[arg(long = "clear")]
+    clear: Vec<String>,
+    #[command(flatten)]
+    common: Common,
 }
 
 #[derive(Debug, Subcommand)]
@@ -224,189 +232,17 @@ fn done(format: Format, changed: bool, sentence: &str) {
 }
 
 pub async fn accounts(app: &App, command: AccountsCommand) -> anyhow::Result<ExitCode> {
-    let now = chrono::Utc::now();
     match command {
-        AccountsCommand::Add {
-            email: address,
-            first_name,
-            last_name,
-            display_name,
-            job_title,
-            location,
-            employment_type,
-            roles,
-            teams,
-            no_invite,
-            common,
-        } => {
-            let org = organisation(app, &common).await?;
-            let person = NewPerson {
-                organisation: org.clone(),
-                email: email(&address)?,
-                first_name: value(first_name.as_deref()),
-                last_name: value(last_name.as_deref()),
-                display_name: value(display_name.as_deref()),
-                job_title: value(job_title.as_deref()),
-                location: value(location.as_deref()),
-                employment_type: value(employment_type.as_deref()),
-                roles: roles.iter().filter_map(|r| value(Some(r))).collect(),
-                teams: teams
-                    .iter()
-                    .map(|t| team_key(t))
-                    .collect::<Result<_, _>>()?,
-                send_invite: !no_invite,
-            };
-            let added = app
-                .store
-                .add_person(&person, &actor(common.by.as_deref()), now)
-                .await?;
-            let how = if added.linked {
-                "linked the existing account of"
-            } else {
-                "added"
-            };
-            let mail = match added.mail {
-                Some("activation") => "; the activation email is queued",
-                Some(_) => "; a notice that they were added is queued",
-                None => "; no email was sent (`invite resend` sends the activation email)",
-            };
-            let sentence = format!(
-                "{how} {} to {org} as {}{mail}.",
-                person.email,
-                added.state.as_str()
-            );
-            let sentence = capitalised(&sentence);
-            match common.format {
-                Format::Text => outln!("{sentence}"),
-                Format::Json => outln!(
-                    "{}",
-                    json!({
-                        "changed": true,
-                        "account_id": added.account_id,
-                        "linked": added.linked,
-                        "state": added.state.as_str(),
-                        "mail": added.mail,
-                        "message": sentence,
-                    })
-                ),
-            }
-            if added.mail.is_some() {
-                let drained = app.drain_outbox().await?;
-                eprintln!("{}", super::mail_summary(&drained));
-            }
+        AccountsCommand::Add(args) => add(app, args).await?,
+        AccountsCommand::Edit(args) => edit(app, args).await?,
+        AccountsCommand::Suspend { email, common } => {
+            membership(app, Membership::Suspend, &email, &common).await?
         }
-        AccountsCommand::Edit {
-            email: address,
-            set,
-            clear,
-            common,
-        } => {
-            let org = organisation(app, &common).await?;
-            let mut edits = Vec::new();
-            for pair in &set {
-                let (name, text) = pair.split_once('=').ok_or_else(|| {
-                    anyhow::anyhow!("`--set {pair}`: write FIELD=VALUE, such as job_title=Nurse")
-                })?;
-                edits.push((field(name)?, value(Some(text))));
-            }
-            for name in &clear {
-                edits.push((field(name)?, None));
-            }
-            if edits.is_empty() {
-                anyhow::bail!("nothing to change: give --set FIELD=VALUE or --clear FIELD");
-            }
-            let person = email(&address)?;
-            let owners = app.config.field_owners();
-            let edited = app
-                .store
-                .edit_person(
-                    &org,
-                    &person,
-                    &edits,
-                    &owners,
-                    &actor(common.by.as_deref()),
-                    now,
-                )
-                .await?;
-            match common.format {
-                Format::Text if edited.is_empty() => {
-                    outln!("Nothing changed: {person} has those values already.")
-                }
-                Format::Text => {
-                    for e in &edited {
-                        outln!(
-                            "{}: {} → {}",
-                            e.field.as_str(),
-                            e.old.as_deref().unwrap_or("(empty)"),
-                            e.new.as_deref().unwrap_or("(empty)")
-                        );
-                    }
-                }
-                Format::Json => {
-                    let fields: Vec<_> = edited
-                        .iter()
-                        .map(|e| json!({ "field": e.field.as_str(), "old": e.old, "new": e.new }))
-                        .collect();
-                    outln!(
-                        "{}",
-                        json!({ "changed": !edited.is_empty(), "fields": fields })
-                    );
-                }
-            }
-            if edited.iter().any(|e| e.field == Field::Email) {
-                let drained = app.drain_outbox().await?;
-                eprintln!("{}", super::mail_summary(&drained));
-            }
+        AccountsCommand::Unsuspend { email, common } => {
+            membership(app, Membership::Unsuspend, &email, &common).await?
         }
-        AccountsCommand::Suspend {
-            email: address,
-            common,
-        } => {
-            let org = organisation(app, &common).await?;
-            let person = email(&address)?;
-            let changed = app
-                .store
-                .suspend(&org, &person, &actor(common.by.as_deref()), now)
-                .await?;
-            let sentence = if changed {
-                format!(
-                    "Suspended {person} in {org}: they cannot log in through it until the suspension is lifted."
-                )
-            } else {
-                format!("{person} is suspended in {org} already.")
-            };
-            done(common.format, changed, &sentence);
-        }
-        AccountsCommand::Unsuspend {
-            email: address,
-            common,
-        } => {
-            let org = organisation(app, &common).await?;
-            let person = email(&address)?;
-            let changed = app
-                .store
-                .lift_suspension(&org, &person, &actor(common.by.as_deref()), now)
-                .await?;
-            let sentence = if changed {
-                format!("Lifted the suspension of {person} in {org}.")
-            } else {
-                format!("{person} is not suspended in {org}.")
-            };
-            done(common.format, changed, &sentence);
-        }
-        AccountsCommand::Remove {
-            email: address,
-            common,
-        } => {
-            let org = organisation(app, &common).await?;
-            let person = email(&address)?;
-            app.store
-                .remove_membership(&org, &person, &actor(common.by.as_deref()), now)
-                .await?;
-            let sentence = format!(
-                "Removed {person} from {org}, with their teams and roles there; the account stays."
-            );
-            done(common.format, true, &sentence);
+        AccountsCommand::Remove { email, common } => {
+            membership(app, Membership::Remove, &email, &common).await?
         }
         AccountsCommand::History {
             email: address,
@@ -426,6 +262,168 @@ pub async fn accounts(app: &App, command: AccountsCommand) -> anyhow::Result<Exi
     Ok(ExitCode::Success)
 }
 
+/// `accounts add`.
+async fn add(app: &App, a: AddArgs) -> anyhow::Result<()> {
+    let org = organisation(app, &a.common).await?;
+    let person = NewPerson {
+        organisation: org.clone(),
+        email: email(&a.email)?,
+        first_name: value(a.first_name.as_deref()),
+        last_name: value(a.last_name.as_deref()),
+        display_name: value(a.display_name.as_deref()),
+        job_title: value(a.job_title.as_deref()),
+        location: value(a.location.as_deref()),
+        employment_type: value(a.employment_type.as_deref()),
+        roles: a.roles.iter().filter_map(|r| value(Some(r))).collect(),
+        teams: a
+            .teams
+            .iter()
+            .map(|t| team_key(t))
+            .collect::<Result<_, _>>()?,
+        send_invite: !a.no_invite,
+    };
+    let added = app
+        .store
+        .add_person(&person, &actor(a.common.by.as_deref()), chrono::Utc::now())
+        .await?;
+    let how = if added.linked {
+        "Linked the existing account of"
+    } else {
+        "Added"
+    };
+    let mail = match added.mail {
+        Some("activation") => "; the activation email is queued",
+        Some(_) => "; a notice that they were added is queued",
+        None => "; no email was sent (`invite resend` sends the activation email)",
+    };
+    let sentence = format!(
+        "{how} {} to {org} as {}{mail}.",
+        person.email,
+        added.state.as_str()
+    );
+    match a.common.format {
+        Format::Text => outln!("{sentence}"),
+        Format::Json => outln!(
+            "{}",
+            json!({
+                "changed": true,
+                "account_id": added.account_id,
+                "linked": added.linked,
+                "state": added.state.as_str(),
+                "mail": added.mail,
+                "message": sentence,
+            })
+        ),
+    }
+    if added.mail.is_some() {
+        let drained = app.drain_outbox().await?;
+        eprintln!("{}", super::mail_summary(&drained));
+    }
+    Ok(())
+}
+
+/// `accounts edit`.
+async fn edit(app: &App, a: EditArgs) -> anyhow::Result<()> {
+    let org = organisation(app, &a.common).await?;
+    let mut edits = Vec::new();
+    for pair in &a.set {
+        let (name, text) = pair.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("`--set {pair}`: write FIELD=VALUE, such as job_title=Nurse")
+        })?;
+        edits.push((field(name)?, value(Some(text))));
+    }
+    for name in &a.clear {
+        edits.push((field(name)?, None));
+    }
+    if edits.is_empty() {
+        anyhow::bail!("nothing to change: give --set FIELD=VALUE or --clear FIELD");
+    }
+    let person = email(&a.email)?;
+    let owners = app.config.field_owners();
+    let who = actor(a.common.by.as_deref());
+    let edited = app
+        .store
+        .edit_person(&org, &person, &edits, &owners, &who, chrono::Utc::now())
+        .await?;
+    match a.common.format {
+        Format::Text if edited.is_empty() => {
+            outln!("Nothing changed: {person} has those values already.")
+        }
+        Format::Text => {
+            for e in &edited {
+                outln!(
+                    "{}: {} → {}",
+                    e.field.as_str(),
+                    e.old.as_deref().unwrap_or("(empty)"),
+                    e.new.as_deref().unwrap_or("(empty)")
+                );
+            }
+        }
+        Format::Json => {
+            let fields: Vec<_> = edited
+                .iter()
+                .map(|e| json!({ "field": e.field.as_str(), "old": e.old, "new": e.new }))
+                .collect();
+            outln!(
+                "{}",
+                json!({ "changed": !edited.is_empty(), "fields": fields })
+            );
+        }
+    }
+    if edited.iter().any(|e| e.field == Field::Email) {
+        let drained = app.drain_outbox().await?;
+        eprintln!("{}", super::mail_summary(&drained));
+    }
+    Ok(())
+}
+
+/// What `accounts suspend`, `unsuspend` and `remove` do to a membership.
+#[derive(Clone, Copy)]
+enum Membership {
+    Suspend,
+    Unsuspend,
+    Remove,
+}
+
+async fn membership(
+    app: &App,
+    what: Membership,
+    address: &str,
+    common: &Common,
+) -> anyhow::Result<()> {
+    let org = organisation(app, common).await?;
+    let person = email(address)?;
+    let who = actor(common.by.as_deref());
+    let now = chrono::Utc::now();
+    let store = &app.store;
+    let (changed, sentence) = match what {
+        Membership::Suspend => match store.suspend(&org, &person, &who, now).await? {
+            true => (
+                true,
+                format!(
+                    "Suspended {person} in {org}: they cannot log in through it until the suspension is lifted."
+                ),
+            ),
+            false => (false, format!("{person} is suspended in {org} already.")),
+        },
+        Membership::Unsuspend => match store.lift_suspension(&org, &person, &who, now).await? {
+            true => (true, format!("Lifted the suspension of {person} in {org}.")),
+            false => (false, format!("{person} is not suspended in {org}.")),
+        },
+        Membership::Remove => {
+            store.remove_membership(&org, &person, &who, now).await?;
+            (
+                true,
+                format!(
+                    "Removed {person} from {org}, with their teams and roles there; the account stays."
+                ),
+            )
+        }
+    };
+    done(common.format, changed, &sentence);
+    Ok(())
+}
+
 fn field(name: &str) -> anyhow::Result<Field> {
     Field::parse(name.trim())
         .filter(|f| locks::EDITABLE.contains(f))
@@ -433,14 +431,6 @@ fn field(name: &str) -> anyhow::Result<Field> {
             let known: Vec<&str> = locks::EDITABLE.iter().map(|f| f.as_str()).collect();
             anyhow::anyhow!("no field `{name}` to edit; fields: {}", known.join(", "))
         })
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 pub async fn teams(app: &App, command: TeamsCommand) -> anyhow::Result<ExitCode> {
@@ -564,5 +554,35 @@ pub async fn roles(app: &App, command: RolesCommand) -> anyhow::Result<ExitCode>
             done(common.format, changed, &sentence);
         }
     }
+    Ok(ExitCode::Success)
+}
+
+/// `invite resend`: a new activation email, sent at once; the earlier link stops working.
+pub async fn resend_invite(
+    app: &App,
+    email: &str,
+    org: Option<String>,
+    by: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let org = match org {
+        Some(org) => org,
+        None => only_organisation(&app.config)?,
+    };
+    app.store
+        .queue_activation_resend(&org, email.key(), chrono::Utc::now())
+        .await?;
+    let actor = actor(by);
+    let entry = crate::store::AuditEntry {
+        organisation: Some(&org),
+        email: Some(&email),
+        ..crate::store::AuditEntry::new(&actor, crate::domain::AuditAction::InviteResend)
+    };
+    app.store.record_audit(&entry, chrono::Utc::now()).await?;
+    let drained = app.drain_outbox().await?;
+    outln!(
+        "A new activation email for {email} in {org} was queued; the earlier link no longer works."
+    );
+    eprintln!("{}", super::mail_summary(&drained));
     Ok(ExitCode::Success)
 }

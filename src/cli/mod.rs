@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Loaded};
 use crate::connectors::http::{DefinitionLocation, FetchOptions};
-use crate::domain::{Email, RunMode, RunReport, RunStatus, Trigger};
+use crate::domain::{RunMode, RunReport, RunStatus, Trigger};
 use crate::report;
 use crate::store::UserFilter;
 use crate::sync::{App, AsOf, RunOutcome};
@@ -379,7 +379,7 @@ async fn with_app(mut app: App, command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Invite {
             action: InviteCommand::Resend { email, org, by },
-        } => resend_invite(&app, &email, org, by.as_deref()).await?,
+        } => manage::resend_invite(&app, &email, org, by.as_deref()).await?,
         Command::Mail {
             action: MailCommand::Send,
         } => {
@@ -482,36 +482,6 @@ async fn users(app: &App, filter: &UserFilter, format: TableFormat) -> anyhow::R
         TableFormat::Json => outln!("{}", report::users_json(&users)),
         TableFormat::Csv => out!("{}", report::users_csv(&users)?),
     }
-    Ok(ExitCode::Success)
-}
-
-/// `invite resend`: a new activation email, sent at once; the earlier link stops working.
-async fn resend_invite(
-    app: &App,
-    email: &str,
-    org: Option<String>,
-    by: Option<&str>,
-) -> anyhow::Result<ExitCode> {
-    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let org = match org {
-        Some(org) => org,
-        None => only_organisation(&app.config)?,
-    };
-    app.store
-        .queue_activation_resend(&org, email.key(), chrono::Utc::now())
-        .await?;
-    let actor = manage::actor(by);
-    let entry = crate::store::AuditEntry {
-        organisation: Some(&org),
-        email: Some(&email),
-        ..crate::store::AuditEntry::new(&actor, crate::domain::AuditAction::InviteResend)
-    };
-    app.store.record_audit(&entry, chrono::Utc::now()).await?;
-    let drained = app.drain_outbox().await?;
-    outln!(
-        "A new activation email for {email} in {org} was queued; the earlier link no longer works."
-    );
-    eprintln!("{}", mail_summary(&drained));
     Ok(ExitCode::Success)
 }
 
