@@ -292,6 +292,27 @@ fn a_digest_without_a_public_url_or_with_a_bad_address_is_reported() {
     assert_eq!(problems(&with_url, &[]), vec![]);
 }
 
+#[test]
+fn an_organisations_own_sender_must_be_a_mailbox() {
+    // Arrange
+    let dir = tempfile::tempdir().unwrap();
+    let sender = |from: &str| {
+        VALID.replace(
+            "time_zone = \"Europe/Amsterdam\"\n",
+            &format!("time_zone = \"Europe/Amsterdam\"\nmail_from = \"{from}\"\n"),
+        )
+    };
+
+    // Act
+    let bad = problems(&write(dir.path(), &sender("Acme HR hr-at-acme")), &[]);
+    let good = problems(&write(dir.path(), &sender("Acme HR <hr@acme.example>")), &[]);
+
+    // Assert
+    let keys: Vec<&str> = bad.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, vec!["organisations.acme.mail_from"], "{bad:#?}");
+    assert_eq!(good, vec![]);
+}
+
 /// A minimal HR API definition that can fetch incrementally, so that a connector may carry
 /// `http.incremental` and with it every numeric setting there is.
 const DELTA_DEFINITION: &str = r#"

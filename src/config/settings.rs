@@ -146,6 +146,9 @@ pub struct OrganisationSettings {
     /// otherwise, so a run held for days does not mail every tick).
     #[serde(default)]
     pub digest_to: Vec<String>,
+    /// The sender of this organisation's mail, `Name <address>`; default: `mail.from`.
+    #[serde(default)]
+    pub mail_from: Option<String>,
 }
 
 fn default_locale() -> String {

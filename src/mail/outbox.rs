@@ -54,7 +54,10 @@ const IN_FLIGHT: usize = 8;
 pub struct OutboxWorker<'a> {
     pub store: &'a Store,
     pub mailer: &'a Mailer,
+    /// The sender of mail for an organisation without a sender of its own.
     pub from: Mailbox,
+    /// Each organisation's own sender (`organisations.SLUG.mail_from`), by key.
+    pub senders: std::collections::HashMap<String, Mailbox>,
     /// The activation link with `{token}` where the token goes.
     pub activation_url: String,
     pub token_valid_days: u32,
@@ -75,6 +78,13 @@ pub struct Drained {
 }
 
 impl OutboxWorker<'_> {
+    /// Who a mail is sent from: its organisation's sender, else the global one.
+    fn sender(&self, mail: &OutboxMail) -> &Mailbox {
+        self.senders
+            .get(&mail.organisation_slug)
+            .unwrap_or(&self.from)
+    }
+
     /// Sends every mail that is due now, once each; mails that fail are left for a later pass.
     pub async fn drain(&self) -> Result<Drained, StoreError> {
         self.drain_while(|| true).await
@@ -383,7 +393,7 @@ impl OutboxWorker<'_> {
             content.link = Some(self.activation_url.replace("{token}", token));
             content.expires_in_days = Some(self.token_valid_days);
         }
-        let message = render(&content, &self.from).map_err(Failure::mail)?;
+        let message = render(&content, self.sender(mail)).map_err(Failure::mail)?;
         self.mailer
             .send(message)
             .await
@@ -485,7 +495,7 @@ impl OutboxWorker<'_> {
             link: digest::run_link(public_url, run_id),
             undeliverable: &undeliverable,
         };
-        let message = digest::render(&content, &self.from).map_err(Failure::mail)?;
+        let message = digest::render(&content, self.sender(mail)).map_err(Failure::mail)?;
         self.mailer
             .send(message)
             .await

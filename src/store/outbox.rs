@@ -17,6 +17,8 @@ pub struct OutboxMail {
     pub id: i64,
     pub organisation_id: i64,
     pub organisation_name: String,
+    /// The organisation's key, which picks its sender (`mail_from`).
+    pub organisation_slug: String,
     pub locale: String,
     /// The organisation's IANA time zone, for times a mail shows.
     pub time_zone: String,

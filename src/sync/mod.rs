@@ -456,10 +456,20 @@ impl App {
             .from
             .parse()
             .map_err(|e| anyhow::anyhow!("mail.from `{}`: {e}", mail.from))?;
+        let mut senders = std::collections::HashMap::new();
+        for (slug, org) in &self.config.settings.organisations {
+            if let Some(text) = &org.mail_from {
+                let sender: Mailbox = text
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("organisations.{slug}.mail_from `{text}`: {e}"))?;
+                senders.insert(slug.clone(), sender);
+            }
+        }
         let worker = OutboxWorker {
             store: &self.store,
             mailer: &self.mailer,
             from,
+            senders,
             activation_url: mail.activation_url.clone(),
             token_valid_days: mail.token_valid_days,
             public_url: self.config.settings.server.public_url.clone(),

@@ -107,6 +107,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         manual::a_team_made_by_hand_keeps_its_coach_and_members_and_nobody_is_both,
         manual::only_a_membership_made_by_hand_can_be_removed,
         manual::the_directory_reads_in_pages_and_a_sign_in_is_recorded_for_who_can_log_in,
+        manual::each_organisation_sends_its_mail_from_its_own_sender,
     ]
 }
 

@@ -481,3 +481,40 @@ pub async fn the_directory_reads_in_pages_and_a_sign_in_is_recorded_for_who_can_
     );
     Ok(())
 }
+
+pub async fn each_organisation_sends_its_mail_from_its_own_sender(
+    mut env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: `zorg` has a sender of its own; `other` uses the global one.
+    env.org_extra = "mail_from = \"Zorg HR <hr@zorg.example>\"".to_string();
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    app.organisation("other").await?;
+    let mut gerda = person("gerda@zorg.example");
+    gerda.organisation = "other".to_string();
+
+    // Act
+    env.sync(&app, TODAY).await?;
+    app.store.add_person(&gerda, &admin(), Utc::now()).await?;
+    app.drain_outbox().await?;
+
+    // Assert
+    let mails = crate::support::eml_files(&env.outbox_dir());
+    let from = |to: &str| {
+        crate::support::mails_to(&mails, to)
+            .first()
+            .and_then(|m| m.header("From"))
+            .unwrap_or_default()
+    };
+    assert!(
+        from("anna@zorg.example").contains("hr@zorg.example"),
+        "{}",
+        from("anna@zorg.example")
+    );
+    assert!(
+        from("gerda@zorg.example").contains("no-reply@zonnehof.example"),
+        "{}",
+        from("gerda@zorg.example")
+    );
+    Ok(())
+}

@@ -38,6 +38,16 @@ pub(super) fn organisations(cfg: &Loaded) -> Vec<Problem> {
                 format!("`{}` is not a supported locale (en, nl)", org.locale),
             ));
         }
+        if let Some(from) = &org.mail_from
+            && from.parse::<lettre::message::Mailbox>().is_err()
+        {
+            problems.push(cfg.problem(
+                format!("organisations.{slug}.mail_from"),
+                format!(
+                    "`{from}` is not a sender such as `Zonnehof Zorg <no-reply@zonnehof.example>`"
+                ),
+            ));
+        }
         for (i, address) in org.digest_to.iter().enumerate() {
             if address.trim().parse::<lettre::Address>().is_err() {
                 problems.push(cfg.problem(

@@ -18,6 +18,7 @@ struct OutboxRow {
     id: i64,
     organisation_id: i64,
     organisation_name: String,
+    organisation_slug: String,
     locale: String,
     time_zone: String,
     account_id: Option<i64>,
@@ -37,6 +38,7 @@ impl OutboxRow {
             id: self.id,
             organisation_id: self.organisation_id,
             organisation_name: self.organisation_name,
+            organisation_slug: self.organisation_slug,
             locale: self.locale,
             time_zone: self.time_zone,
             account_id: self.account_id,
@@ -87,7 +89,7 @@ pub(in crate::store) async fn claim_due_mail(
         return Ok(Vec::new());
     }
     let mut qb = QueryBuilder::<Db>::new(
-        "SELECT m.id, m.organisation_id, o.name AS organisation_name, o.locale, o.time_zone, \
+        "SELECT m.id, m.organisation_id, o.name AS organisation_name, o.slug AS organisation_slug, o.locale, o.time_zone, \
          m.account_id, m.run_id, m.kind, m.recipient, m.recipient_name, m.old_email, m.new_email, \
          m.attempts, m.created_at \
          FROM mail_outbox m JOIN organisations o ON o.id = m.organisation_id WHERE m.id IN (",
