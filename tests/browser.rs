@@ -100,7 +100,7 @@ async fn admin_signs_in_runs_a_sync_filters_accounts_and_exports_them_in_chromiu
 
     // Assert 1: a wrong token is refused; the right one leads back to the page asked for,
     // and the cookie holds a session id, never the token.
-    assert_eq!(refused, "That is not the admin token.");
+    assert_eq!(refused, "That is not an admin token.");
     browser.find("table#accounts").await;
     assert_eq!(browser.url().await, format!("{base}/accounts"));
     let session = browser
@@ -113,13 +113,18 @@ async fn admin_signs_in_runs_a_sync_filters_accounts_and_exports_them_in_chromiu
     // Act 2: start a run from the runs page; it opens the run.
     browser.click(&browser.find("#nav-runs").await).await;
     browser.click(&browser.find("#start-run").await).await;
+    let held = until_finished(&browser, "#run-status").await;
+    let invites = browser.text(&browser.find("#kind-invite").await).await;
+    snap(&browser, "02-run-plan.png").await;
+    browser.click(&browser.find("#approve").await).await;
     let status = until_finished(&browser, "#run-status").await;
     snap(&browser, "02-run.png").await;
 
-    // Assert 2: the run invited people, and its changes are grouped by kind.
-    assert_eq!(status, "succeeded");
-    let invites = browser.text(&browser.find("#kind-invite").await).await;
+    // Assert 2: the run showed its plan first (held for review, inviting people, grouped by
+    // kind); approving it applied that plan.
+    assert_eq!(held, "held");
     assert!(invites.starts_with("invite ("), "{invites}");
+    assert_eq!(status, "approved");
 
     // Act 3: the runs table links to the run.
     browser.click(&browser.find("#nav-runs").await).await;
@@ -130,7 +135,7 @@ async fn admin_signs_in_runs_a_sync_filters_accounts_and_exports_them_in_chromiu
     browser.click(&links[0]).await;
     assert_eq!(
         browser.text(&browser.find("#run-status").await).await,
-        "succeeded"
+        "approved"
     );
 
     // Act 4: filter the accounts by text and status.

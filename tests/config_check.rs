@@ -305,7 +305,10 @@ fn an_organisations_own_sender_must_be_a_mailbox() {
 
     // Act
     let bad = problems(&write(dir.path(), &sender("Acme HR hr-at-acme")), &[]);
-    let good = problems(&write(dir.path(), &sender("Acme HR <hr@acme.example>")), &[]);
+    let good = problems(
+        &write(dir.path(), &sender("Acme HR <hr@acme.example>")),
+        &[],
+    );
 
     // Assert
     let keys: Vec<&str> = bad.iter().map(|p| p.key.as_str()).collect();

@@ -338,3 +338,77 @@ async fn a_named_admins_actions_name_them_and_revoking_them_ends_their_sessions(
     );
     assert_eq!(token_after.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_started_for_review_is_held_with_its_plan_and_applied_when_approved() {
+    // Arrange: a synced directory in which one person's HR data changed since.
+    let (dir, _hr, base) = synced().await;
+    sql(
+        dir.path(),
+        "UPDATE memberships SET job_title = 'Edited locally'",
+    )
+    .await;
+    let client = client();
+
+    // Act
+    let started: serde_json::Value = client
+        .post(format!("{base}/api/runs"))
+        .bearer_auth(MIRA_TOKEN)
+        .json(&serde_json::json!({ "connector": "scim_hr", "review": true }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run_id = started["run_id"].as_i64().unwrap();
+    let held = eventually(Duration::from_secs(20), "the run to end", || async {
+        let run = admin_get(&base, &format!("/api/runs/{run_id}")).await;
+        (run["status"] != "running").then_some(run)
+    })
+    .await;
+    let unchanged = scalar(
+        dir.path(),
+        "SELECT CAST(COUNT(*) AS TEXT) FROM memberships WHERE job_title = 'Edited locally'",
+    )
+    .await;
+    let approved = client
+        .post(format!("{base}/api/runs/{run_id}/approve"))
+        .bearer_auth(MIRA_TOKEN)
+        .send()
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(held["status"], "held", "{held}");
+    assert_eq!(held["errors"][0]["code"], "HR205");
+    assert_ne!(
+        unchanged.as_deref(),
+        Some("0"),
+        "nothing applied before approval"
+    );
+    assert_eq!(approved.status(), 200);
+    let approved: serde_json::Value = approved.json().await.unwrap();
+    assert_eq!(approved["status"], "approved");
+    assert_eq!(
+        scalar(
+            dir.path(),
+            "SELECT CAST(COUNT(*) AS TEXT) FROM memberships WHERE job_title = 'Edited locally'"
+        )
+        .await
+        .as_deref(),
+        Some("0"),
+        "HR data applied on approval"
+    );
+    assert_eq!(
+        scalar(
+            dir.path(),
+            &format!(
+                "SELECT actor FROM audit_events WHERE action = 'run_approve' AND run_id = {run_id}"
+            )
+        )
+        .await
+        .as_deref(),
+        Some("Mira")
+    );
+}

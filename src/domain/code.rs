@@ -25,11 +25,13 @@ pub enum Code {
     MissingEmail,
     /// HR204: a connector's first feed in which most records would be quarantined.
     FirstFeedQuarantined,
+    /// HR205: a run an admin started by hand to review first: held until its plan is approved.
+    HeldForReview,
 }
 
 impl Code {
     /// Every code, in number order.
-    pub const ALL: [Code; 8] = [
+    pub const ALL: [Code; 9] = [
         Code::EmptyFeed,
         Code::FetchFailed,
         Code::RunFailed,
@@ -38,6 +40,7 @@ impl Code {
         Code::FeedShrank,
         Code::MissingEmail,
         Code::FirstFeedQuarantined,
+        Code::HeldForReview,
     ];
 
     /// The code as stored and shown: `HR101`.
@@ -51,6 +54,7 @@ impl Code {
             Code::FeedShrank => "HR202",
             Code::MissingEmail => "HR203",
             Code::FirstFeedQuarantined => "HR204",
+            Code::HeldForReview => "HR205",
         }
     }
 
@@ -73,6 +77,9 @@ impl Code {
             Code::FirstFeedQuarantined => {
                 "a connector's first feed held because more than half its records would be quarantined"
             }
+            Code::HeldForReview => {
+                "a run started by hand from the pages (or the API with `review`) held so the admin sees its plan before approving it"
+            }
         }
     }
 
@@ -83,7 +90,8 @@ impl Code {
             | Code::MassDeactivation
             | Code::FeedShrank
             | Code::MissingEmail
-            | Code::FirstFeedQuarantined => true,
+            | Code::FirstFeedQuarantined
+            | Code::HeldForReview => true,
             Code::FetchFailed | Code::RunFailed | Code::RunInterrupted => false,
         }
     }
@@ -116,6 +124,7 @@ mod tests {
             Code::FeedShrank => 5,
             Code::MissingEmail => 6,
             Code::FirstFeedQuarantined => 7,
+            Code::HeldForReview => 8,
         };
 
         for (i, code) in Code::ALL.into_iter().enumerate() {

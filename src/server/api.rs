@@ -310,6 +310,10 @@ struct TriggerBody {
     /// Plan only (a dry run).
     #[serde(default)]
     dry_run: bool,
+    /// Hold the run for review when it would change anything (`HR205`), as "Run now" on the
+    /// pages does; approving it applies the plan.
+    #[serde(default)]
+    review: bool,
 }
 
 /// Starts a run now; answers 202 with its id as soon as it is recorded.
@@ -318,7 +322,11 @@ async fn trigger_run(
     Extension(actor): Extension<Actor>,
     Json(body): Json<TriggerBody>,
 ) -> Response {
-    match start(&daemon, &body.connector, body.dry_run, &actor).await {
+    let how = Start {
+        dry_run: body.dry_run,
+        review: body.review,
+    };
+    match start(&daemon, &body.connector, how, &actor).await {
         Ok(run_id) => (
             StatusCode::ACCEPTED,
             [(header::LOCATION, format!("/api/runs/{run_id}"))],
@@ -348,12 +356,22 @@ pub(super) async fn audit_approval(daemon: &Daemon, actor: &Actor, run_id: i64) 
 
 /// Starts a run asked for by an admin, noted in the audit trail; the status and message say
 /// why not.
+/// How a run started by hand runs.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Start {
+    /// Plan only.
+    pub dry_run: bool,
+    /// Hold it for review when it would change anything.
+    pub review: bool,
+}
+
 pub(super) async fn start(
     daemon: &Shared,
     connector: &str,
-    dry_run: bool,
+    how: Start,
     actor: &Actor,
 ) -> Result<i64, (StatusCode, String)> {
+    let dry_run = how.dry_run;
     let request = RunRequest {
         mode: if dry_run {
             RunMode::Plan
@@ -363,6 +381,7 @@ pub(super) async fn start(
         trigger: Trigger::Api,
         as_of: AsOf::Now,
         scheduled_for: None,
+        review: how.review,
     };
     let run_id = daemon
         .start_run(connector, request)

@@ -478,6 +478,7 @@ async fn scheduler(daemon: Arc<Daemon>, connector: String, schedule: Schedule) {
             trigger: Trigger::Schedule,
             as_of: AsOf::Now,
             scheduled_for: Some(tick),
+            review: false,
         };
         let Some(done_rx) = daemon.spawn_run(&connector, request, None).await else {
             return;

@@ -383,8 +383,14 @@ pub async fn trigger(
     Extension(actor): Extension<Actor>,
     axum::Form(form): axum::Form<TriggerForm>,
 ) -> Response {
+    // A run started here shows its plan first: it is held for review when it would change
+    // anything, and the admin applies it by approving that plan.
     let dry_run = form.dry_run.as_deref() == Some("true");
-    match api::start(&daemon, &form.connector, dry_run, &actor).await {
+    let how = api::Start {
+        dry_run,
+        review: !dry_run,
+    };
+    match api::start(&daemon, &form.connector, how, &actor).await {
         Ok(run_id) => Redirect::to(&format!("/runs/{run_id}")).into_response(),
         Err((status, message)) => error_page(status, "Run not started", &message),
     }
@@ -403,6 +409,10 @@ struct RunPage<'a> {
     error_class: &'static str,
     /// A held applying run can be approved.
     approvable: bool,
+    /// Held only for the review its admin asked for (`HR205`).
+    for_review: bool,
+    /// Still running: the page refreshes itself.
+    running: bool,
     /// The changes by kind, in [`ChangeKind::ALL`] order (unknown kinds last).
     groups: Vec<(&'a str, Vec<&'a ChangeLine>)>,
 }
@@ -447,6 +457,11 @@ fn run_page<'a>(title: &'a str, report: &'a RunReport) -> RunPage<'a> {
             "error"
         },
         approvable: s.status == RunStatus::Held && s.mode == RunMode::Apply,
+        for_review: report
+            .errors
+            .iter()
+            .any(|e| e.code == crate::domain::Code::HeldForReview.as_str()),
+        running: s.status == RunStatus::Running,
         groups: by_kind.into_values().collect(),
     }
 }

@@ -31,6 +31,9 @@ pub struct RunRequest {
     pub as_of: AsOf,
     /// The schedule tick a scheduled run is for.
     pub scheduled_for: Option<DateTime<Utc>>,
+    /// Hold an applying run that would change anything for an admin to review its plan and
+    /// approve it (`HR205`): what "Run now" on the pages does.
+    pub review: bool,
 }
 
 /// Why [`App::run_once`] gave no run report: the connector is busy, the database failed, or
@@ -379,6 +382,7 @@ impl App {
             trigger,
             as_of,
             scheduled_for: None,
+            review: false,
         };
         self.run_if_free(connector, request, None)
             .await?
@@ -396,6 +400,7 @@ impl App {
             trigger,
             as_of,
             scheduled_for,
+            review,
         } = request;
         let cx = self.resolve(connector).await?;
         let as_of = as_of.instant(&cx.org);
@@ -417,7 +422,7 @@ impl App {
         let span = tracing::info_span!("run", run_id, connector, mode = %mode);
         async {
             tracing::info!(as_of = %as_of, "Run started");
-            if let Err(error) = self.run_steps(run_id, &cx, mode, as_of).await {
+            if let Err(error) = self.run_steps(run_id, &cx, mode, as_of, review).await {
                 // Whatever went wrong after the run was recorded, the run says so; anything it
                 // wrote was rolled back with its transaction.
                 let message = format!("{error:#}");

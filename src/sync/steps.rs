@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 
 use super::{App, Connector, Feed};
 use crate::domain::{Code, RunError, RunMode, RunStatus};
-use crate::planner::Plan;
 use crate::planner::health::{self, FeedStats, HealthLimits};
+use crate::planner::{Hold, Plan};
 use crate::store::{ApplyRun, OrganisationRow, RunEnd};
 
 impl App {
@@ -19,6 +19,7 @@ impl App {
         cx: &Connector<'_>,
         mode: RunMode,
         as_of: DateTime<Utc>,
+        review: bool,
     ) -> anyhow::Result<()> {
         let connector = cx.id;
         let fetch_started = std::time::Instant::now();
@@ -43,6 +44,15 @@ impl App {
         let stats = FeedStats::of(&feed.records);
         self.gate(connector, &mut plan, stats, &cx.policy.health)
             .await?;
+        if review && mode == RunMode::Apply && !plan.is_held() && plan.actionable().count() > 0 {
+            plan.holds.push(Hold {
+                code: Code::HeldForReview,
+                message: "started by hand to review first: nothing is applied until an admin \
+                          approves this plan (it is applied if planning again gives the same \
+                          changes)"
+                    .to_string(),
+            });
+        }
         tracing::info!(
             records = stats.records,
             changes = plan.actionable().count(),
@@ -104,7 +114,11 @@ impl App {
             RunStatus::Succeeded
         };
         let mut digest_to = Vec::new();
-        if status == RunStatus::Held && mode == RunMode::Apply {
+        // A run held only for the review its admin asked for mails nobody: they are looking.
+        let for_review = hold_errors
+            .iter()
+            .all(|e| e.code == Code::HeldForReview.as_str());
+        if status == RunStatus::Held && mode == RunMode::Apply && !for_review {
             let codes: Vec<&str> = hold_errors.iter().map(|e| e.code.as_str()).collect();
             let reasons: Vec<&str> = hold_errors.iter().map(|e| e.message.as_str()).collect();
             tracing::warn!(
