@@ -189,12 +189,18 @@ pub enum Command {
         /// Only this organisation (its key in the configuration).
         #[arg(long)]
         org: Option<String>,
-        /// invited, active or deactivated.
-        #[arg(long)]
+        /// invited, active, suspended or deactivated.
+        #[arg(long, value_parser = ["invited", "active", "suspended", "deactivated"])]
         status: Option<String>,
         /// Text to look for in email, name or employee id.
         #[arg(long)]
         search: Option<String>,
+        /// Only people holding this role.
+        #[arg(long)]
+        role: Option<String>,
+        /// Only members and coaches of the team with this key.
+        #[arg(long)]
+        team: Option<String>,
         #[arg(long, value_enum, default_value = "table")]
         format: TableFormat,
     },
@@ -359,12 +365,16 @@ async fn with_app(mut app: App, command: Command) -> anyhow::Result<ExitCode> {
             org,
             status,
             search,
+            role,
+            team,
             format,
         } => {
             let filter = UserFilter {
                 organisation: org,
                 status,
                 search,
+                role,
+                team,
             };
             users(&app, &filter, format).await?
         }

@@ -4,6 +4,7 @@
 //! The JSON shape is a public contract (documented in README.md): its own wire types live
 //! here, apart from the domain types, so the domain can change without breaking readers.
 
+mod accounts;
 mod admin;
 mod coverage;
 
@@ -14,8 +15,8 @@ use serde::Serialize;
 
 use crate::domain::{ChangeLine, HrRecord, RunReport, RunSummary};
 use crate::planner::ChangeKind;
-use crate::store::UserRow;
 
+pub use accounts::{mail_problem_text, users_csv, users_json, users_table, users_xlsx};
 pub use admin::{
     audit_json, audit_line, audit_table, roles_json, roles_table, teams_json, teams_table,
 };
@@ -352,68 +353,6 @@ pub fn runs_table(runs: &[RunSummary]) -> String {
     out
 }
 
-#[derive(Serialize)]
-struct UserJson<'a> {
-    organisation: &'a str,
-    email: &'a str,
-    display_name: Option<&'a str>,
-    employee_id: Option<&'a str>,
-    status: &'a str,
-    connector: Option<&'a str>,
-    job_title: Option<&'a str>,
-    teams: &'a [String],
-    roles: &'a [String],
-    created_at: String,
-    activated_at: Option<String>,
-    mail_problem: Option<MailProblemJson<'a>>,
-}
-
-/// A person's mail that did not go out, in the account JSON.
-#[derive(Serialize)]
-struct MailProblemJson<'a> {
-    kind: &'a str,
-    error: &'a str,
-    /// Refused for good: not tried again.
-    undeliverable: bool,
-}
-
-/// A person's mail problem as one cell: `undeliverable activation: 550 …` or
-/// `retrying activation: …`.
-pub fn mail_problem_text(u: &UserRow) -> String {
-    u.mail_problem
-        .as_ref()
-        .map(|m| {
-            let state = if m.undeliverable {
-                "undeliverable"
-            } else {
-                "retrying"
-            };
-            format!("{state} {}: {}", m.kind, m.error)
-        })
-        .unwrap_or_default()
-}
-
-fn user_json(u: &UserRow) -> UserJson<'_> {
-    UserJson {
-        organisation: &u.organisation,
-        email: &u.email,
-        display_name: u.display_name.as_deref(),
-        employee_id: u.employee_id.as_deref(),
-        status: &u.status,
-        connector: u.connector.as_deref(),
-        job_title: u.job_title.as_deref(),
-        teams: &u.teams,
-        roles: &u.roles,
-        created_at: time(u.created_at),
-        activated_at: u.activated_at.map(time),
-        mail_problem: u.mail_problem.as_ref().map(|m| MailProblemJson {
-            kind: &m.kind,
-            error: &m.error,
-            undeliverable: m.undeliverable,
-        }),
-    }
-}
-
 /// Runs without their changes, as a JSON array of the report's summary fields.
 pub fn runs_json(runs: &[RunSummary]) -> String {
     let docs: Vec<serde_json::Value> = runs
@@ -449,113 +388,6 @@ pub fn actionable_count(summary: &RunSummary) -> i64 {
         .filter(|(kind, _)| ChangeKind::parse(kind).is_some_and(ChangeKind::is_actionable))
         .map(|(_, n)| n)
         .sum()
-}
-
-/// The columns of an account export, in order.
-const USER_COLUMNS: [&str; 12] = [
-    "organisation",
-    "email",
-    "display_name",
-    "employee_id",
-    "status",
-    "connector",
-    "job_title",
-    "teams",
-    "roles",
-    "created_at",
-    "activated_at",
-    "mail_problem",
-];
-
-/// Accounts as an Excel workbook (one sheet, a header row, frozen and filtered).
-pub fn users_xlsx(users: &[UserRow]) -> anyhow::Result<Vec<u8>> {
-    use rust_xlsxwriter::{Format, Workbook};
-    let mut workbook = Workbook::new();
-    let sheet = workbook.add_worksheet();
-    sheet.set_name("Accounts")?;
-    let bold = Format::new().set_bold();
-    for (col, name) in USER_COLUMNS.iter().enumerate() {
-        sheet.write_string_with_format(0, col as u16, *name, &bold)?;
-    }
-    for (i, u) in users.iter().enumerate() {
-        let row = i as u32 + 1;
-        let cells = [
-            u.organisation.clone(),
-            u.email.clone(),
-            u.display_name.clone().unwrap_or_default(),
-            u.employee_id.clone().unwrap_or_default(),
-            u.status.clone(),
-            u.connector.clone().unwrap_or_default(),
-            u.job_title.clone().unwrap_or_default(),
-            u.teams.join("; "),
-            u.roles.join("; "),
-            time(u.created_at),
-            u.activated_at.map(time).unwrap_or_default(),
-            mail_problem_text(u),
-        ];
-        for (col, value) in cells.iter().enumerate() {
-            // Written as strings: a cell is never read as a formula.
-            sheet.write_string(row, col as u16, value)?;
-        }
-    }
-    sheet.set_freeze_panes(1, 0)?;
-    sheet.autofilter(0, 0, users.len() as u32, USER_COLUMNS.len() as u16 - 1)?;
-    sheet.autofit();
-    Ok(workbook.save_to_buffer()?)
-}
-
-pub fn users_json(users: &[UserRow]) -> String {
-    let docs: Vec<_> = users.iter().map(user_json).collect();
-    serde_json::to_string_pretty(&docs).unwrap_or_default()
-}
-
-pub fn users_csv(users: &[UserRow]) -> anyhow::Result<String> {
-    let mut w = ::csv::Writer::from_writer(Vec::new());
-    w.write_record(USER_COLUMNS)?;
-    for u in users {
-        w.write_record([
-            u.organisation.as_str(),
-            &cell(&u.email),
-            &cell(u.display_name.as_deref().unwrap_or("")),
-            &cell(u.employee_id.as_deref().unwrap_or("")),
-            &u.status,
-            u.connector.as_deref().unwrap_or(""),
-            &cell(u.job_title.as_deref().unwrap_or("")),
-            &cell(&u.teams.join("; ")),
-            &cell(&u.roles.join("; ")),
-            &time(u.created_at),
-            &u.activated_at.map(time).unwrap_or_default(),
-            &cell(&mail_problem_text(u)),
-        ])?;
-    }
-    Ok(String::from_utf8(w.into_inner()?)?)
-}
-
-pub fn users_table(users: &[UserRow]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<14}  {:<34}  {:<26}  {:<8}  {:<11}  {:<24}  roles",
-        "organisation", "email", "name", "id", "status", "teams"
-    );
-    for u in users {
-        let _ = writeln!(
-            out,
-            "{:<14}  {:<34}  {:<26}  {:<8}  {:<11}  {:<24}  {}",
-            u.organisation,
-            u.email,
-            u.display_name.as_deref().unwrap_or(""),
-            u.employee_id.as_deref().unwrap_or(""),
-            u.status,
-            u.teams.join(", "),
-            u.roles.join(", ")
-        );
-        if u.mail_problem.is_some() {
-            let _ = writeln!(out, "{:<14}  mail: {}", "", mail_problem_text(u));
-        }
-    }
-    let _ = writeln!(out, "{} account(s)", users.len());
-    out
 }
 
 /// One normalised HR record as JSON, as `hrsync fetch --format json` writes it.
@@ -758,6 +590,8 @@ mod tests {
         }
     }
 
+    use crate::store::UserRow;
+
     fn user(texts: &[String]) -> UserRow {
         let text = |i: usize| texts[i % texts.len()].clone();
         UserRow {
@@ -770,9 +604,12 @@ mod tests {
             connector: Some(text(4)),
             job_title: Some(text(5)),
             teams: vec![text(6), text(7)],
+            coach_of: vec![text(7)],
             roles: vec![text(8)],
             created_at: Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap(),
             activated_at: None,
+            last_login_at: None,
+            invitation: Some("not sent"),
             mail_problem: Some(MailProblem {
                 kind: "activation".to_string(),
                 error: text(9),
@@ -804,7 +641,7 @@ mod tests {
             let users = [user(&texts), user(&texts)];
 
             let written = users_csv(&users).unwrap();
-            let xlsx = users_xlsx(&users);
+            let xlsx = users_xlsx(&users, "nl");
             let json: serde_json::Value = serde_json::from_str(&users_json(&users)).unwrap();
             let _ = users_table(&users);
 

@@ -72,7 +72,9 @@ pub use service::{
     DirectoryTeamLink,
 };
 pub use tokens::TokenState;
-pub use users::{MailProblem, UserFilter, UserRow};
+pub use users::{
+    MailProblem, STATUSES, UserFilter, UserPage, UserRow, UserSort, UserStats, UsersPage,
+};
 
 /// Errors of the store. Each names what it was doing.
 #[derive(Debug, thiserror::Error)]

@@ -108,6 +108,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         manual::only_a_membership_made_by_hand_can_be_removed,
         manual::the_directory_reads_in_pages_and_a_sign_in_is_recorded_for_who_can_log_in,
         manual::each_organisation_sends_its_mail_from_its_own_sender,
+        manual::the_account_list_pages_sorts_filters_and_counts_in_the_database,
     ]
 }
 

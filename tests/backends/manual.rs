@@ -518,3 +518,119 @@ pub async fn each_organisation_sends_its_mail_from_its_own_sender(
     );
     Ok(())
 }
+
+pub async fn the_account_list_pages_sorts_filters_and_counts_in_the_database(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: the base feed (Anna, Bert, Dirk synced), Bert suspended, Gerda added by hand
+    // without an invitation, and a team made by hand that Dirk coaches.
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    let now = Utc::now();
+    app.store
+        .suspend("zorg", &email("bert@zorg.example"), &admin(), now)
+        .await?;
+    let mut gerda = person("gerda@zorg.example");
+    gerda.send_invite = false;
+    app.store.add_person(&gerda, &admin(), now).await?;
+    let night = hrsync::domain::TeamKey::parse("night").unwrap();
+    app.store
+        .create_team("zorg", &night, "Night", &admin(), now)
+        .await?;
+    app.store
+        .add_team_link(
+            "zorg",
+            &night,
+            &email("dirk@zorg.example"),
+            TeamRole::Coach,
+            &admin(),
+            now,
+        )
+        .await?;
+    let everyone = UserFilter::default();
+    let page = |n: u32, sort: hrsync::store::UserSort, descending: bool| hrsync::store::UserPage {
+        sort,
+        descending,
+        page: n,
+        per_page: 2,
+    };
+
+    // Act
+    let first = app
+        .store
+        .list_users_page(&everyone, page(1, hrsync::store::UserSort::Email, false))
+        .await?;
+    let second = app
+        .store
+        .list_users_page(&everyone, page(2, hrsync::store::UserSort::Email, false))
+        .await?;
+    let by_name_desc = app
+        .store
+        .list_users_page(&everyone, page(1, hrsync::store::UserSort::Name, true))
+        .await?;
+    let coaches = app
+        .store
+        .list_users(&UserFilter {
+            team: Some("night".to_string()),
+            ..UserFilter::default()
+        })
+        .await?;
+    let volunteers = app
+        .store
+        .list_users(&UserFilter {
+            role: Some("volunteer".to_string()),
+            ..UserFilter::default()
+        })
+        .await?;
+    let stats = app
+        .store
+        .user_stats(&everyone, now + chrono::Duration::days(1))
+        .await?;
+
+    // Assert
+    let emails = |rows: &[hrsync::store::UserRow]| -> Vec<String> {
+        rows.iter().map(|r| r.email.clone()).collect()
+    };
+    assert_eq!(first.total, 4);
+    assert_eq!(
+        emails(&first.rows),
+        ["anna@zorg.example", "bert@zorg.example"]
+    );
+    assert_eq!(
+        emails(&second.rows),
+        ["dirk@zorg.example", "gerda@zorg.example"]
+    );
+    assert_eq!(
+        emails(&by_name_desc.rows),
+        ["gerda@zorg.example", "dirk@zorg.example"],
+        "Gerda Groen, Dirk Dekker, Bert Bos, Anna Aalbers"
+    );
+    assert_eq!(emails(&coaches), ["dirk@zorg.example"]);
+    assert_eq!(coaches[0].coach_of, ["Night"]);
+    assert_eq!(emails(&volunteers), ["gerda@zorg.example"]);
+    assert_eq!(volunteers[0].invitation, Some("not sent"));
+    let bert = first
+        .rows
+        .iter()
+        .find(|r| r.email == "bert@zorg.example")
+        .unwrap();
+    assert_eq!(bert.status, "suspended");
+    assert!(!bert.can_log_in());
+    assert_eq!(stats.total, 4);
+    assert_eq!(
+        stats.by_status,
+        [
+            ("invited", 3),
+            ("active", 0),
+            ("suspended", 1),
+            ("deactivated", 0)
+        ]
+    );
+    assert_eq!(stats.never_invited, 1, "Gerda");
+    assert_eq!(
+        stats.stale, 3,
+        "every invited person is older than tomorrow's cut-off"
+    );
+    Ok(())
+}

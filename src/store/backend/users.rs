@@ -1,5 +1,6 @@
-//! The SQL of the account list: one query for the memberships the filter selects, then their
-//! teams, roles and failed mail in batches of accounts.
+//! The SQL of the account list: one query for the page of memberships the filter selects (and
+//! one to count them), then their teams, coached teams, roles, invitations and failed mail in
+//! batches of accounts; and the list's statistics, counted by the database.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -8,7 +9,10 @@ use sqlx::{Pool, QueryBuilder};
 
 use super::Db;
 use super::common::{CHUNK, push_binds};
-use crate::store::{DIGEST_KIND, Doing, MailProblem, Result, UserFilter, UserRow};
+use crate::store::{
+    DIGEST_KIND, Doing, MailProblem, Result, STATUSES, UserFilter, UserPage, UserRow, UserSort,
+    UserStats, UsersPage,
+};
 
 /// `text` as a `LIKE` pattern matching it literally; a backslash is the `ESCAPE` character.
 fn like_literal(text: &str) -> String {
@@ -22,6 +26,14 @@ fn like_literal(text: &str) -> String {
     escaped
 }
 
+/// A membership's status as listed: `suspended` over the state under it.
+const STATUS: &str = "CASE WHEN m.suspended_at IS NOT NULL AND m.state <> 'deactivated' \
+     THEN 'suspended' ELSE m.state END";
+
+/// The memberships with their accounts and organisations; the filter's conditions follow.
+const FROM: &str = " FROM memberships m JOIN accounts a ON a.id = m.account_id \
+     JOIN organisations o ON o.id = m.organisation_id WHERE 1 = 1";
+
 /// One membership the filter selects, with its account and organisation.
 #[derive(sqlx::FromRow)]
 struct ListedRow {
@@ -31,11 +43,12 @@ struct ListedRow {
     email: String,
     display_name: Option<String>,
     employee_id: Option<String>,
-    state: String,
+    status: String,
     connector_id: Option<String>,
     job_title: Option<String>,
     created_at: DateTime<Utc>,
     activated_at: Option<DateTime<Utc>>,
+    last_login_at: Option<DateTime<Utc>>,
 }
 
 /// A failed mail to a person, by membership.
@@ -51,67 +64,14 @@ struct FailedMailRow {
 /// What the list shows beside each membership, by `(account, organisation)`.
 type ByMembership<T> = HashMap<(i64, i64), T>;
 
-pub(in crate::store) async fn list_users(
-    pool: &Pool<Db>,
-    filter: &UserFilter,
-) -> Result<Vec<UserRow>> {
-    let rows = listed(pool, filter).await?;
-    // Teams, roles and failed mail of the listed people, in a few queries.
-    let accounts: BTreeSet<i64> = rows.iter().map(|r| r.account_id).collect();
-    let accounts: Vec<i64> = accounts.into_iter().collect();
-    let mut teams: ByMembership<Vec<String>> = HashMap::new();
-    let mut roles: ByMembership<Vec<String>> = HashMap::new();
-    let mut mail: ByMembership<MailProblem> = HashMap::new();
-    for chunk in accounts.chunks(CHUNK) {
-        failed_mail(pool, chunk, &mut mail).await?;
-        names(pool, TEAMS_OF, chunk, &mut teams).await?;
-        names(pool, ROLES_OF, chunk, &mut roles).await?;
-    }
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let key = (row.account_id, row.organisation_id);
-            UserRow {
-                account_id: row.account_id,
-                organisation: row.slug,
-                email: row.email,
-                display_name: row.display_name,
-                employee_id: row.employee_id,
-                status: row.state,
-                connector: row.connector_id,
-                job_title: row.job_title,
-                teams: teams.get(&key).cloned().unwrap_or_default(),
-                roles: roles.get(&key).cloned().unwrap_or_default(),
-                mail_problem: mail.get(&key).cloned(),
-                created_at: row.created_at,
-                activated_at: row.activated_at,
-            }
-        })
-        .collect())
-}
-
-/// The memberships the filter selects, by organisation and address.
-async fn listed(pool: &Pool<Db>, filter: &UserFilter) -> Result<Vec<ListedRow>> {
-    let mut qb = QueryBuilder::<Db>::new(
-        "SELECT o.slug, o.id AS organisation_id, a.id AS account_id, a.email, a.display_name, \
-         m.employee_id, CASE WHEN m.suspended_at IS NOT NULL AND m.state <> 'deactivated' \
-         THEN 'suspended' ELSE m.state END AS state, m.connector_id, m.job_title, m.created_at, a.activated_at \
-         FROM memberships m JOIN accounts a ON a.id = m.account_id \
-         JOIN organisations o ON o.id = m.organisation_id WHERE 1 = 1",
-    );
+/// Adds the filter's conditions to a query that ends in `FROM`.
+fn push_filter(qb: &mut QueryBuilder<'_, Db>, filter: &UserFilter) {
     if let Some(org) = &filter.organisation {
-        qb.push(" AND o.slug = ").push_bind(org.as_str());
+        qb.push(" AND o.slug = ").push_bind(org.clone());
     }
     if let Some(status) = &filter.status {
-        // A suspended membership is listed as `suspended`, not as the state under it.
-        if status == "suspended" {
-            qb.push(" AND m.suspended_at IS NOT NULL AND m.state <> 'deactivated'");
-        } else {
-            qb.push(" AND m.state = ").push_bind(status.as_str());
-            if status != "deactivated" {
-                qb.push(" AND m.suspended_at IS NULL");
-            }
-        }
+        qb.push(format!(" AND {STATUS} = "))
+            .push_bind(status.clone());
     }
     if let Some(text) = &filter.search {
         // The admin's text is matched literally: `%`, `_` and the escape character itself
@@ -125,11 +85,219 @@ async fn listed(pool: &Pool<Db>, filter: &UserFilter) -> Result<Vec<ListedRow>> 
             .push_bind(like)
             .push(" ESCAPE '\\')");
     }
-    qb.push(" ORDER BY o.slug, a.email_norm");
-    qb.build_query_as()
+    if let Some(role) = &filter.role {
+        qb.push(
+            " AND EXISTS (SELECT 1 FROM role_grants g JOIN roles r ON r.id = g.role_id \
+             WHERE g.account_id = m.account_id AND r.organisation_id = m.organisation_id \
+             AND r.name = ",
+        )
+        .push_bind(role.clone())
+        .push(")");
+    }
+    if let Some(team) = &filter.team {
+        for table in ["team_members", "team_coaches"] {
+            let open = if table == "team_members" {
+                " AND ("
+            } else {
+                " OR "
+            };
+            qb.push(format!(
+                "{open}EXISTS (SELECT 1 FROM {table} l JOIN teams t ON t.id = l.team_id \
+                 WHERE l.account_id = m.account_id AND t.organisation_id = m.organisation_id \
+                 AND t.key = "
+            ))
+            .push_bind(team.clone())
+            .push(")");
+        }
+        qb.push(")");
+    }
+}
+
+/// The column a sort orders by; ties are broken by organisation, address and membership.
+fn order_by(sort: UserSort) -> &'static str {
+    match sort {
+        UserSort::Organisation => "o.slug",
+        UserSort::Email => "a.email_norm",
+        UserSort::Name => "LOWER(COALESCE(a.display_name, ''))",
+        UserSort::Status => STATUS,
+        UserSort::Created => "m.created_at",
+        UserSort::Activated => "a.activated_at",
+        UserSort::LastLogin => "a.last_login_at",
+    }
+}
+
+pub(in crate::store) async fn list_users(
+    pool: &Pool<Db>,
+    filter: &UserFilter,
+    page: Option<UserPage>,
+) -> Result<UsersPage> {
+    let mut qb = QueryBuilder::<Db>::new(format!(
+        "SELECT o.slug, o.id AS organisation_id, a.id AS account_id, a.email, a.display_name, \
+         m.employee_id, {STATUS} AS status, m.connector_id, m.job_title, m.created_at, \
+         a.activated_at, a.last_login_at{FROM}"
+    ));
+    push_filter(&mut qb, filter);
+    match page {
+        Some(p) => {
+            let direction = if p.descending { "DESC" } else { "ASC" };
+            // NULLs last either way, as both backends can say.
+            let column = order_by(p.sort);
+            qb.push(format!(
+                " ORDER BY CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {direction}, \
+                 o.slug, a.email_norm, m.id LIMIT "
+            ))
+            .push_bind(i64::from(p.per_page))
+            .push(" OFFSET ")
+            .push_bind(i64::from(p.page.saturating_sub(1)) * i64::from(p.per_page));
+        }
+        None => {
+            qb.push(" ORDER BY o.slug, a.email_norm");
+        }
+    }
+    let rows: Vec<ListedRow> = qb
+        .build_query_as()
         .fetch_all(pool)
         .await
-        .doing("listing accounts")
+        .doing("listing accounts")?;
+    let total = match page {
+        None => rows.len() as i64,
+        Some(_) => {
+            let mut count = QueryBuilder::<Db>::new(format!("SELECT COUNT(*){FROM}"));
+            push_filter(&mut count, filter);
+            count
+                .build_query_scalar()
+                .fetch_one(pool)
+                .await
+                .doing("counting accounts")?
+        }
+    };
+    Ok(UsersPage {
+        rows: decorated(pool, rows).await?,
+        total,
+    })
+}
+
+/// The listed memberships with their teams, coached teams, roles, invitations and failed mail,
+/// read in a few queries per batch of accounts.
+async fn decorated(pool: &Pool<Db>, rows: Vec<ListedRow>) -> Result<Vec<UserRow>> {
+    let accounts: BTreeSet<i64> = rows.iter().map(|r| r.account_id).collect();
+    let accounts: Vec<i64> = accounts.into_iter().collect();
+    let mut teams: ByMembership<Vec<String>> = HashMap::new();
+    let mut coached: ByMembership<Vec<String>> = HashMap::new();
+    let mut roles: ByMembership<Vec<String>> = HashMap::new();
+    let mut mail: ByMembership<MailProblem> = HashMap::new();
+    let mut invitations: ByMembership<&'static str> = HashMap::new();
+    for chunk in accounts.chunks(CHUNK) {
+        failed_mail(pool, chunk, &mut mail).await?;
+        invitations_of(pool, chunk, &mut invitations).await?;
+        names(pool, TEAMS_OF, chunk, &mut teams).await?;
+        names(pool, COACHED_BY, chunk, &mut coached).await?;
+        names(pool, ROLES_OF, chunk, &mut roles).await?;
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let key = (row.account_id, row.organisation_id);
+            // Deactivated people are in no team.
+            let live = row.status != "deactivated";
+            let in_teams = |by: &mut ByMembership<Vec<String>>| {
+                if live {
+                    by.remove(&key).unwrap_or_default()
+                } else {
+                    Vec::new()
+                }
+            };
+            let invitation = (row.status == "invited")
+                .then(|| invitations.get(&key).copied().unwrap_or("not sent"));
+            UserRow {
+                account_id: row.account_id,
+                organisation: row.slug,
+                email: row.email,
+                display_name: row.display_name,
+                employee_id: row.employee_id,
+                status: row.status,
+                connector: row.connector_id,
+                job_title: row.job_title,
+                teams: in_teams(&mut teams),
+                coach_of: in_teams(&mut coached),
+                roles: roles.get(&key).cloned().unwrap_or_default(),
+                mail_problem: mail.get(&key).cloned(),
+                created_at: row.created_at,
+                activated_at: row.activated_at,
+                last_login_at: row.last_login_at,
+                invitation,
+            }
+        })
+        .collect())
+}
+
+/// Whether each listed person's activation email went out (`sent`) or waits (`queued`).
+async fn invitations_of(
+    pool: &Pool<Db>,
+    accounts: &[i64],
+    target: &mut ByMembership<&'static str>,
+) -> Result<()> {
+    let mut qb = QueryBuilder::<Db>::new(
+        "SELECT account_id, organisation_id, \
+         MAX(CASE WHEN sent_at IS NOT NULL THEN 1 ELSE 0 END) AS sent \
+         FROM mail_outbox WHERE kind = 'activation' AND cancelled_at IS NULL AND account_id IN (",
+    );
+    push_binds(&mut qb, accounts.iter().copied());
+    qb.push(") GROUP BY account_id, organisation_id");
+    let rows: Vec<(i64, i64, i32)> = qb
+        .build_query_as()
+        .fetch_all(pool)
+        .await
+        .doing("listing invitations")?;
+    for (account, organisation, sent) in rows {
+        target.insert(
+            (account, organisation),
+            if sent > 0 { "sent" } else { "queued" },
+        );
+    }
+    Ok(())
+}
+
+pub(in crate::store) async fn user_stats(
+    pool: &Pool<Db>,
+    filter: &UserFilter,
+    stale_before: DateTime<Utc>,
+) -> Result<UserStats> {
+    // Counted by the status as listed: a suspended membership is not among the invited.
+    let mut qb = QueryBuilder::<Db>::new(format!(
+        "SELECT {STATUS} AS status, COUNT(*) AS n, COUNT(CASE WHEN {STATUS} = 'invited' \
+         AND a.activated_at IS NULL AND m.created_at < "
+    ));
+    qb.push_bind(stale_before).push(format!(
+        " THEN 1 END) AS stale, COUNT(CASE WHEN {STATUS} = 'invited' AND NOT EXISTS \
+         (SELECT 1 FROM mail_outbox x WHERE x.account_id = m.account_id \
+         AND x.organisation_id = m.organisation_id AND x.kind = 'activation' \
+         AND x.cancelled_at IS NULL) THEN 1 END) AS never"
+    ));
+    qb.push(FROM);
+    push_filter(&mut qb, filter);
+    qb.push(format!(" GROUP BY {STATUS}"));
+    let rows: Vec<(String, i64, i64, i64)> = qb
+        .build_query_as()
+        .fetch_all(pool)
+        .await
+        .doing("counting accounts")?;
+    let mut stats = UserStats {
+        by_status: STATUSES.iter().map(|s| (*s, 0)).collect(),
+        ..UserStats::default()
+    };
+    for (status, n, stale, never) in rows {
+        stats.total += n;
+        stats.stale += stale;
+        stats.never_invited += never;
+        if status == "active" {
+            stats.can_log_in += n;
+        }
+        if let Some(entry) = stats.by_status.iter_mut().find(|(s, _)| *s == status) {
+            entry.1 += n;
+        }
+    }
+    Ok(stats)
 }
 
 /// Notes each listed person's mail that failed and has not been followed by one of the same
@@ -171,6 +339,10 @@ async fn failed_mail(
     }
     Ok(())
 }
+
+/// The teams the listed people coach: `(account, organisation, name)`, closed by `names`.
+const COACHED_BY: &str = "SELECT l.account_id, t.organisation_id, t.name FROM team_coaches l \
+              JOIN teams t ON t.id = l.team_id WHERE l.account_id IN (";
 
 /// The teams of the listed people: `(account, organisation, name)`, closed by `names`.
 const TEAMS_OF: &str = "SELECT l.account_id, t.organisation_id, t.name FROM team_members l \
