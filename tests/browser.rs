@@ -26,7 +26,7 @@ mod webdriver;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use daemon::{ADMIN_TOKEN, Daemon, Setup, free_port, scim_server};
+use daemon::{Daemon, SCIM_TOKEN_VAR, Setup, free_port, scim_server};
 use smtp::SmtpSink;
 use webdriver::Browser;
 use wiremock::MockServer;
@@ -78,7 +78,8 @@ async fn admin_signs_in_runs_a_sync_filters_accounts_and_exports_them_in_chromiu
     scim_server(&hr, Duration::ZERO).await;
     let smtp = SmtpSink::start().await;
     let port = free_port();
-    Setup::sqlite(dir.path(), port, &smtp.url(), &hr.uri()).write(dir.path());
+    let config = Setup::sqlite(dir.path(), port, &smtp.url(), &hr.uri()).write(dir.path());
+    let mira = named_admin(&config, "Mira");
     let daemon = Daemon::start(dir.path(), port);
     daemon.ready().await;
     let base = daemon.base.clone();
@@ -93,7 +94,7 @@ async fn admin_signs_in_runs_a_sync_filters_accounts_and_exports_them_in_chromiu
     browser.click(&browser.find("#sign-in").await).await;
     let refused = browser.text(&browser.find("p.error").await).await;
     browser
-        .type_into(&browser.find("#token").await, ADMIN_TOKEN)
+        .type_into(&browser.find("#token").await, &mira)
         .await;
     snap(&browser, "01-sign-in.png").await;
     browser.click(&browser.find("#sign-in").await).await;
@@ -107,7 +108,7 @@ async fn admin_signs_in_runs_a_sync_filters_accounts_and_exports_them_in_chromiu
         .cookie("hrsync_admin")
         .await
         .expect("a sign-in cookie");
-    assert_ne!(session, ADMIN_TOKEN);
+    assert_ne!(session, mira);
     assert_eq!(session.len(), 64, "{session}");
 
     // Act 2: start a run from the runs page; it opens the run.
@@ -206,7 +207,12 @@ async fn admin_signs_in_runs_a_sync_filters_accounts_and_exports_them_in_chromiu
         "an .xlsx is a zip archive"
     );
 
-    // Act 6: sign out; then put the signed-out session's cookie back, as a copy kept
+    // Act 6: administration by hand, as Mira: add a person, edit a field of theirs, grant
+    // admin rights, make a team with them as coach, suspend and lift the suspension; and
+    // look at a person HR keeps.
+    administration_by_hand(&browser, &base).await;
+
+    // Act 7: sign out; then put the signed-out session's cookie back, as a copy kept
     // elsewhere would be sent.
     browser.click(&browser.find("#sign-out").await).await;
     browser.find("#sign-in").await;
@@ -215,11 +221,160 @@ async fn admin_signs_in_runs_a_sync_filters_accounts_and_exports_them_in_chromiu
     browser.set_cookie("hrsync_admin", &session).await;
     browser.goto(&format!("{base}/runs")).await;
 
-    // Assert 6: the admin pages ask for the token again, the old cookie included: the
+    // Assert 7: the admin pages ask for the token again, the old cookie included: the
     // session ended on the server.
     assert_eq!(after_sign_out, "Sign in · hrsync");
     assert_eq!(browser.title().await, "Sign in · hrsync");
     assert!(browser.url().await.contains("/signin?next="));
     browser.quit().await;
     eprintln!("screenshots are in {}", screenshots().display());
+}
+
+/// Adds a named admin with `hrsync admins add` and returns the token it printed.
+fn named_admin(config: &Path, name: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
+        .args(["--config", config.to_str().unwrap(), "admins", "add", name])
+        .env(SCIM_TOKEN_VAR, "scim-token")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .strip_prefix("token: ")
+        .expect("the token")
+        .to_string()
+}
+
+/// The text of `css` once it satisfies `ok` (a click's page load may still be on its way),
+/// or what it was after 10 s.
+async fn settled(browser: &Browser, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    let mut text = String::new();
+    for _ in 0..50 {
+        if let Some(now) = browser.text_now(css).await {
+            text = now;
+            if ok(&text) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    text
+}
+
+/// The texts of the person page's history table, one per row.
+async fn history(browser: &Browser) -> Vec<String> {
+    let mut rows = Vec::new();
+    for row in browser.find_all("table#history tbody tr").await {
+        rows.push(browser.text(&row).await);
+    }
+    rows
+}
+
+/// Act and assert 6: administration by hand in the pages, signed in as Mira.
+async fn administration_by_hand(browser: &Browser, base: &str) {
+    // Add a person by hand, without an activation email.
+    browser.click(&browser.find("#nav-add-person").await).await;
+    browser
+        .type_into(&browser.find("#email").await, "piet.hand@example.org")
+        .await;
+    browser
+        .type_into(&browser.find("#first_name").await, "Piet")
+        .await;
+    browser
+        .type_into(&browser.find("#last_name").await, "Handwerk")
+        .await;
+    browser
+        .type_into(&browser.find("#job_title").await, "Volunteer")
+        .await;
+    browser.click(&browser.find("#send_invite").await).await;
+    snap(browser, "06-add-person.png").await;
+    browser.click(&browser.find("#add").await).await;
+    browser.wait_for_url("/people/").await;
+    let person_page = browser.url().await;
+
+    // A field no connector keeps is open; edit it.
+    let job_title = browser.find("#field-job_title").await;
+    assert_eq!(browser.attribute(&job_title, "disabled").await, None);
+    browser.type_into(&job_title, "Coordinator").await;
+    browser.click(&browser.find("#save").await).await;
+    let saved = settled(browser, "table#history", |t| t.contains("Coordinator")).await;
+    assert!(saved.contains("Volunteer → Coordinator"), "{saved}");
+
+    // Admin rights.
+    browser
+        .type_into(&browser.find("#grant-role").await, "admin")
+        .await;
+    browser.click(&browser.find("#grant").await).await;
+    let roles = settled(browser, "#roles", |t| t.contains("admin")).await;
+    assert!(roles.contains("admin (by hand)"), "{roles}");
+
+    // A team made by hand, with Piet as its coach.
+    browser.click(&browser.find("#nav-teams").await).await;
+    browser
+        .type_into(&browser.find("#new-team-key").await, "night")
+        .await;
+    browser
+        .type_into(&browser.find("#new-team-name").await, "Night shift")
+        .await;
+    browser.click(&browser.find("#create").await).await;
+    settled(browser, "tr#team-night", |t| t.contains("Night shift")).await;
+    browser.goto(&person_page).await;
+    browser
+        .type_into(&browser.find("#team-key").await, "night")
+        .await;
+    browser
+        .click(&browser.find("#team-role option[value=coach]").await)
+        .await;
+    browser.click(&browser.find("#add-to-team").await).await;
+    let teams = settled(browser, "#teams", |t| t.contains("coach of")).await;
+    assert!(teams.contains("coach of Night shift"), "{teams}");
+
+    // Suspend, then lift it.
+    browser.click(&browser.find("#suspend").await).await;
+    let suspended = settled(browser, "#membership-state", |t| t == "suspended").await;
+    snap(browser, "07-person-suspended.png").await;
+    browser.click(&browser.find("#unsuspend").await).await;
+    let lifted = settled(browser, "#membership-state", |t| t == "invited").await;
+    assert_eq!(suspended, "suspended");
+    assert_eq!(lifted, "invited");
+
+    // The history names Mira for each action.
+    let lines = history(browser).await;
+    snap(browser, "08-person-history.png").await;
+    for action in [
+        "added by hand",
+        "changed a field `job_title`: Volunteer → Coordinator",
+        "granted a role `admin`",
+        "made coach of a team `night`",
+        "suspended",
+        "suspension lifted",
+    ] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("Mira (page)") && l.contains(action)),
+            "{action} by Mira in:\n{}",
+            lines.join("\n")
+        );
+    }
+
+    // A person HR keeps: their names are locked, naming the connector.
+    browser
+        .goto(&format!("{base}/accounts?q=zoe.janssen"))
+        .await;
+    let link = browser.find("table#accounts tbody a").await;
+    browser.click(&link).await;
+    browser.wait_for_url("/people/").await;
+    let last_name = browser.find("#field-last_name").await;
+    assert_eq!(
+        browser.attribute(&last_name, "disabled").await.as_deref(),
+        Some("true")
+    );
+    let locks = browser.text(&browser.find("#edit").await).await;
+    assert!(locks.contains("connector `scim_hr`"), "{locks}");
+    snap(browser, "09-person-hr-locked.png").await;
 }

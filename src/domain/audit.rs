@@ -177,6 +177,28 @@ pub struct AuditEvent {
     pub new_value: Option<String>,
 }
 
+impl AuditEvent {
+    /// The entry in words: "granted a role `admin`", "changed a field `job_title`: Nurse →
+    /// Head nurse", "approved a held run (run 12)".
+    pub fn describe(&self) -> String {
+        let mut line = self.action.phrase().to_string();
+        if let Some(subject) = &self.subject {
+            line.push_str(&format!(" `{subject}`"));
+        }
+        if self.old_value.is_some() || self.new_value.is_some() {
+            line.push_str(&format!(
+                ": {} → {}",
+                self.old_value.as_deref().unwrap_or("(empty)"),
+                self.new_value.as_deref().unwrap_or("(empty)")
+            ));
+        }
+        if let Some(run) = self.run_id {
+            line.push_str(&format!(" (run {run})"));
+        }
+        line
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

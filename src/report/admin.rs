@@ -51,25 +51,7 @@ pub fn audit_json(events: &[AuditEvent]) -> String {
 /// One line of the trail in words: "granted a role `admin`", "changed a field `job_title`:
 /// Nurse → Head nurse".
 pub fn audit_line(e: &AuditEvent) -> String {
-    let mut line = e.action.phrase().to_string();
-    if let Some(subject) = &e.subject {
-        let _ = write!(line, " `{subject}`");
-    }
-    match (&e.old_value, &e.new_value) {
-        (None, None) => {}
-        (old, new) => {
-            let _ = write!(
-                line,
-                ": {} → {}",
-                old.as_deref().unwrap_or("(empty)"),
-                new.as_deref().unwrap_or("(empty)")
-            );
-        }
-    }
-    if let Some(run) = e.run_id {
-        let _ = write!(line, " (run {run})");
-    }
-    line
+    e.describe()
 }
 
 /// The trail as a table, oldest first.

@@ -23,11 +23,11 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::supervise::{TaskState, TaskStatus};
-use super::{Daemon, NotApproved, StartError, auth, pages};
+use super::{Daemon, NotApproved, StartError, accounts, auth, pages, people};
 use crate::domain::{Actor, AuditAction, Email, RunMode, Trigger, Via};
 use crate::report;
 use crate::secret::sha256_hex as token_hash;
-use crate::store::{AuditEntry, PrincipalKind, TokenState, UserFilter, UserPage, UserSort};
+use crate::store::{AuditEntry, PrincipalKind, TokenState};
 use crate::sync::{AsOf, RunRequest};
 
 type Shared = Arc<Daemon>;
@@ -54,16 +54,29 @@ pub fn admin_routes() -> Vec<AdminRoute> {
         route(Method::POST, "/api/runs", post(trigger_run)),
         route(Method::GET, "/api/runs/{id}", get(run_report)),
         route(Method::POST, "/api/runs/{id}/approve", post(approve_run)),
-        route(Method::GET, "/api/accounts", get(list_accounts)),
+        route(Method::GET, "/api/accounts", get(accounts::list_accounts)),
         route(Method::POST, "/api/accounts/resend", post(resend_invite)),
         route(Method::GET, "/", get(pages::home)),
         route(Method::GET, "/runs", get(pages::runs)),
         route(Method::POST, "/runs", post(pages::trigger)),
         route(Method::GET, "/runs/{id}", get(pages::run)),
         route(Method::POST, "/runs/{id}/approve", post(pages::approve)),
-        route(Method::GET, "/accounts", get(pages::accounts)),
-        route(Method::POST, "/accounts/export", post(pages::export)),
-        route(Method::POST, "/accounts/resend", post(pages::resend)),
+        route(Method::GET, "/accounts", get(accounts::accounts)),
+        route(Method::POST, "/accounts/export", post(accounts::export)),
+        route(Method::POST, "/accounts/resend", post(accounts::resend)),
+        route(Method::GET, "/people/new", get(people::new_person)),
+        route(Method::POST, "/people", post(people::add_person)),
+        route(Method::GET, "/people/{id}", get(people::person)),
+        route(Method::POST, "/people/{id}/edit", post(people::edit)),
+        route(Method::POST, "/people/{id}/roles", post(people::role)),
+        route(Method::POST, "/people/{id}/teams", post(people::team_link)),
+        route(
+            Method::POST,
+            "/people/{id}/membership",
+            post(people::membership),
+        ),
+        route(Method::GET, "/teams", get(people::teams)),
+        route(Method::POST, "/teams", post(people::create_team)),
     ]
 }
 
@@ -266,11 +279,11 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// A JSON answer from text the report module already serialised.
-fn json_text(status: StatusCode, body: String) -> Response {
+pub(super) fn json_text(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn internal(e: anyhow::Error) -> Response {
+pub(super) fn internal(e: anyhow::Error) -> Response {
     let message = format!("{e:#}");
     tracing::error!(error = %message, "Request failed");
     error(StatusCode::INTERNAL_SERVER_ERROR, message)
@@ -446,121 +459,6 @@ async fn approve_run(
         }
         Err(NotApproved::Refused(e)) => error(approve_status(&e), format!("{e:#}")),
     }
-}
-
-#[derive(Deserialize, Default, Clone)]
-pub(super) struct AccountsQuery {
-    pub org: Option<String>,
-    pub status: Option<String>,
-    pub q: Option<String>,
-    pub role: Option<String>,
-    pub team: Option<String>,
-    /// `organisation`, `email`, `name`, `status`, `created`, `activated`, `last_login`.
-    pub sort: Option<String>,
-    /// `asc` or `desc`.
-    pub dir: Option<String>,
-    pub page: Option<u32>,
-    pub per_page: Option<u32>,
-}
-
-/// The largest page of accounts.
-pub(super) const MAX_PER_PAGE: u32 = 500;
-/// The page size when none is asked for.
-pub(super) const PER_PAGE: u32 = 100;
-
-impl AccountsQuery {
-    pub fn filter(&self) -> UserFilter {
-        let some = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
-        UserFilter {
-            organisation: some(&self.org),
-            status: some(&self.status),
-            search: some(&self.q).map(|s| s.trim().to_string()),
-            role: some(&self.role).map(|s| s.trim().to_string()),
-            team: some(&self.team).map(|s| s.trim().to_string()),
-        }
-    }
-
-    /// The page asked for: sorted by email unless told otherwise, 100 to a page (at most
-    /// 500), from page 1.
-    pub fn page(&self) -> UserPage {
-        UserPage {
-            sort: self
-                .sort
-                .as_deref()
-                .and_then(UserSort::parse)
-                .unwrap_or_default(),
-            descending: self.dir.as_deref() == Some("desc"),
-            page: self.page.unwrap_or(1).max(1),
-            per_page: self.per_page.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE),
-        }
-    }
-
-    /// The query string of this filter and sort at `page` (for links between pages).
-    pub fn query_string(&self, page: u32) -> String {
-        let mut pairs = form_urlencoded::Serializer::new(String::new());
-        for (key, value) in [
-            ("q", &self.q),
-            ("org", &self.org),
-            ("status", &self.status),
-            ("role", &self.role),
-            ("team", &self.team),
-            ("sort", &self.sort),
-            ("dir", &self.dir),
-        ] {
-            if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
-                pairs.append_pair(key, value);
-            }
-        }
-        if let Some(per_page) = self.per_page {
-            pairs.append_pair("per_page", &per_page.to_string());
-        }
-        pairs.append_pair("page", &page.to_string());
-        pairs.finish()
-    }
-}
-
-/// A page of accounts, as `users --format json` writes them; `X-Total-Count` says how many the
-/// filter matches, and `Link` names the next and previous pages (RFC 8288).
-async fn list_accounts(State(daemon): State<Shared>, Query(q): Query<AccountsQuery>) -> Response {
-    let page = q.page();
-    match daemon.app.store.list_users_page(&q.filter(), page).await {
-        Ok(found) => {
-            let mut response = json_text(StatusCode::OK, report::users_json(&found.rows));
-            let pages = pages_of(found.total, page.per_page);
-            let mut links = Vec::new();
-            if page.page < pages {
-                links.push(format!(
-                    "</api/accounts?{}>; rel=\"next\"",
-                    q.query_string(page.page + 1)
-                ));
-            }
-            if page.page > 1 {
-                links.push(format!(
-                    "</api/accounts?{}>; rel=\"prev\"",
-                    q.query_string(page.page - 1)
-                ));
-            }
-            let headers = response.headers_mut();
-            if let Ok(total) = HeaderValue::from_str(&found.total.to_string()) {
-                headers.insert("x-total-count", total);
-            }
-            if !links.is_empty()
-                && let Ok(link) = HeaderValue::from_str(&links.join(", "))
-            {
-                headers.insert(header::LINK, link);
-            }
-            response
-        }
-        Err(e) => internal(e.into()),
-    }
-}
-
-/// How many pages `total` rows fill, at least one.
-pub(super) fn pages_of(total: i64, per_page: u32) -> u32 {
-    let per_page = i64::from(per_page.max(1));
-    u32::try_from((total + per_page - 1) / per_page)
-        .unwrap_or(u32::MAX)
-        .max(1)
 }
 
 #[derive(Deserialize)]

@@ -15,10 +15,12 @@
 //! again. The HTTP server is an accept loop of its own (`http.rs`) with a header-read timeout
 //! and a bound on open connections.
 
+mod accounts;
 mod api;
 mod auth;
 mod http;
 mod pages;
+mod people;
 mod service;
 mod supervise;
 

@@ -3,7 +3,7 @@
 //! [`Store`] wraps a pool of either backend; the database URL picks which. The store is split by
 //! aggregate, and each aggregate has two halves with the same name: a public face in this folder
 //! (`organisations.rs`, `directory.rs`, `runs.rs`, `apply.rs`, `outbox.rs`, `tokens.rs`,
-//! `feed.rs`, `schedule.rs`, `admin_sessions.rs`, `users.rs`, `manual.rs`, `principals.rs`, `service.rs`: its types and its `Store`
+//! `feed.rs`, `schedule.rs`, `admin_sessions.rs`, `users.rs`, `manual.rs`, `person.rs`, `principals.rs`, `service.rs`: its types and its `Store`
 //! methods), and its SQL in `backend/`. The SQL is written once and compiled twice: `sqlite.rs`
 //! and `postgres.rs` each load the `backend/` modules with their own `Db` type and `POSTGRES`
 //! constant, so both backends run the very same SQL with native types (timestamps are
@@ -46,6 +46,7 @@ mod lock;
 mod manual;
 mod organisations;
 mod outbox;
+mod person;
 mod postgres;
 mod principals;
 mod runs;
@@ -65,6 +66,9 @@ pub use manual::{
 };
 pub use organisations::OrganisationRow;
 pub use outbox::{DIGEST_KIND, OutboxMail, OutboxStats};
+pub use person::{
+    HISTORY_LINES, HistoryLine, PersonMembership, PersonRole, PersonTeam, PersonView,
+};
 pub use principals::{Principal, PrincipalKind};
 pub use runs::{NewRun, RunEnd};
 pub use service::{

@@ -124,6 +124,49 @@ impl Browser {
         browser
     }
 
+    /// The text of the first element `css` matches now, if there is one and it is still on
+    /// the page when read (a page that is loading replaces its elements).
+    #[allow(
+        dead_code,
+        reason = "not every test that loads this module waits for a page"
+    )]
+    pub async fn text_now(&self, css: &str) -> Option<String> {
+        let found = self
+            .try_command(
+                "POST",
+                "/elements",
+                json!({ "using": "css selector", "value": css }),
+            )
+            .await?;
+        let id = found
+            .as_array()?
+            .first()?
+            .as_object()?
+            .values()
+            .next()?
+            .as_str()?
+            .to_string();
+        let text = self
+            .try_command("GET", &format!("/element/{id}/text"), Value::Null)
+            .await?;
+        text.as_str().map(str::to_string)
+    }
+
+    /// Sends a command; `None` when the driver reports an error.
+    async fn try_command(&self, method: &str, path: &str, body: Value) -> Option<Value> {
+        let url = format!("{}{path}", self.session);
+        let request = match method {
+            "GET" => self.http.get(&url),
+            "DELETE" => self.http.delete(&url),
+            _ => self.http.post(&url).json(&body),
+        };
+        let answer: Value = request.send().await.ok()?.json().await.ok()?;
+        if answer["value"]["error"].is_string() {
+            return None;
+        }
+        Some(answer["value"].clone())
+    }
+
     /// Sends a command; panics with the driver's answer when it reports an error.
     async fn command(&self, method: &str, path: &str, body: Value) -> Value {
         let url = format!("{}{path}", self.session);
@@ -235,6 +278,26 @@ impl Browser {
             json!({ "text": text }),
         )
         .await;
+    }
+
+    /// An attribute or property of the element (`disabled`, `value`), if it has one.
+    #[allow(
+        dead_code,
+        reason = "not every test that loads this module reads attributes"
+    )]
+    pub async fn attribute(&self, element: &Element, name: &str) -> Option<String> {
+        let value = self
+            .command(
+                "GET",
+                &format!("/element/{}/attribute/{name}", element.0),
+                Value::Null,
+            )
+            .await;
+        match value {
+            Value::String(text) => Some(text),
+            Value::Bool(true) => Some("true".to_string()),
+            _ => None,
+        }
     }
 
     /// The element's rendered text.

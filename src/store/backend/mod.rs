@@ -18,6 +18,7 @@ pub(in crate::store) mod feed;
 pub(in crate::store) mod manual;
 pub(in crate::store) mod organisations;
 pub(in crate::store) mod outbox;
+pub(in crate::store) mod person;
 pub(in crate::store) mod principals;
 pub(in crate::store) mod runs;
 pub(in crate::store) mod schedule;
