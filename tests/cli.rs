@@ -477,6 +477,8 @@ fn an_admin_adds_a_person_by_hand_and_their_history_names_the_admin() {
     let suspended = repo.hrsync(&[&["accounts", "suspend", "piet@example.nl"][..], &by].concat());
     let history = repo.hrsync(&["accounts", "history", "piet@example.nl", "--format", "json"]);
     let listed = repo.hrsync(&["users", "--org", "zonnehof", "--status", "suspended"]);
+    let audit_csv = repo.hrsync(&["audit", "--format", "csv"]);
+    let bogus = repo.hrsync(&["users", "--status", "bogus"]);
 
     assert!(
         added.status.success(),
@@ -506,4 +508,10 @@ fn an_admin_adds_a_person_by_hand_and_their_history_names_the_admin() {
             .all(|e| e["actor"] == "Mira" && e["via"] == "cli")
     );
     assert!(stdout(&listed).contains("piet@example.nl"));
+    let csv = stdout(&audit_csv);
+    assert!(csv.starts_with("id,at,actor,via,action,"), "{csv}");
+    assert!(csv.contains(",Mira,cli,person_add,zonnehof,piet@example.nl,"), "{csv}");
+    assert!(csv.contains(",Mira,cli,team_create,zonnehof,,,night,"), "{csv}");
+    assert_eq!(bogus.status.code(), Some(2), "an unknown status is a usage error");
+    assert!(String::from_utf8_lossy(&bogus.stderr).contains("suspended"));
 }

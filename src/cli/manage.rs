@@ -586,3 +586,22 @@ pub async fn resend_invite(
     eprintln!("{}", super::mail_summary(&drained));
     Ok(ExitCode::Success)
 }
+
+/// `audit`: the trail, oldest first, as a table, JSON or CSV.
+pub async fn audit(
+    app: &App,
+    after: i64,
+    limit: i64,
+    format: super::TableFormat,
+) -> anyhow::Result<ExitCode> {
+    let events = app
+        .store
+        .audit_trail(after, limit.clamp(1, 100_000))
+        .await?;
+    match format {
+        super::TableFormat::Table => out!("{}", report::audit_table(&events)),
+        super::TableFormat::Json => outln!("{}", report::audit_json(&events)),
+        super::TableFormat::Csv => out!("{}", report::audit_csv(&events)?),
+    }
+    Ok(ExitCode::Success)
+}

@@ -220,6 +220,16 @@ pub enum Command {
         #[command(subcommand)]
         action: manage::RolesCommand,
     },
+    /// The audit trail: every action by hand (who, through what, when, what), oldest first.
+    Audit {
+        /// Entries after this id (the last one of an earlier read).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+        #[arg(long, value_enum, default_value = "table")]
+        format: TableFormat,
+    },
     /// Named admins, each with a token of their own for the pages and the admin API.
     Admins {
         #[command(subcommand)]
@@ -381,6 +391,11 @@ async fn with_app(mut app: App, command: Command) -> anyhow::Result<ExitCode> {
         Command::Accounts { action } => manage::accounts(&app, action).await?,
         Command::Teams { action } => manage::teams(&app, action).await?,
         Command::Roles { action } => manage::roles(&app, action).await?,
+        Command::Audit {
+            after,
+            limit,
+            format,
+        } => manage::audit(&app, after, limit, format).await?,
         Command::Admins { action } => {
             principals::run(&app, crate::store::PrincipalKind::Admin, action).await?
         }

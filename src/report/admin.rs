@@ -48,6 +48,42 @@ pub fn audit_json(events: &[AuditEvent]) -> String {
     serde_json::to_string_pretty(&docs).unwrap_or_default()
 }
 
+/// The trail as CSV, one line per entry: `id,at,actor,via,action,organisation,email,run_id,
+/// subject,old_value,new_value`.
+pub fn audit_csv(events: &[AuditEvent]) -> anyhow::Result<String> {
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "id",
+        "at",
+        "actor",
+        "via",
+        "action",
+        "organisation",
+        "email",
+        "run_id",
+        "subject",
+        "old_value",
+        "new_value",
+    ])?;
+    for e in events {
+        let text = |v: &Option<String>| super::cell(v.as_deref().unwrap_or("")).into_owned();
+        w.write_record([
+            e.id.to_string(),
+            time(e.at),
+            super::cell(&e.actor).into_owned(),
+            e.via.as_str().to_string(),
+            e.action.as_str().to_string(),
+            text(&e.organisation),
+            text(&e.email),
+            e.run_id.map(|r| r.to_string()).unwrap_or_default(),
+            text(&e.subject),
+            text(&e.old_value),
+            text(&e.new_value),
+        ])?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}
+
 /// One line of the trail in words: "granted a role `admin`", "changed a field `job_title`:
 /// Nurse → Head nurse".
 pub fn audit_line(e: &AuditEvent) -> String {

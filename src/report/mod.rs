@@ -18,7 +18,8 @@ use crate::planner::ChangeKind;
 
 pub use accounts::{mail_problem_text, users_csv, users_json, users_table, users_xlsx};
 pub use admin::{
-    audit_json, audit_line, audit_table, roles_json, roles_table, teams_json, teams_table,
+    audit_csv, audit_json, audit_line, audit_table, roles_json, roles_table, teams_json,
+    teams_table,
 };
 pub use coverage::{field_counts, field_counts_text};
 

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -23,7 +23,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::supervise::{TaskState, TaskStatus};
-use super::{Daemon, NotApproved, StartError, accounts, auth, pages, people};
+use super::{Daemon, NotApproved, StartError, accounts, auth, listing, pages, people};
 use crate::domain::{Actor, AuditAction, Email, RunMode, Trigger, Via};
 use crate::report;
 use crate::secret::sha256_hex as token_hash;
@@ -50,12 +50,13 @@ fn route(method: Method, path: &'static str, handler: MethodRouter<Shared>) -> A
 /// Every route that needs the admin token: the JSON API and the pages.
 pub fn admin_routes() -> Vec<AdminRoute> {
     vec![
-        route(Method::GET, "/api/runs", get(list_runs)),
+        route(Method::GET, "/api/runs", get(listing::list_runs)),
         route(Method::POST, "/api/runs", post(trigger_run)),
         route(Method::GET, "/api/runs/{id}", get(run_report)),
         route(Method::POST, "/api/runs/{id}/approve", post(approve_run)),
         route(Method::GET, "/api/accounts", get(accounts::list_accounts)),
         route(Method::POST, "/api/accounts/resend", post(resend_invite)),
+        route(Method::GET, "/api/audit", get(listing::audit_trail)),
         route(Method::GET, "/", get(pages::home)),
         route(Method::GET, "/runs", get(pages::runs)),
         route(Method::POST, "/runs", post(pages::trigger)),
@@ -287,25 +288,6 @@ pub(super) fn internal(e: anyhow::Error) -> Response {
     let message = format!("{e:#}");
     tracing::error!(error = %message, "Request failed");
     error(StatusCode::INTERNAL_SERVER_ERROR, message)
-}
-
-#[derive(Deserialize)]
-struct RunsQuery {
-    limit: Option<i64>,
-    connector: Option<String>,
-}
-
-async fn list_runs(State(daemon): State<Shared>, Query(q): Query<RunsQuery>) -> Response {
-    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
-    match daemon
-        .app
-        .store
-        .list_runs(limit, q.connector.as_deref())
-        .await
-    {
-        Ok(runs) => json_text(StatusCode::OK, report::runs_json(&runs)),
-        Err(e) => internal(e.into()),
-    }
 }
 
 async fn run_report(State(daemon): State<Shared>, Path(id): Path<i64>) -> Response {

@@ -19,6 +19,7 @@ mod accounts;
 mod api;
 mod auth;
 mod http;
+mod listing;
 mod pages;
 mod people;
 mod service;

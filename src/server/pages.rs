@@ -236,11 +236,6 @@ pub async fn home() -> Redirect {
     Redirect::to("/runs")
 }
 
-#[derive(Deserialize)]
-pub struct RunsQuery {
-    connector: Option<String>,
-}
-
 #[derive(Template)]
 #[template(path = "runs.html", config = "src/server/askama.toml")]
 struct RunsPage<'a> {
@@ -248,7 +243,16 @@ struct RunsPage<'a> {
     chart: Option<Chart<'a>>,
     /// The configured connectors, and whether the list is filtered by each.
     filter: Vec<(&'a str, bool)>,
+    /// The other filters' choices, and which is chosen.
+    statuses: Vec<(&'static str, bool)>,
+    modes: Vec<(&'static str, bool)>,
+    triggers: Vec<(&'static str, bool)>,
+    kinds: Vec<(&'static str, bool)>,
+    from: &'a str,
+    to: &'a str,
     rows: Vec<RunRow<'a>>,
+    /// The next (older) page, when there may be one.
+    older: Option<String>,
 }
 
 /// A row of the runs table.
@@ -264,20 +268,40 @@ struct RunRow<'a> {
     changes: String,
 }
 
-/// The runs table, with a chart of changes per run over time.
-pub async fn runs(State(daemon): State<Shared>, Query(q): Query<RunsQuery>) -> Response {
-    let connector = q.connector.filter(|c| !c.is_empty());
-    let runs = match daemon.app.store.list_runs(100, connector.as_deref()).await {
+/// How many runs a page of the runs table shows.
+const RUNS_PER_PAGE: i64 = 100;
+
+/// The choices of a filter, each marked when it is the chosen one.
+fn choices(all: &[&'static str], chosen: Option<&str>) -> Vec<(&'static str, bool)> {
+    all.iter().map(|c| (*c, chosen == Some(*c))).collect()
+}
+
+/// The runs table, filtered, a page at a time (newest first), with a chart of changes per
+/// run over time.
+pub async fn runs(
+    State(daemon): State<Shared>,
+    Query(q): Query<super::listing::RunsQuery>,
+) -> Response {
+    let filter = match q.filter() {
+        Ok(filter) => filter,
+        Err(message) => return error_page(StatusCode::BAD_REQUEST, "Runs", &message),
+    };
+    let runs = match daemon
+        .app
+        .store
+        .find_runs(&filter, q.before, RUNS_PER_PAGE)
+        .await
+    {
         Ok(runs) => runs,
         Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Runs", &e.to_string()),
     };
-    let filter = daemon
+    let connectors = daemon
         .app
         .config
         .settings
         .connectors
         .keys()
-        .map(|c| (c.as_str(), connector.as_deref() == Some(c.as_str())))
+        .map(|c| (c.as_str(), filter.connector.as_deref() == Some(c.as_str())))
         .collect();
     let rows = runs
         .iter()
@@ -293,11 +317,28 @@ pub async fn runs(State(daemon): State<Shared>, Query(q): Query<RunsQuery>) -> R
             changes: report::counts_summary(r),
         })
         .collect();
+    let kinds: Vec<&'static str> = ChangeKind::ALL.iter().map(|k| k.as_str()).collect();
+    let older = (runs.len() as i64 == RUNS_PER_PAGE)
+        .then(|| {
+            runs.last()
+                .map(|r| format!("/runs?{}", q.query_string(r.id)))
+        })
+        .flatten();
     let page = RunsPage {
         title: "Runs",
         chart: chart(&runs),
-        filter,
+        filter: connectors,
+        statuses: choices(
+            &["running", "succeeded", "failed", "held", "approved"],
+            q.status.as_deref(),
+        ),
+        modes: choices(&["plan", "apply"], q.mode.as_deref()),
+        triggers: choices(&["command", "schedule", "api"], q.trigger.as_deref()),
+        kinds: choices(&kinds, q.kind.as_deref()),
+        from: q.from.as_deref().unwrap_or(""),
+        to: q.to.as_deref().unwrap_or(""),
         rows,
+        older,
     };
     render(StatusCode::OK, &page)
 }
@@ -413,35 +454,135 @@ struct RunPage<'a> {
     for_review: bool,
     /// Still running: the page refreshes itself.
     running: bool,
-    /// The changes by kind, in [`ChangeKind::ALL`] order (unknown kinds last).
-    groups: Vec<(&'a str, Vec<&'a ChangeLine>)>,
+    /// Who started or approved the run by hand, and when.
+    actions: Vec<String>,
+    /// The changes shown, by kind in [`ChangeKind::ALL`] order.
+    groups: Vec<Group<'a>>,
+    /// Links between the pages of one kind, when the page shows one kind.
+    previous: Option<String>,
+    next: Option<String>,
+    /// Back to every kind, when the page shows one.
+    all_kinds: Option<String>,
 }
 
-/// One run: its summary, why it was held or failed, and its changes grouped by kind.
-pub async fn run(State(daemon): State<Shared>, Path(id): Path<i64>) -> Response {
-    match daemon.app.store.run_report(id).await {
-        Ok(Some(report)) => render(StatusCode::OK, &run_page(&format!("Run #{id}"), &report)),
-        Ok(None) => error_page(
-            StatusCode::NOT_FOUND,
-            "No such run",
-            &format!("There is no run {id}."),
-        ),
-        Err(e) => error_page(StatusCode::INTERNAL_SERVER_ERROR, "Run", &e.to_string()),
+/// The lines of one kind a run's page shows.
+struct Group<'a> {
+    kind: &'a str,
+    /// Every line of the kind in the run.
+    count: i64,
+    lines: Vec<&'a ChangeLine>,
+    /// The page that lists them all, a page at a time, when more than these exist.
+    all: Option<String>,
+}
+
+/// How many lines of each kind a run's page shows, and how many one kind's page shows.
+const LINES_PER_KIND: usize = 20;
+const LINES_PER_PAGE: i64 = 100;
+
+#[derive(Deserialize)]
+pub struct RunQuery {
+    /// Show only this kind of change, a page at a time.
+    kind: Option<String>,
+    page: Option<u32>,
+}
+
+/// One run: its summary, why it was held or failed, who started or approved it by hand, and
+/// its changes by kind, the first of each kind, or one kind a page at a time.
+pub async fn run(
+    State(daemon): State<Shared>,
+    Path(id): Path<i64>,
+    Query(q): Query<RunQuery>,
+) -> Response {
+    let store = &daemon.app.store;
+    let kind = q
+        .kind
+        .as_deref()
+        .and_then(ChangeKind::parse)
+        .map(ChangeKind::as_str);
+    let page = q.page.unwrap_or(1).max(1);
+    let head = if kind.is_some() { 0 } else { LINES_PER_KIND };
+    let report = match store.run_report_head(id, head).await {
+        Ok(Some(report)) => report,
+        Ok(None) => {
+            return error_page(
+                StatusCode::NOT_FOUND,
+                "No such run",
+                &format!("There is no run {id}."),
+            );
+        }
+        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Run", &e.to_string()),
+    };
+    let paged = match kind {
+        Some(kind) => {
+            let offset = i64::from(page - 1) * LINES_PER_PAGE;
+            match store
+                .run_changes_of_kind(id, kind, offset, LINES_PER_PAGE)
+                .await
+            {
+                Ok(lines) => Some((kind, lines)),
+                Err(e) => {
+                    return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Run", &e.to_string());
+                }
+            }
+        }
+        None => None,
+    };
+    let actions = match store.audit_of_run(id).await {
+        Ok(events) => events
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} by {} ({}) at {}",
+                    e.action.phrase(),
+                    e.actor,
+                    e.via.as_str(),
+                    time(e.at)
+                )
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "Cannot read who acted on a run");
+            Vec::new()
+        }
+    };
+    let title = format!("Run #{id}");
+    let mut page_view = run_page(&title, &report, actions);
+    if let Some((kind, lines)) = &paged {
+        let count = report.summary.counts.get(*kind).copied().unwrap_or(0);
+        let pages = u32::try_from((count + LINES_PER_PAGE - 1) / LINES_PER_PAGE).unwrap_or(1);
+        let link = |p: u32| format!("/runs/{id}?kind={kind}&page={p}");
+        page_view.groups = vec![Group {
+            kind,
+            count,
+            lines: lines.iter().collect(),
+            all: None,
+        }];
+        page_view.previous = (page > 1).then(|| link(page - 1));
+        page_view.next = (page < pages).then(|| link(page + 1));
+        page_view.all_kinds = Some(format!("/runs/{id}"));
     }
+    render(StatusCode::OK, &page_view)
 }
 
-fn run_page<'a>(title: &'a str, report: &'a RunReport) -> RunPage<'a> {
+fn run_page<'a>(title: &'a str, report: &'a RunReport, actions: Vec<String>) -> RunPage<'a> {
     let s = &report.summary;
-    let mut by_kind: BTreeMap<usize, (&str, Vec<&ChangeLine>)> = BTreeMap::new();
+    let mut by_kind: BTreeMap<usize, Group<'a>> = BTreeMap::new();
     for c in &report.changes {
         let order = ChangeKind::ALL
             .iter()
             .position(|k| k.as_str() == c.kind)
             .unwrap_or(usize::MAX);
+        let count = s.counts.get(c.kind.as_str()).copied().unwrap_or(0);
         by_kind
             .entry(order)
-            .or_insert((&c.kind, Vec::new()))
-            .1
+            .or_insert_with(|| Group {
+                kind: &c.kind,
+                count,
+                lines: Vec::new(),
+                all: (count > LINES_PER_KIND as i64)
+                    .then(|| format!("/runs/{}?kind={}", s.id, c.kind)),
+            })
+            .lines
             .push(c);
     }
     RunPage {
@@ -462,7 +603,11 @@ fn run_page<'a>(title: &'a str, report: &'a RunReport) -> RunPage<'a> {
             .iter()
             .any(|e| e.code == crate::domain::Code::HeldForReview.as_str()),
         running: s.status == RunStatus::Running,
+        actions,
         groups: by_kind.into_values().collect(),
+        previous: None,
+        next: None,
+        all_kinds: None,
     }
 }
 

@@ -284,6 +284,17 @@ impl Store {
         dispatch!(self, manual::account_id(email))
     }
 
+    /// The audit trail, oldest first: at most `limit` entries with an id above `after` (the
+    /// cursor: the last id of the page before).
+    pub async fn audit_trail(&self, after: i64, limit: i64) -> Result<Vec<AuditEvent>> {
+        dispatch!(self, manual::audit_trail(after, limit))
+    }
+
+    /// The actions by hand on one run (who started it, who approved it), oldest first.
+    pub async fn audit_of_run(&self, run_id: i64) -> Result<Vec<AuditEvent>> {
+        dispatch!(self, manual::audit_of_run(run_id))
+    }
+
     /// The audit trail of one account, oldest first.
     pub async fn audit_of_account(&self, account_id: i64) -> Result<Vec<AuditEvent>> {
         dispatch!(self, manual::audit_of_account(account_id))

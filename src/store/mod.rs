@@ -70,7 +70,7 @@ pub use person::{
     HISTORY_LINES, HistoryLine, PersonMembership, PersonRole, PersonTeam, PersonView,
 };
 pub use principals::{Principal, PrincipalKind};
-pub use runs::{NewRun, RunEnd};
+pub use runs::{NewRun, RunEnd, RunFilter};
 pub use service::{
     DirectoryAccount, DirectoryMembership, DirectoryPage, DirectoryQuery, DirectoryRole,
     DirectoryTeamLink,

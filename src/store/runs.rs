@@ -10,6 +10,21 @@ use crate::planner::Plan;
 
 use super::{Result, Store};
 
+/// Which runs a list shows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunFilter {
+    pub connector: Option<String>,
+    pub status: Option<RunStatus>,
+    pub mode: Option<RunMode>,
+    pub trigger: Option<Trigger>,
+    /// Runs with at least one change line of this kind.
+    pub kind: Option<String>,
+    /// Started at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Started before.
+    pub until: Option<DateTime<Utc>>,
+}
+
 /// A run about to start.
 #[derive(Clone, Debug)]
 pub struct NewRun<'a> {
@@ -72,7 +87,22 @@ impl Store {
 
     /// The newest runs first, of every connector or of one.
     pub async fn list_runs(&self, limit: i64, connector: Option<&str>) -> Result<Vec<RunSummary>> {
-        dispatch!(self, runs::list_runs(limit, connector))
+        let filter = RunFilter {
+            connector: connector.map(str::to_string),
+            ..RunFilter::default()
+        };
+        self.find_runs(&filter, None, limit).await
+    }
+
+    /// The newest runs the filter selects, older than run `before` when given (the cursor of
+    /// the next page: the last id of the one before), at most `limit`.
+    pub async fn find_runs(
+        &self,
+        filter: &RunFilter,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<RunSummary>> {
+        dispatch!(self, runs::list_runs(filter, before, limit))
     }
 
     /// The newest run of each connector, in connector order.
@@ -91,6 +121,18 @@ impl Store {
     pub async fn run_report_head(&self, run_id: i64, per_kind: usize) -> Result<Option<RunReport>> {
         let per_kind = i64::try_from(per_kind).unwrap_or(i64::MAX);
         dispatch!(self, runs::run_report_head(run_id, per_kind))
+    }
+
+    /// One page of a run's change lines of one kind, as recorded: `limit` lines after the
+    /// first `offset`. What a run's page shows of a kind with many lines.
+    pub async fn run_changes_of_kind(
+        &self,
+        run_id: i64,
+        kind: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<crate::domain::ChangeLine>> {
+        dispatch!(self, runs::run_changes_of_kind(run_id, kind, offset, limit))
     }
 
     /// Hands every change line of a run to `each`, one at a time, in the order a report lists

@@ -12,7 +12,7 @@ use crate::domain::{
     ChangeLine, FetchKind, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger,
 };
 use crate::planner::{ChangeKind, Changes};
-use crate::store::{DIGEST_KIND, Doing, NewRun, Result, RunEnd, StoreError};
+use crate::store::{DIGEST_KIND, Doing, NewRun, Result, RunEnd, RunFilter, StoreError};
 
 pub(in crate::store) async fn start_run(pool: &Pool<Db>, run: &NewRun<'_>) -> Result<i64> {
     let row = sqlx::query(
@@ -369,18 +369,47 @@ async fn add_counts(pool: &Pool<Db>, runs: &mut [RunSummary]) -> Result<()> {
 
 pub(in crate::store) async fn list_runs(
     pool: &Pool<Db>,
+    filter: &RunFilter,
+    before: Option<i64>,
     limit: i64,
-    connector: Option<&str>,
 ) -> Result<Vec<RunSummary>> {
-    let rows: Vec<RunRow> = sqlx::query_as(&format!(
+    let mut qb = QueryBuilder::<Db>::new(format!(
         "SELECT {RUN_COLUMNS} FROM sync_runs r JOIN organisations o ON o.id = r.organisation_id \
-         WHERE (CAST($2 AS TEXT) IS NULL OR r.connector_id = $2) ORDER BY r.id DESC LIMIT $1"
-    ))
-    .bind(limit)
-    .bind(connector)
-    .fetch_all(pool)
-    .await
-    .doing("listing runs")?;
+         WHERE 1 = 1"
+    ));
+    if let Some(before) = before {
+        qb.push(" AND r.id < ").push_bind(before);
+    }
+    if let Some(connector) = &filter.connector {
+        qb.push(" AND r.connector_id = ")
+            .push_bind(connector.clone());
+    }
+    if let Some(status) = filter.status {
+        qb.push(" AND r.status = ").push_bind(status.as_str());
+    }
+    if let Some(mode) = filter.mode {
+        qb.push(" AND r.mode = ").push_bind(mode.as_str());
+    }
+    if let Some(trigger) = filter.trigger {
+        qb.push(" AND r.trigger = ").push_bind(trigger.as_str());
+    }
+    if let Some(since) = filter.since {
+        qb.push(" AND r.started_at >= ").push_bind(since);
+    }
+    if let Some(until) = filter.until {
+        qb.push(" AND r.started_at < ").push_bind(until);
+    }
+    if let Some(kind) = &filter.kind {
+        qb.push(" AND EXISTS (SELECT 1 FROM sync_changes c WHERE c.run_id = r.id AND c.kind = ")
+            .push_bind(kind.clone())
+            .push(")");
+    }
+    qb.push(" ORDER BY r.id DESC LIMIT ").push_bind(limit);
+    let rows: Vec<RunRow> = qb
+        .build_query_as()
+        .fetch_all(pool)
+        .await
+        .doing("listing runs")?;
     summaries(pool, rows).await
 }
 
@@ -466,6 +495,27 @@ pub(in crate::store) async fn run_report_head(
         changes,
         errors,
     }))
+}
+
+pub(in crate::store) async fn run_changes_of_kind(
+    pool: &Pool<Db>,
+    run_id: i64,
+    kind: &str,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<ChangeLine>> {
+    let rows: Vec<ChangeRow> = sqlx::query_as(
+        "SELECT kind, employee_id, email, field, old_value, new_value, reason \
+         FROM sync_changes WHERE run_id = $1 AND kind = $2 ORDER BY seq LIMIT $3 OFFSET $4",
+    )
+    .bind(run_id)
+    .bind(kind)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await
+    .doing("reading a page of a run's changes")?;
+    Ok(rows.into_iter().map(ChangeLine::from).collect())
 }
 
 pub(in crate::store) async fn each_change(

@@ -13,7 +13,9 @@ pub(in crate::store) use groups::{
 pub(in crate::store) use people::{
     add_person, edit_person, lift_suspension, remove_membership, suspend,
 };
-pub(in crate::store) use trail::{account_id, audit_of_account, record_audit};
+pub(in crate::store) use trail::{
+    account_id, audit_of_account, audit_of_run, audit_trail, record_audit,
+};
 
 use chrono::{DateTime, Utc};
 

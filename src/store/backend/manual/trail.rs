@@ -72,6 +72,42 @@ impl AuditRow {
     }
 }
 
+pub(in crate::store) async fn audit_trail(
+    pool: &Pool<Db>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<AuditEvent>> {
+    let rows: Vec<AuditRow> = sqlx::query_as(
+        "SELECT e.id, e.at, e.actor, e.via, e.action, o.slug, e.account_id, e.email, e.run_id, \
+         e.subject, e.old_value, e.new_value FROM audit_events e \
+         LEFT JOIN organisations o ON o.id = e.organisation_id \
+         WHERE e.id > $1 ORDER BY e.id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .doing("reading the audit trail")?;
+    rows.into_iter().map(AuditRow::into_event).collect()
+}
+
+pub(in crate::store) async fn audit_of_run(
+    pool: &Pool<Db>,
+    run_id: i64,
+) -> Result<Vec<AuditEvent>> {
+    let rows: Vec<AuditRow> = sqlx::query_as(
+        "SELECT e.id, e.at, e.actor, e.via, e.action, o.slug, e.account_id, e.email, e.run_id, \
+         e.subject, e.old_value, e.new_value FROM audit_events e \
+         LEFT JOIN organisations o ON o.id = e.organisation_id \
+         WHERE e.run_id = $1 ORDER BY e.id",
+    )
+    .bind(run_id)
+    .fetch_all(pool)
+    .await
+    .doing("reading the run's audit trail")?;
+    rows.into_iter().map(AuditRow::into_event).collect()
+}
+
 pub(in crate::store) async fn audit_of_account(
     pool: &Pool<Db>,
     account_id: i64,
