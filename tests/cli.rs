@@ -510,8 +510,18 @@ fn an_admin_adds_a_person_by_hand_and_their_history_names_the_admin() {
     assert!(stdout(&listed).contains("piet@example.nl"));
     let csv = stdout(&audit_csv);
     assert!(csv.starts_with("id,at,actor,via,action,"), "{csv}");
-    assert!(csv.contains(",Mira,cli,person_add,zonnehof,piet@example.nl,"), "{csv}");
-    assert!(csv.contains(",Mira,cli,team_create,zonnehof,,,night,"), "{csv}");
-    assert_eq!(bogus.status.code(), Some(2), "an unknown status is a usage error");
+    assert!(
+        csv.contains(",Mira,cli,person_add,zonnehof,piet@example.nl,"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(",Mira,cli,team_create,zonnehof,,,night,"),
+        "{csv}"
+    );
+    assert_eq!(
+        bogus.status.code(),
+        Some(2),
+        "an unknown status is a usage error"
+    );
     assert!(String::from_utf8_lossy(&bogus.stderr).contains("suspended"));
 }
