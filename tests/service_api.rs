@@ -412,3 +412,115 @@ async fn a_run_started_for_review_is_held_with_its_plan_and_applied_when_approve
         Some("Mira")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_adds_and_manages_a_person_by_hand_naming_the_admin() {
+    // Arrange
+    let (_dir, _hr, base) = synced().await;
+    let client = client();
+    let call = |method: reqwest::Method, path: &str, body: serde_json::Value| {
+        client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(MIRA_TOKEN)
+            .json(&body)
+            .send()
+    };
+
+    // Act
+    let added = call(
+        reqwest::Method::POST,
+        "/api/people",
+        serde_json::json!({
+            "organisation": "acme", "email": "gerda@example.org", "first_name": "Gerda",
+            "roles": ["volunteer"], "send_invite": false,
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(added.status(), 201);
+    let id = added.json::<serde_json::Value>().await.unwrap()["account_id"]
+        .as_i64()
+        .unwrap();
+    let edited = call(
+        reqwest::Method::PATCH,
+        &format!("/api/people/{id}"),
+        serde_json::json!({ "organisation": "acme", "fields": { "job_title": "Host" } }),
+    )
+    .await
+    .unwrap();
+    let team = call(
+        reqwest::Method::POST,
+        "/api/teams",
+        serde_json::json!({ "organisation": "acme", "key": "night" }),
+    )
+    .await
+    .unwrap();
+    let coach = call(
+        reqwest::Method::POST,
+        &format!("/api/people/{id}/teams"),
+        serde_json::json!({ "organisation": "acme", "team": "night", "role": "coach", "action": "add" }),
+    )
+    .await
+    .unwrap();
+    let admin_right = call(
+        reqwest::Method::POST,
+        &format!("/api/people/{id}/roles"),
+        serde_json::json!({ "organisation": "acme", "role": "admin", "action": "grant" }),
+    )
+    .await
+    .unwrap();
+    let suspended = call(
+        reqwest::Method::POST,
+        &format!("/api/people/{id}/membership"),
+        serde_json::json!({ "organisation": "acme", "action": "suspend" }),
+    )
+    .await
+    .unwrap();
+    let person: serde_json::Value = client
+        .get(format!("{base}/api/people/{id}"))
+        .bearer_auth(MIRA_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let teams: serde_json::Value = client
+        .get(format!("{base}/api/teams?org=acme"))
+        .bearer_auth(MIRA_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(edited.status(), 200);
+    assert_eq!(team.status(), 201);
+    assert_eq!(coach.status(), 200);
+    assert_eq!(admin_right.status(), 200);
+    assert_eq!(suspended.status(), 200);
+    assert_eq!(person["memberships"][0]["suspended"], true);
+    assert_eq!(person["memberships"][0]["job_title"], "Host");
+    let roles: Vec<&str> = person["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["admin", "volunteer"]);
+    let history = person["history"].as_array().unwrap();
+    assert!(history.len() >= 6, "{history:?}");
+    assert!(
+        history.iter().all(|h| h["who"] == "Mira (api)"),
+        "{history:?}"
+    );
+    let night = teams
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["key"] == "night")
+        .unwrap();
+    assert_eq!(night["coaches"][0]["email"], "gerda@example.org");
+}

@@ -17,13 +17,13 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get, patch, post};
 use axum::{Extension, Json};
 use chrono::Utc;
 use serde::Deserialize;
 
 use super::supervise::{TaskState, TaskStatus};
-use super::{Daemon, NotApproved, StartError, accounts, auth, listing, pages, people};
+use super::{Daemon, NotApproved, StartError, accounts, auth, listing, manage_api, pages, people};
 use crate::domain::{Actor, AuditAction, Email, RunMode, Trigger, Via};
 use crate::report;
 use crate::secret::sha256_hex as token_hash;
@@ -57,6 +57,26 @@ pub fn admin_routes() -> Vec<AdminRoute> {
         route(Method::GET, "/api/accounts", get(accounts::list_accounts)),
         route(Method::POST, "/api/accounts/resend", post(resend_invite)),
         route(Method::GET, "/api/audit", get(listing::audit_trail)),
+        route(Method::POST, "/api/people", post(manage_api::add_person)),
+        route(Method::GET, "/api/people/{id}", get(manage_api::person)),
+        route(Method::PATCH, "/api/people/{id}", patch(manage_api::edit)),
+        route(
+            Method::POST,
+            "/api/people/{id}/roles",
+            post(manage_api::role),
+        ),
+        route(
+            Method::POST,
+            "/api/people/{id}/teams",
+            post(manage_api::team_link),
+        ),
+        route(
+            Method::POST,
+            "/api/people/{id}/membership",
+            post(manage_api::membership),
+        ),
+        route(Method::GET, "/api/teams", get(manage_api::teams)),
+        route(Method::POST, "/api/teams", post(manage_api::create_team)),
         route(Method::GET, "/", get(pages::home)),
         route(Method::GET, "/runs", get(pages::runs)),
         route(Method::POST, "/runs", post(pages::trigger)),

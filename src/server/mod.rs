@@ -20,6 +20,7 @@ mod api;
 mod auth;
 mod http;
 mod listing;
+mod manage_api;
 mod pages;
 mod people;
 mod service;
