@@ -25,8 +25,13 @@
 //! `hrsync fetch` reading the people from a SCIM server on this machine, beside the raw
 //! download of the same pages.
 //!
+//! A third table (see `pages.rs`) holds the admin pages and the accounts API answering on the
+//! largest size after its first sync (a run of about three changes per person): each page's
+//! median and slowest answer and its size, beside the target of 500 ms and 1 MiB.
+//!
 //! Run it with `cargo bench --bench end_to_end`, narrowed with `-- --sizes 10000,100000`,
-//! `-- --backend sqlite` (or `postgres`), `-- --runs 5` and `-- --only table` (or `figures`).
+//! `-- --backend sqlite` (or `postgres`), `-- --runs 5` and `-- --only table` (or `figures`,
+//! or `pages`).
 
 // A benchmark stops at the first thing that is not as expected.
 #![allow(
@@ -37,6 +42,7 @@
 )]
 
 mod figures;
+mod pages;
 
 use std::fmt::Write as _;
 use std::io::Read as _;
@@ -138,10 +144,12 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             }
             "--backend" => only = Some(it.next().context("--backend needs a name")?.clone()),
             "--only" => {
-                let part = it.next().context("--only needs `table` or `figures`")?;
+                let part = it
+                    .next()
+                    .context("--only needs `table`, `figures` or `pages`")?;
                 ensure!(
-                    part == "table" || part == "figures",
-                    "--only: `table` or `figures`, not `{part}`"
+                    ["table", "figures", "pages"].contains(&part.as_str()),
+                    "--only: `table`, `figures` or `pages`, not `{part}`"
                 );
                 part_only = Some(part.clone());
             }
@@ -202,6 +210,19 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         eprintln!("SCIM fetch of {people} people");
         extra.push(figures::http(people, &rt)?);
         println!("{}", figures::table(&extra));
+    }
+    if wants("pages") {
+        let people = sizes.iter().copied().max().unwrap_or(100_000);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let mut answered = Vec::new();
+        for backend in &backends {
+            eprintln!("{} · pages on {people} people", backend.name());
+            answered.extend(pages::pages(backend, people, &rt)?);
+        }
+        println!("{}", pages::table(&answered));
     }
     Ok(())
 }

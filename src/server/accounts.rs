@@ -65,6 +65,7 @@ impl AccountsQuery {
             descending: self.dir.as_deref() == Some("desc"),
             page: self.page.unwrap_or(1).max(1),
             per_page: self.per_page.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE),
+            count: true,
         }
     }
 
@@ -189,7 +190,11 @@ struct AccountRow<'a> {
 /// Accounts: a page of them with filters, sorting, statistics and export.
 pub async fn accounts(State(daemon): State<Shared>, Query(q): Query<AccountsQuery>) -> Response {
     let filter = q.filter();
-    let paging = q.page();
+    // The statistics count the matches; the page need not count them again.
+    let paging = UserPage {
+        count: false,
+        ..q.page()
+    };
     let store = &daemon.app.store;
     let stale_days = daemon.app.config.settings.server.stale_invite_days;
     let stale_before = Utc::now() - chrono::Duration::days(i64::from(stale_days));
@@ -207,6 +212,7 @@ pub async fn accounts(State(daemon): State<Shared>, Query(q): Query<AccountsQuer
         }
     };
     let users = &found.rows;
+    let total = counted.total;
     let orgs = daemon
         .app
         .config
@@ -238,14 +244,14 @@ pub async fn accounts(State(daemon): State<Shared>, Query(q): Query<AccountsQuer
             ),
         })
         .collect();
-    let pages = pages_of(found.total, paging.per_page);
+    let pages = pages_of(total, paging.per_page);
     let link = |page: u32| format!("/accounts?{}", q.query_string(page));
     let first_shown = i64::from(paging.page - 1) * i64::from(paging.per_page) + 1;
     let pager = Pager {
         page: paging.page,
         pages,
-        total: found.total,
-        first_shown: first_shown.min(found.total),
+        total,
+        first_shown: first_shown.min(total),
         last_shown: (first_shown + users.len() as i64 - 1).max(0),
         previous: (paging.page > 1).then(|| link(paging.page - 1)),
         next: (paging.page < pages).then(|| link(paging.page + 1)),

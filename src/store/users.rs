@@ -74,12 +74,16 @@ pub struct UserPage {
     /// 1 for the first page.
     pub page: u32,
     pub per_page: u32,
+    /// Count every match too ([`UsersPage::total`]); a caller that reads
+    /// [`Store::user_stats`] has the count already.
+    pub count: bool,
 }
 
 /// A page of the account list, with how many the filter matches in all.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UsersPage {
     pub rows: Vec<UserRow>,
+    /// How many the filter matches; -1 when the page was read without counting.
     pub total: i64,
 }
 

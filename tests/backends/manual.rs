@@ -554,6 +554,7 @@ pub async fn the_account_list_pages_sorts_filters_and_counts_in_the_database(
         descending,
         page: n,
         per_page: 2,
+        count: true,
     };
 
     // Act

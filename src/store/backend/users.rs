@@ -136,21 +136,35 @@ pub(in crate::store) async fn list_users(
          m.employee_id, {STATUS} AS status, m.connector_id, m.job_title, m.created_at, \
          a.activated_at, a.last_login_at{FROM}"
     ));
-    push_filter(&mut qb, filter);
     match page {
         Some(p) => {
+            // The page's memberships are found first, ordered and skipped on the narrow
+            // keys alone; then only those rows are read whole.
+            qb.push(" AND m.id IN (SELECT m.id");
+            qb.push(FROM);
+            push_filter(&mut qb, filter);
             let direction = if p.descending { "DESC" } else { "ASC" };
-            // NULLs last either way, as both backends can say.
             let column = order_by(p.sort);
-            qb.push(format!(
-                " ORDER BY CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {direction}, \
-                 o.slug, a.email_norm, m.id LIMIT "
-            ))
-            .push_bind(i64::from(p.per_page))
-            .push(" OFFSET ")
-            .push_bind(i64::from(p.page.saturating_sub(1)) * i64::from(p.per_page));
+            // NULLs last either way, as both backends can say; a column that is never NULL
+            // is ordered by itself, so an index on it can serve the order.
+            let nulls_last = match p.sort {
+                UserSort::Activated | UserSort::LastLogin => {
+                    format!("CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, ")
+                }
+                _ => String::new(),
+            };
+            let order =
+                format!(" ORDER BY {nulls_last}{column} {direction}, o.slug, a.email_norm, m.id");
+            qb.push(&order)
+                .push(" LIMIT ")
+                .push_bind(i64::from(p.per_page))
+                .push(" OFFSET ")
+                .push_bind(i64::from(p.page.saturating_sub(1)) * i64::from(p.per_page))
+                .push(")")
+                .push(order);
         }
         None => {
+            push_filter(&mut qb, filter);
             qb.push(" ORDER BY o.slug, a.email_norm");
         }
     }
@@ -161,6 +175,8 @@ pub(in crate::store) async fn list_users(
         .doing("listing accounts")?;
     let total = match page {
         None => rows.len() as i64,
+        // The caller counts the filter's matches itself (with its statistics).
+        Some(p) if !p.count => -1,
         Some(_) => {
             let mut count = QueryBuilder::<Db>::new(format!("SELECT COUNT(*){FROM}"));
             push_filter(&mut count, filter);
