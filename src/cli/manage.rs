@@ -191,13 +191,18 @@ pub enum RolesCommand {
 }
 
 /// The admin running the command line.
-pub(super) fn actor(by: Option<&str>) -> Actor {
+pub(super) fn actor(by: Option<&str>) -> anyhow::Result<Actor> {
     let name = by
         .map(str::to_string)
         .or_else(|| std::env::var("USER").ok())
         .or_else(|| std::env::var("LOGNAME").ok())
-        .unwrap_or_default();
-    Actor::new(&name, Via::Cli)
+        .and_then(|n| crate::domain::non_empty(&n))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "who is acting? Name yourself with --by NAME (or HRSYNC_ADMIN) for the audit trail"
+            )
+        })?;
+    Ok(Actor::new(&name, Via::Cli))
 }
 
 /// The organisation named, or the only one; stored, so its row exists.
@@ -284,7 +289,7 @@ async fn add(app: &App, a: AddArgs) -> anyhow::Result<()> {
     };
     let added = app
         .store
-        .add_person(&person, &actor(a.common.by.as_deref()), chrono::Utc::now())
+        .add_person(&person, &actor(a.common.by.as_deref())?, chrono::Utc::now())
         .await?;
     let how = if added.linked {
         "Linked the existing account of"
@@ -340,7 +345,7 @@ async fn edit(app: &App, a: EditArgs) -> anyhow::Result<()> {
     }
     let person = email(&a.email)?;
     let owners = app.config.field_owners();
-    let who = actor(a.common.by.as_deref());
+    let who = actor(a.common.by.as_deref())?;
     let edited = app
         .store
         .edit_person(&org, &person, &edits, &owners, &who, chrono::Utc::now())
@@ -393,7 +398,7 @@ async fn membership(
 ) -> anyhow::Result<()> {
     let org = organisation(app, common).await?;
     let person = email(address)?;
-    let who = actor(common.by.as_deref());
+    let who = actor(common.by.as_deref())?;
     let now = chrono::Utc::now();
     let store = &app.store;
     let (changed, sentence) = match what {
@@ -450,7 +455,7 @@ pub async fn teams(app: &App, command: TeamsCommand) -> anyhow::Result<ExitCode>
             let key = team_key(&key)?;
             let name = value(name.as_deref()).unwrap_or_else(|| key.to_string());
             app.store
-                .create_team(&org, &key, &name, &actor(common.by.as_deref()), now)
+                .create_team(&org, &key, &name, &actor(common.by.as_deref())?, now)
                 .await?;
             done(
                 common.format,
@@ -475,7 +480,7 @@ pub async fn teams(app: &App, command: TeamsCommand) -> anyhow::Result<ExitCode>
     let org = organisation(app, &common).await?;
     let key = team_key(&key)?;
     let person = email(&address)?;
-    let who = actor(common.by.as_deref());
+    let who = actor(common.by.as_deref())?;
     let role_name = role.as_str();
     let (changed, sentence) = if adding {
         let changed = app
@@ -525,7 +530,7 @@ pub async fn roles(app: &App, command: RolesCommand) -> anyhow::Result<ExitCode>
             let role = value(Some(&role)).ok_or_else(|| anyhow::anyhow!("a role needs a name"))?;
             let changed = app
                 .store
-                .grant_role(&org, &person, &role, &actor(common.by.as_deref()), now)
+                .grant_role(&org, &person, &role, &actor(common.by.as_deref())?, now)
                 .await?;
             let sentence = if changed {
                 format!("Granted role `{role}` to {person} in {org}, by hand: no sync revokes it.")
@@ -544,7 +549,7 @@ pub async fn roles(app: &App, command: RolesCommand) -> anyhow::Result<ExitCode>
             let role = value(Some(&role)).ok_or_else(|| anyhow::anyhow!("a role needs a name"))?;
             let changed = app
                 .store
-                .revoke_role(&org, &person, &role, &actor(common.by.as_deref()), now)
+                .revoke_role(&org, &person, &role, &actor(common.by.as_deref())?, now)
                 .await?;
             let sentence = if changed {
                 format!("Revoked role `{role}` of {person} in {org}.")
@@ -572,7 +577,7 @@ pub async fn resend_invite(
     app.store
         .queue_activation_resend(&org, email.key(), chrono::Utc::now())
         .await?;
-    let actor = actor(by);
+    let actor = actor(by)?;
     let entry = crate::store::AuditEntry {
         organisation: Some(&org),
         email: Some(&email),

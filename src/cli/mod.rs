@@ -488,7 +488,7 @@ async fn show_report(
 /// `approve`: a held run applied, then the mail it queued.
 async fn approve(app: &App, run_id: i64, by: Option<&str>) -> anyhow::Result<ExitCode> {
     let outcome = app.approve(run_id).await?;
-    let actor = manage::actor(by);
+    let actor = manage::actor(by)?;
     let entry = crate::store::AuditEntry {
         run_id: Some(run_id),
         ..crate::store::AuditEntry::new(&actor, crate::domain::AuditAction::RunApprove)

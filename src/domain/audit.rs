@@ -8,6 +8,10 @@
 
 use chrono::{DateTime, Utc};
 
+/// The name the audit trail gives the holder of the configured admin token
+/// (`server.admin_token_sha256`); no named admin may take it.
+pub const CONFIGURED_ADMIN: &str = "admin";
+
 /// Through what an admin acted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Via {

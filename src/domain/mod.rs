@@ -13,7 +13,7 @@ mod record;
 mod run;
 mod text;
 
-pub use audit::{Actor, AuditAction, AuditEvent, Via};
+pub use audit::{Actor, AuditAction, AuditEvent, CONFIGURED_ADMIN, Via};
 pub use code::Code;
 pub use directory::{
     Account, AccountId, Directory, Grant, Membership, MembershipId, MembershipState, Team, TeamId,

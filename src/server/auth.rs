@@ -35,8 +35,7 @@ pub const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
 /// timeout needs minute precision, not a database write per request.
 pub const SESSION_TOUCH_EVERY: Duration = Duration::from_secs(60);
 
-/// The name the audit trail gives the configured admin token's holder.
-pub const CONFIGURED_ADMIN: &str = "admin";
+pub use crate::domain::CONFIGURED_ADMIN;
 
 /// The configured admin token hash, if one is configured. Named admins (`hrsync admins add`)
 /// have tokens of their own, kept in the database.

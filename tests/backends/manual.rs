@@ -635,3 +635,60 @@ pub async fn the_account_list_pages_sorts_filters_and_counts_in_the_database(
     );
     Ok(())
 }
+
+pub async fn a_removal_by_hand_shows_in_whats_changed_and_admin_tokens_are_kept_apart(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: Gerda added by hand with the admin right; a named admin with a session.
+    use hrsync::store::PrincipalKind;
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    let store = &app.store;
+    let mut gerda = person("gerda@zorg.example");
+    gerda.roles = vec!["admin".to_string()];
+    store.add_person(&gerda, &admin(), Utc::now()).await?;
+    store
+        .add_principal(PrincipalKind::Admin, "Mira", "hash-one", Utc::now())
+        .await?;
+    let later = Utc::now() + chrono::Duration::hours(1);
+    store
+        .create_admin_session("mira-session", Some("Mira"), Utc::now(), later)
+        .await?;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let before = Utc::now();
+
+    // Act
+    store
+        .revoke_role("zorg", &gerda.email, "admin", &admin(), Utc::now())
+        .await?;
+    let changed = store
+        .directory_page(&hrsync::store::DirectoryQuery {
+            after: 0,
+            limit: 100,
+            updated_since: Some(before),
+        })
+        .await?;
+    let named_admin = store
+        .add_principal(PrincipalKind::Admin, "admin", "hash-two", Utc::now())
+        .await;
+    store
+        .rotate_principal(PrincipalKind::Admin, "Mira", "hash-three")
+        .await?;
+    let session = store.admin_session("mira-session").await?;
+
+    // Assert
+    let emails: Vec<&str> = changed.accounts.iter().map(|a| a.email.as_str()).collect();
+    assert_eq!(
+        emails,
+        ["gerda@zorg.example"],
+        "the revoked admin right is a change"
+    );
+    assert!(changed.accounts[0].roles.iter().all(|r| r.role != "admin"));
+    assert!(is_refused(named_admin, "configured admin token"));
+    assert!(
+        session.is_some_and(|s| s.revoked_at.is_some()),
+        "rotating a token ends the sessions it started"
+    );
+    Ok(())
+}

@@ -21,6 +21,11 @@ pub(in crate::store) async fn add(
     token_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    if kind == PrincipalKind::Admin && name == crate::domain::CONFIGURED_ADMIN {
+        return Err(StoreError::Refused(format!(
+            "`{name}` is the name the audit trail gives the configured admin token; pick another"
+        )));
+    }
     let table = table(kind);
     let done = sqlx::query(&format!(
         "INSERT INTO {table} (name, token_hash, created_at) VALUES ($1, $2, $3) \
@@ -57,6 +62,17 @@ pub(in crate::store) async fn rotate(
     .execute(pool)
     .await
     .doing("rotating a token")?;
+    if kind == PrincipalKind::Admin && done.rows_affected() > 0 {
+        // Sessions started with the old token end with it.
+        sqlx::query(
+            "UPDATE admin_sessions SET revoked_at = $1 WHERE admin_name = $2 AND revoked_at IS NULL",
+        )
+        .bind(chrono::Utc::now().trunc_subsecs(0))
+        .bind(name)
+        .execute(pool)
+        .await
+        .doing("ending the sessions of the old token")?;
+    }
     Ok(done.rows_affected() > 0)
 }
 

@@ -93,7 +93,20 @@ async fn organisation_id(tx: &mut Tx<'_>, org: &str) -> Result<i64> {
         .ok_or_else(|| StoreError::NotFound(format!("there is no organisation `{org}`")))
 }
 
-/// Writes an entry of the audit trail in the action's transaction.
+/// Notes that something of the account changed by hand (a membership, a role, a team link):
+/// the service API's directory read by `updated_since` then sees it, a removal included.
+async fn touch_account(tx: &mut Tx<'_>, account_id: i64, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query("UPDATE accounts SET updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(account_id)
+        .execute(&mut **tx)
+        .await
+        .doing("noting the change of the account")?;
+    Ok(())
+}
+
+/// Writes an entry of the audit trail in the action's transaction, and for a change of the
+/// person's directory rows moves their account's `updated_at`.
 async fn audit(
     tx: &mut Tx<'_>,
     entry: &AuditEntry<'_>,
@@ -101,6 +114,17 @@ async fn audit(
     account_id: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    // A change of the person's directory rows shows in the service API's read of what changed.
+    let changes_directory = !matches!(
+        entry.action,
+        AuditAction::InviteResend
+            | AuditAction::RunApprove
+            | AuditAction::RunStart
+            | AuditAction::Export
+    );
+    if let Some(account) = account_id.filter(|_| changes_directory) {
+        touch_account(tx, account, now).await?;
+    }
     sqlx::query(
         "INSERT INTO audit_events (at, actor, via, action, organisation_id, account_id, run_id, \
          subject, old_value, new_value, email) \
