@@ -196,6 +196,7 @@ pub(super) fn actor(by: Option<&str>) -> anyhow::Result<Actor> {
         .map(str::to_string)
         .or_else(|| std::env::var("USER").ok())
         .or_else(|| std::env::var("LOGNAME").ok())
+        .or_else(os_user)
         .and_then(|n| crate::domain::non_empty(&n))
         .ok_or_else(|| {
             anyhow::anyhow!(
@@ -203,6 +204,18 @@ pub(super) fn actor(by: Option<&str>) -> anyhow::Result<Actor> {
             )
         })?;
     Ok(Actor::new(&name, Via::Cli))
+}
+
+/// The process's user, as `uid N`, where the system says (Linux), for a shell without `USER`
+/// (a container, a cron job).
+fn os_user() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?;
+    Some(format!("uid {uid}"))
 }
 
 /// The organisation named, or the only one; stored, so its row exists.
