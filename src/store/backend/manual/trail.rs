@@ -72,57 +72,53 @@ impl AuditRow {
     }
 }
 
+/// Entries of the trail, oldest first, where `condition` (on `e`, binding `$1`, and `$2` when
+/// `limit` is given) holds.
+async fn read_trail(
+    pool: &Pool<Db>,
+    condition: &str,
+    value: i64,
+    limit: Option<i64>,
+) -> Result<Vec<AuditEvent>> {
+    let mut sql = format!(
+        "SELECT e.id, e.at, e.actor, e.via, e.action, o.slug, e.account_id, e.email, e.run_id, \
+         e.subject, e.old_value, e.new_value FROM audit_events e \
+         LEFT JOIN organisations o ON o.id = e.organisation_id WHERE {condition} ORDER BY e.id"
+    );
+    if limit.is_some() {
+        sql.push_str(" LIMIT $2");
+    }
+    let mut query = sqlx::query_as::<_, AuditRow>(&sql).bind(value);
+    if let Some(limit) = limit {
+        query = query.bind(limit);
+    }
+    let rows = query
+        .fetch_all(pool)
+        .await
+        .doing("reading the audit trail")?;
+    rows.into_iter().map(AuditRow::into_event).collect()
+}
+
 pub(in crate::store) async fn audit_trail(
     pool: &Pool<Db>,
     after: i64,
     limit: i64,
 ) -> Result<Vec<AuditEvent>> {
-    let rows: Vec<AuditRow> = sqlx::query_as(
-        "SELECT e.id, e.at, e.actor, e.via, e.action, o.slug, e.account_id, e.email, e.run_id, \
-         e.subject, e.old_value, e.new_value FROM audit_events e \
-         LEFT JOIN organisations o ON o.id = e.organisation_id \
-         WHERE e.id > $1 ORDER BY e.id LIMIT $2",
-    )
-    .bind(after)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-    .doing("reading the audit trail")?;
-    rows.into_iter().map(AuditRow::into_event).collect()
+    read_trail(pool, "e.id > $1", after, Some(limit)).await
 }
 
 pub(in crate::store) async fn audit_of_run(
     pool: &Pool<Db>,
     run_id: i64,
 ) -> Result<Vec<AuditEvent>> {
-    let rows: Vec<AuditRow> = sqlx::query_as(
-        "SELECT e.id, e.at, e.actor, e.via, e.action, o.slug, e.account_id, e.email, e.run_id, \
-         e.subject, e.old_value, e.new_value FROM audit_events e \
-         LEFT JOIN organisations o ON o.id = e.organisation_id \
-         WHERE e.run_id = $1 ORDER BY e.id",
-    )
-    .bind(run_id)
-    .fetch_all(pool)
-    .await
-    .doing("reading the run's audit trail")?;
-    rows.into_iter().map(AuditRow::into_event).collect()
+    read_trail(pool, "e.run_id = $1", run_id, None).await
 }
 
 pub(in crate::store) async fn audit_of_account(
     pool: &Pool<Db>,
     account_id: i64,
 ) -> Result<Vec<AuditEvent>> {
-    let rows: Vec<AuditRow> = sqlx::query_as(
-        "SELECT e.id, e.at, e.actor, e.via, e.action, o.slug, e.account_id, e.email, e.run_id, \
-         e.subject, e.old_value, e.new_value FROM audit_events e \
-         LEFT JOIN organisations o ON o.id = e.organisation_id \
-         WHERE e.account_id = $1 ORDER BY e.id",
-    )
-    .bind(account_id)
-    .fetch_all(pool)
-    .await
-    .doing("reading the audit trail")?;
-    rows.into_iter().map(AuditRow::into_event).collect()
+    read_trail(pool, "e.account_id = $1", account_id, None).await
 }
 
 pub(in crate::store) async fn account_id(pool: &Pool<Db>, email: &Email) -> Result<Option<i64>> {
