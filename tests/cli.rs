@@ -477,6 +477,7 @@ fn an_admin_adds_a_person_by_hand_and_their_history_names_the_admin() {
     let suspended = repo.hrsync(&[&["accounts", "suspend", "piet@example.nl"][..], &by].concat());
     let history = repo.hrsync(&["accounts", "history", "piet@example.nl", "--format", "json"]);
     let listed = repo.hrsync(&["users", "--org", "zonnehof", "--status", "suspended"]);
+    let exported = repo.hrsync(&["users", "--org", "zonnehof", "--format", "csv"]);
     let audit_csv = repo.hrsync(&["audit", "--format", "csv"]);
     let bogus = repo.hrsync(&["users", "--status", "bogus"]);
 
@@ -517,6 +518,15 @@ fn an_admin_adds_a_person_by_hand_and_their_history_names_the_admin() {
     assert!(
         csv.contains(",Mira,cli,team_create,zonnehof,,,night,"),
         "{csv}"
+    );
+    assert!(exported.status.success());
+    assert!(
+        csv.contains(",run_start,zonnehof,,"),
+        "the sync's runs: {csv}"
+    );
+    assert!(
+        csv.contains(",export,zonnehof,,,csv,"),
+        "the CSV export: {csv}"
     );
     assert_eq!(
         bogus.status.code(),

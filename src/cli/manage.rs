@@ -623,3 +623,64 @@ pub async fn audit(
     }
     Ok(ExitCode::Success)
 }
+
+/// `users`: the accounts the filter selects, in the format asked for; a JSON or CSV export of
+/// them is kept in the audit trail.
+pub async fn users(
+    app: &App,
+    filter: &crate::store::UserFilter,
+    format: super::TableFormat,
+) -> anyhow::Result<ExitCode> {
+    let users = app.store.list_users(filter).await?;
+    let kind = match format {
+        super::TableFormat::Table => {
+            out!("{}", report::users_table(&users));
+            None
+        }
+        super::TableFormat::Json => {
+            outln!("{}", report::users_json(&users));
+            Some("json")
+        }
+        super::TableFormat::Csv => {
+            out!("{}", report::users_csv(&users)?);
+            Some("csv")
+        }
+    };
+    if let Some(kind) = kind {
+        let who = actor(None)?;
+        let rows = users.len().to_string();
+        let entry = crate::store::AuditEntry {
+            organisation: filter.organisation.as_deref(),
+            subject: Some(kind),
+            new_value: Some(&rows),
+            ..crate::store::AuditEntry::new(&who, crate::domain::AuditAction::Export)
+        };
+        app.store.record_audit(&entry, chrono::Utc::now()).await?;
+    }
+    Ok(ExitCode::Success)
+}
+
+/// Notes the runs a command line started in the audit trail, under the user running it (when
+/// one can be named; a run is never refused for want of a name).
+pub async fn note_runs(
+    app: &App,
+    outcomes: &[crate::sync::RunOutcome],
+    mode: crate::domain::RunMode,
+) {
+    let Ok(who) = actor(None) else {
+        return;
+    };
+    for outcome in outcomes {
+        let s = &outcome.report.summary;
+        let entry = crate::store::AuditEntry {
+            organisation: Some(&s.organisation),
+            run_id: Some(s.id),
+            subject: Some(&s.connector),
+            new_value: Some(mode.as_str()),
+            ..crate::store::AuditEntry::new(&who, crate::domain::AuditAction::RunStart)
+        };
+        if let Err(e) = app.store.record_audit(&entry, chrono::Utc::now()).await {
+            tracing::warn!(error = %e, "Could not note the run in the audit trail");
+        }
+    }
+}

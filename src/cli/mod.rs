@@ -386,7 +386,7 @@ async fn with_app(mut app: App, command: Command) -> anyhow::Result<ExitCode> {
                 role,
                 team,
             };
-            users(&app, &filter, format).await?
+            manage::users(&app, &filter, format).await?
         }
         Command::Accounts { action } => manage::accounts(&app, action).await?,
         Command::Teams { action } => manage::teams(&app, action).await?,
@@ -496,17 +496,6 @@ async fn approve(app: &App, run_id: i64, by: Option<&str>) -> anyhow::Result<Exi
     app.store.record_audit(&entry, chrono::Utc::now()).await?;
     out!("{}", report::text(&outcome.report));
     send_due_mail(app).await?;
-    Ok(ExitCode::Success)
-}
-
-/// `users`: the accounts the filter selects, in the format asked for.
-async fn users(app: &App, filter: &UserFilter, format: TableFormat) -> anyhow::Result<ExitCode> {
-    let users = app.store.list_users(filter).await?;
-    match format {
-        TableFormat::Table => out!("{}", report::users_table(&users)),
-        TableFormat::Json => outln!("{}", report::users_json(&users)),
-        TableFormat::Csv => out!("{}", report::users_csv(&users)?),
-    }
     Ok(ExitCode::Success)
 }
 
@@ -774,6 +763,7 @@ async fn runs(
     for id in app.connector_ids(connector)? {
         outcomes.push(app.run_once(&id, mode, Trigger::Command, as_of).await?);
     }
+    manage::note_runs(app, &outcomes, mode).await;
     match output.format {
         RunFormat::Text => {
             for (i, o) in outcomes.iter().enumerate() {

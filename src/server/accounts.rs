@@ -97,11 +97,21 @@ impl AccountsQuery {
 /// filter matches, and `Link` names the next and previous pages (RFC 8288).
 pub(super) async fn list_accounts(
     State(daemon): State<Shared>,
+    Extension(actor): Extension<Actor>,
     Query(q): Query<AccountsQuery>,
 ) -> Response {
     let page = q.page();
     match daemon.app.store.list_users_page(&q.filter(), page).await {
         Ok(found) => {
+            // Personal data read out through the API: kept in the audit trail like an export.
+            let rows = found.rows.len().to_string();
+            let entry = crate::store::AuditEntry {
+                organisation: q.org.as_deref().filter(|o| !o.is_empty()),
+                subject: Some("api"),
+                new_value: Some(&rows),
+                ..crate::store::AuditEntry::new(&actor, crate::domain::AuditAction::Export)
+            };
+            api::audit(&daemon, &entry).await;
             let mut response = json_text(StatusCode::OK, report::users_json(&found.rows));
             let pages = pages_of(found.total, page.per_page);
             let mut links = Vec::new();
