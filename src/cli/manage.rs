@@ -13,7 +13,7 @@ use super::{ExitCode, only_organisation};
 use crate::domain::{Actor, Email, TeamKey, Via};
 use crate::planner::{Field, locks};
 use crate::report;
-use crate::store::{NewPerson, TeamRole};
+use crate::store::{MembershipAction, NewPerson, TeamRole};
 use crate::sync::App;
 
 /// The output of an administration command.
@@ -254,13 +254,13 @@ pub async fn accounts(app: &App, command: AccountsCommand) -> anyhow::Result<Exi
         AccountsCommand::Add(args) => add(app, args).await?,
         AccountsCommand::Edit(args) => edit(app, args).await?,
         AccountsCommand::Suspend { email, common } => {
-            membership(app, Membership::Suspend, &email, &common).await?
+            membership(app, MembershipAction::Suspend, &email, &common).await?
         }
         AccountsCommand::Unsuspend { email, common } => {
-            membership(app, Membership::Unsuspend, &email, &common).await?
+            membership(app, MembershipAction::LiftSuspension, &email, &common).await?
         }
         AccountsCommand::Remove { email, common } => {
-            membership(app, Membership::Remove, &email, &common).await?
+            membership(app, MembershipAction::Remove, &email, &common).await?
         }
         AccountsCommand::History {
             email: address,
@@ -395,48 +395,32 @@ async fn edit(app: &App, a: EditArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What `accounts suspend`, `unsuspend` and `remove` do to a membership.
-#[derive(Clone, Copy)]
-enum Membership {
-    Suspend,
-    Unsuspend,
-    Remove,
-}
-
+/// `accounts suspend`, `unsuspend` and `remove`.
 async fn membership(
     app: &App,
-    what: Membership,
+    action: MembershipAction,
     address: &str,
     common: &Common,
 ) -> anyhow::Result<()> {
     let org = organisation(app, common).await?;
     let person = email(address)?;
     let who = actor(common.by.as_deref())?;
-    let now = chrono::Utc::now();
-    let store = &app.store;
-    let (changed, sentence) = match what {
-        Membership::Suspend => match store.suspend(&org, &person, &who, now).await? {
-            true => (
-                true,
-                format!(
-                    "Suspended {person} in {org}: they cannot log in through it until the suspension is lifted."
-                ),
-            ),
-            false => (false, format!("{person} is suspended in {org} already.")),
-        },
-        Membership::Unsuspend => match store.lift_suspension(&org, &person, &who, now).await? {
-            true => (true, format!("Lifted the suspension of {person} in {org}.")),
-            false => (false, format!("{person} is not suspended in {org}.")),
-        },
-        Membership::Remove => {
-            store.remove_membership(&org, &person, &who, now).await?;
-            (
-                true,
-                format!(
-                    "Removed {person} from {org}, with their teams and roles there; the account stays."
-                ),
-            )
+    let changed = app
+        .store
+        .change_membership(&org, &person, action, &who, chrono::Utc::now())
+        .await?;
+    let sentence = match (action, changed) {
+        (MembershipAction::Suspend, true) => format!(
+            "Suspended {person} in {org}: they cannot log in through it until the suspension is lifted."
+        ),
+        (MembershipAction::Suspend, false) => format!("{person} is suspended in {org} already."),
+        (MembershipAction::LiftSuspension, true) => {
+            format!("Lifted the suspension of {person} in {org}.")
         }
+        (MembershipAction::LiftSuspension, false) => format!("{person} is not suspended in {org}."),
+        (MembershipAction::Remove, _) => format!(
+            "Removed {person} from {org}, with their teams and roles there; the account stays."
+        ),
     };
     done(common.format, changed, &sentence);
     Ok(())
@@ -522,8 +506,35 @@ pub async fn teams(app: &App, command: TeamsCommand) -> anyhow::Result<ExitCode>
     Ok(ExitCode::Success)
 }
 
+/// `roles grant` and `roles revoke`.
+async fn change_role(
+    app: &App,
+    address: &str,
+    role: &str,
+    grant: bool,
+    common: &Common,
+) -> anyhow::Result<()> {
+    let org = organisation(app, common).await?;
+    let person = email(address)?;
+    let role = value(Some(role)).ok_or_else(|| anyhow::anyhow!("a role needs a name"))?;
+    let who = actor(common.by.as_deref())?;
+    let changed = app
+        .store
+        .change_role(&org, &person, &role, grant, &who, chrono::Utc::now())
+        .await?;
+    let sentence = match (grant, changed) {
+        (true, true) => {
+            format!("Granted role `{role}` to {person} in {org}, by hand: no sync revokes it.")
+        }
+        (true, false) => format!("{person} holds role `{role}` in {org} already."),
+        (false, true) => format!("Revoked role `{role}` of {person} in {org}."),
+        (false, false) => format!("{person} does not hold role `{role}` in {org}."),
+    };
+    done(common.format, changed, &sentence);
+    Ok(())
+}
+
 pub async fn roles(app: &App, command: RolesCommand) -> anyhow::Result<ExitCode> {
-    let now = chrono::Utc::now();
     match command {
         RolesCommand::List { common } => {
             let org = organisation(app, &common).await?;
@@ -537,40 +548,12 @@ pub async fn roles(app: &App, command: RolesCommand) -> anyhow::Result<ExitCode>
             email: address,
             role,
             common,
-        } => {
-            let org = organisation(app, &common).await?;
-            let person = email(&address)?;
-            let role = value(Some(&role)).ok_or_else(|| anyhow::anyhow!("a role needs a name"))?;
-            let changed = app
-                .store
-                .grant_role(&org, &person, &role, &actor(common.by.as_deref())?, now)
-                .await?;
-            let sentence = if changed {
-                format!("Granted role `{role}` to {person} in {org}, by hand: no sync revokes it.")
-            } else {
-                format!("{person} holds role `{role}` in {org} already.")
-            };
-            done(common.format, changed, &sentence);
-        }
+        } => change_role(app, &address, &role, true, &common).await?,
         RolesCommand::Revoke {
             email: address,
             role,
             common,
-        } => {
-            let org = organisation(app, &common).await?;
-            let person = email(&address)?;
-            let role = value(Some(&role)).ok_or_else(|| anyhow::anyhow!("a role needs a name"))?;
-            let changed = app
-                .store
-                .revoke_role(&org, &person, &role, &actor(common.by.as_deref())?, now)
-                .await?;
-            let sentence = if changed {
-                format!("Revoked role `{role}` of {person} in {org}.")
-            } else {
-                format!("{person} does not hold role `{role}` in {org}.")
-            };
-            done(common.format, changed, &sentence);
-        }
+        } => change_role(app, &address, &role, false, &common).await?,
     }
     Ok(ExitCode::Success)
 }

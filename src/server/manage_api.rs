@@ -18,7 +18,7 @@ use super::Daemon;
 use super::api::error;
 use crate::domain::{Actor, Email, TeamKey};
 use crate::planner::{Field, locks};
-use crate::store::{NewPerson, StoreError, TeamRole};
+use crate::store::{MembershipAction, NewPerson, StoreError, TeamRole};
 
 type Shared = Arc<Daemon>;
 
@@ -261,10 +261,9 @@ pub(super) async fn role(
     let Some(role) = value(Some(&body.role)) else {
         return error(StatusCode::BAD_REQUEST, "`role` is empty");
     };
-    let (store, now, org) = (&daemon.app.store, Utc::now(), body.organisation.as_str());
-    let done = match body.action.as_str() {
-        "grant" => store.grant_role(org, &email, &role, &actor, now).await,
-        "revoke" => store.revoke_role(org, &email, &role, &actor, now).await,
+    let grant = match body.action.as_str() {
+        "grant" => true,
+        "revoke" => false,
         other => {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -272,7 +271,13 @@ pub(super) async fn role(
             );
         }
     };
-    done.map(changed).unwrap_or_else(store_error)
+    daemon
+        .app
+        .store
+        .change_role(&body.organisation, &email, &role, grant, &actor, Utc::now())
+        .await
+        .map(changed)
+        .unwrap_or_else(store_error)
 }
 
 #[derive(Deserialize)]
@@ -300,15 +305,11 @@ pub(super) async fn team_link(
     let Some(key) = TeamKey::parse(&body.team) else {
         return error(StatusCode::BAD_REQUEST, "`team` is empty");
     };
-    let role = match body.role.as_str() {
-        "member" => TeamRole::Member,
-        "coach" => TeamRole::Coach,
-        other => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("`role` `{other}`: member or coach"),
-            );
-        }
+    let Some(role) = TeamRole::parse(&body.role) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`role` `{}`: member or coach", body.role),
+        );
     };
     let (store, now, org) = (&daemon.app.store, Utc::now(), body.organisation.as_str());
     let done = match body.action.as_str() {
@@ -351,22 +352,19 @@ pub(super) async fn membership(
         Ok(email) => email,
         Err(response) => return *response,
     };
-    let (store, now, org) = (&daemon.app.store, Utc::now(), body.organisation.as_str());
-    let done = match body.action.as_str() {
-        "suspend" => store.suspend(org, &email, &actor, now).await,
-        "unsuspend" => store.lift_suspension(org, &email, &actor, now).await,
-        "remove" => store
-            .remove_membership(org, &email, &actor, now)
-            .await
-            .map(|()| true),
-        other => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("`action` `{other}`: suspend, unsuspend or remove"),
-            );
-        }
+    let Some(action) = MembershipAction::parse(&body.action) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`action` `{}`: suspend, unsuspend or remove", body.action),
+        );
     };
-    done.map(changed).unwrap_or_else(store_error)
+    daemon
+        .app
+        .store
+        .change_membership(&body.organisation, &email, action, &actor, Utc::now())
+        .await
+        .map(changed)
+        .unwrap_or_else(store_error)
 }
 
 #[derive(Deserialize)]

@@ -18,7 +18,8 @@ use super::pages::{error_page, render, time, urlencode};
 use crate::domain::{Actor, Email, TeamKey};
 use crate::planner::{Field, locks};
 use crate::store::{
-    HistoryLine, NewPerson, PersonMembership, PersonView, StoreError, TeamListing, TeamRole,
+    HistoryLine, MembershipAction, NewPerson, PersonMembership, PersonView, StoreError,
+    TeamListing, TeamRole,
 };
 
 type Shared = std::sync::Arc<Daemon>;
@@ -263,20 +264,12 @@ pub async fn role(
     let Some(role) = value(&form.role) else {
         return error_page(StatusCode::BAD_REQUEST, "No role", "A role needs a name.");
     };
-    let store = &daemon.app.store;
-    let now = Utc::now();
-    let done = match form.action.as_str() {
-        "revoke" => {
-            store
-                .revoke_role(&form.org, &email, &role, &actor, now)
-                .await
-        }
-        _ => {
-            store
-                .grant_role(&form.org, &email, &role, &actor, now)
-                .await
-        }
-    };
+    let grant = form.action != "revoke";
+    let done = daemon
+        .app
+        .store
+        .change_role(&form.org, &email, &role, grant, &actor, Utc::now())
+        .await;
     match done {
         Ok(_) => Redirect::to(&person_link(id, &form.org)).into_response(),
         Err(e) => refused("Role not changed", e),
@@ -311,11 +304,7 @@ pub async fn team_link(
             "Name a team by its key.",
         );
     };
-    let role = if form.role == "coach" {
-        TeamRole::Coach
-    } else {
-        TeamRole::Member
-    };
+    let role = TeamRole::parse(&form.role).unwrap_or(TeamRole::Member);
     let store = &daemon.app.store;
     let now = Utc::now();
     let done = match form.action.as_str() {
@@ -354,32 +343,20 @@ pub async fn membership(
         Ok(email) => email,
         Err(page) => return *page,
     };
-    let store = &daemon.app.store;
-    let now = Utc::now();
-    let done = match form.action.as_str() {
-        "suspend" => store
-            .suspend(&form.org, &email, &actor, now)
-            .await
-            .map(|_| ()),
-        "unsuspend" => store
-            .lift_suspension(&form.org, &email, &actor, now)
-            .await
-            .map(|_| ()),
-        "remove" => {
-            store
-                .remove_membership(&form.org, &email, &actor, now)
-                .await
-        }
-        other => {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "Nothing done",
-                &format!("unknown action `{other}`"),
-            );
-        }
+    let Some(action) = MembershipAction::parse(&form.action) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Nothing done",
+            &format!("unknown action `{}`", form.action),
+        );
     };
+    let done = daemon
+        .app
+        .store
+        .change_membership(&form.org, &email, action, &actor, Utc::now())
+        .await;
     match done {
-        Ok(()) => Redirect::to(&person_link(id, &form.org)).into_response(),
+        Ok(_) => Redirect::to(&person_link(id, &form.org)).into_response(),
         Err(e) => refused("Nothing done", e),
     }
 }

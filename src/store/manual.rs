@@ -70,6 +70,34 @@ impl TeamRole {
             TeamRole::Coach => "coach",
         }
     }
+
+    /// `member` or `coach`.
+    pub fn parse(text: &str) -> Option<TeamRole> {
+        [TeamRole::Member, TeamRole::Coach]
+            .into_iter()
+            .find(|r| r.as_str() == text)
+    }
+}
+
+/// What an admin does to a membership by hand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MembershipAction {
+    Suspend,
+    LiftSuspension,
+    /// Only a membership made by hand.
+    Remove,
+}
+
+impl MembershipAction {
+    /// `suspend`, `unsuspend` or `remove`, as the forms, the API and the CLI name them.
+    pub fn parse(text: &str) -> Option<MembershipAction> {
+        match text {
+            "suspend" => Some(MembershipAction::Suspend),
+            "unsuspend" => Some(MembershipAction::LiftSuspension),
+            "remove" => Some(MembershipAction::Remove),
+            _ => None,
+        }
+    }
 }
 
 /// A team with its live members and coaches (deactivated people are in no team).
@@ -168,6 +196,47 @@ impl Store {
             self,
             manual::revoke_role(organisation, email, role, actor, now)
         )
+    }
+
+    /// Grants (`grant`) or revokes a role by hand: [`Store::grant_role`] or
+    /// [`Store::revoke_role`]. `false` when nothing changed.
+    pub async fn change_role(
+        &self,
+        organisation: &str,
+        email: &Email,
+        role: &str,
+        grant: bool,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        if grant {
+            self.grant_role(organisation, email, role, actor, now).await
+        } else {
+            self.revoke_role(organisation, email, role, actor, now)
+                .await
+        }
+    }
+
+    /// Suspends a membership, lifts its suspension, or removes one made by hand. `false`
+    /// when nothing changed.
+    pub async fn change_membership(
+        &self,
+        organisation: &str,
+        email: &Email,
+        action: MembershipAction,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        match action {
+            MembershipAction::Suspend => self.suspend(organisation, email, actor, now).await,
+            MembershipAction::LiftSuspension => {
+                self.lift_suspension(organisation, email, actor, now).await
+            }
+            MembershipAction::Remove => self
+                .remove_membership(organisation, email, actor, now)
+                .await
+                .map(|()| true),
+        }
     }
 
     /// The organisation's roles, with how many hold each by rule and by hand.

@@ -62,7 +62,8 @@ pub use apply::{Applied, ApplyRun};
 pub use feed::{FeedState, FeedUpdate};
 pub use lock::ConnectorLock;
 pub use manual::{
-    AuditEntry, Edited, NewPerson, PersonAdded, RoleListing, TeamListing, TeamPerson, TeamRole,
+    AuditEntry, Edited, MembershipAction, NewPerson, PersonAdded, RoleListing, TeamListing,
+    TeamPerson, TeamRole,
 };
 pub use organisations::OrganisationRow;
 pub use outbox::{DIGEST_KIND, OutboxMail, OutboxStats};
