@@ -68,6 +68,17 @@ pub fn pages(
     let base = format!("http://127.0.0.1:{port}");
     let figures = rt.block_on(ask_all(backend, people, &base));
     drop(served);
+    // `HRSYNC_BENCH_KEEP=1` keeps the database and its configuration, for a closer look at
+    // the queries (`EXPLAIN`); the bench then says where they are.
+    if std::env::var_os("HRSYNC_BENCH_KEEP").is_some() {
+        let kept = dir.keep();
+        eprintln!(
+            "kept {} ({})",
+            kept.join("hrsync.toml").display(),
+            databases.hrsync_url
+        );
+        return figures;
+    }
     databases.drop_all()?;
     figures
 }

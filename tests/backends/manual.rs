@@ -636,6 +636,77 @@ pub async fn the_account_list_pages_sorts_filters_and_counts_in_the_database(
     Ok(())
 }
 
+pub async fn a_far_page_of_the_account_list_holds_the_same_rows_read_from_either_end(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: the base feed and 30 people added by hand, all named alike, so that pages far
+    // down the list (read from its other end) must break the ties the same way.
+    use hrsync::store::{UserPage, UserSort};
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    let now = Utc::now();
+    for n in 0..30 {
+        let mut someone = person(&format!("p{n:02}@zorg.example"));
+        someone.send_invite = false;
+        app.store.add_person(&someone, &admin(), now).await?;
+    }
+    let filters = [
+        UserFilter::default(),
+        UserFilter {
+            search: Some("p1".to_string()),
+            ..UserFilter::default()
+        },
+    ];
+    let sorts = [
+        (UserSort::Email, false),
+        (UserSort::Email, true),
+        (UserSort::Name, true),
+        (UserSort::Activated, false),
+        (UserSort::Activated, true),
+        (UserSort::Status, false),
+    ];
+    for filter in &filters {
+        for (sort, descending) in sorts {
+            let page = |n: u32, per_page: u32| UserPage {
+                sort,
+                descending,
+                page: n,
+                per_page,
+                count: false,
+            };
+            let whole = app.store.list_users_page(filter, page(1, 500)).await?;
+            let expected: Vec<String> = whole.rows.iter().map(|r| r.email.clone()).collect();
+
+            // Act: every page of one, and one past the end.
+            let mut paged = Vec::new();
+            for n in 1..=u32::try_from(expected.len())? + 1 {
+                let one = app.store.list_users_page(filter, page(n, 1)).await?;
+                paged.extend(one.rows.into_iter().map(|r| r.email));
+            }
+            let last_of_three = app
+                .store
+                .list_users_page(filter, page(u32::try_from(expected.len().div_ceil(3))?, 3))
+                .await?;
+
+            // Assert
+            assert_eq!(
+                paged, expected,
+                "{filter:?} by {sort:?}, descending {descending}"
+            );
+            assert_eq!(
+                last_of_three.rows.len(),
+                match expected.len() % 3 {
+                    0 => 3,
+                    rest => rest,
+                },
+                "the last page holds what is left"
+            );
+        }
+    }
+    Ok(())
+}
+
 pub async fn a_removal_by_hand_shows_in_whats_changed_and_admin_tokens_are_kept_apart(
     env: TestEnv,
 ) -> anyhow::Result<()> {

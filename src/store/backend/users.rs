@@ -70,8 +70,24 @@ fn push_filter(qb: &mut QueryBuilder<'_, Db>, filter: &UserFilter) {
         qb.push(" AND o.slug = ").push_bind(org.clone());
     }
     if let Some(status) = &filter.status {
-        qb.push(format!(" AND {STATUS} = "))
-            .push_bind(status.clone());
+        // Said in the columns' own terms where the status is one of the four, so that the
+        // database can estimate how many rows match from its statistics of `state`.
+        match status.as_str() {
+            "invited" | "active" => {
+                qb.push(" AND m.suspended_at IS NULL AND m.state = ")
+                    .push_bind(status.clone());
+            }
+            "suspended" => {
+                qb.push(" AND m.suspended_at IS NOT NULL AND m.state <> 'deactivated'");
+            }
+            "deactivated" => {
+                qb.push(" AND m.state = 'deactivated'");
+            }
+            _ => {
+                qb.push(format!(" AND {STATUS} = "))
+                    .push_bind(status.clone());
+            }
+        }
     }
     if let Some(text) = &filter.search {
         // The admin's text is matched literally: `%`, `_` and the escape character itself
@@ -126,6 +142,44 @@ fn order_by(sort: UserSort) -> &'static str {
     }
 }
 
+/// How many pages a page may skip before it is read from the list's other end.
+const FAR_PAGES: i64 = 10;
+
+/// The `ORDER BY` of a page: the sort's column (NULLs last either way, as both backends can
+/// say), ties broken by organisation, address and membership; `reversed` turns all of it
+/// round, for reading a page from the list's end.
+fn order_clause(p: UserPage, reversed: bool) -> String {
+    let column = order_by(p.sort);
+    let (main, rest) = match (p.descending, reversed) {
+        (false, false) => ("ASC", "ASC"),
+        (true, false) => ("DESC", "ASC"),
+        (false, true) => ("DESC", "DESC"),
+        (true, true) => ("ASC", "DESC"),
+    };
+    // A column that is never NULL is ordered by itself, so an index on it can serve the order.
+    let nulls_last = match p.sort {
+        UserSort::Activated | UserSort::LastLogin => format!(
+            "CASE WHEN {column} IS NULL THEN 1 ELSE 0 END {}, ",
+            if reversed { "DESC" } else { "ASC" }
+        ),
+        _ => String::new(),
+    };
+    format!(
+        " ORDER BY {nulls_last}{column} {main}, o.slug {rest}, a.email_norm {rest}, m.id {rest}"
+    )
+}
+
+/// How many memberships the filter selects.
+async fn count_users(pool: &Pool<Db>, filter: &UserFilter) -> Result<i64> {
+    let mut count = QueryBuilder::<Db>::new(format!("SELECT COUNT(*){FROM}"));
+    push_filter(&mut count, filter);
+    count
+        .build_query_scalar()
+        .fetch_one(pool)
+        .await
+        .doing("counting accounts")
+}
+
 pub(in crate::store) async fn list_users(
     pool: &Pool<Db>,
     filter: &UserFilter,
@@ -136,32 +190,38 @@ pub(in crate::store) async fn list_users(
          m.employee_id, {STATUS} AS status, m.connector_id, m.job_title, m.created_at, \
          a.activated_at, a.last_login_at{FROM}"
     ));
+    // A page far down the list is read from its other end: the database then skips the
+    // rows after it instead of the rows before it, so no page skips more than half the
+    // matches. That needs the count first, which the answer carries anyway.
+    let mut total: Option<i64> = None;
+    let mut reversed = false;
     match page {
         Some(p) => {
+            let per_page = i64::from(p.per_page);
+            let mut offset = i64::from(p.page.saturating_sub(1)) * per_page;
+            let mut limit = per_page;
+            if offset >= FAR_PAGES * per_page {
+                let counted = count_users(pool, filter).await?;
+                total = Some(counted);
+                if offset > counted / 2 {
+                    reversed = true;
+                    let end = (offset + per_page).min(counted);
+                    limit = (end - offset).max(0);
+                    offset = (counted - end).max(0);
+                }
+            }
             // The page's memberships are found first, ordered and skipped on the narrow
             // keys alone; then only those rows are read whole.
             qb.push(" AND m.id IN (SELECT m.id");
             qb.push(FROM);
             push_filter(&mut qb, filter);
-            let direction = if p.descending { "DESC" } else { "ASC" };
-            let column = order_by(p.sort);
-            // NULLs last either way, as both backends can say; a column that is never NULL
-            // is ordered by itself, so an index on it can serve the order.
-            let nulls_last = match p.sort {
-                UserSort::Activated | UserSort::LastLogin => {
-                    format!("CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, ")
-                }
-                _ => String::new(),
-            };
-            let order =
-                format!(" ORDER BY {nulls_last}{column} {direction}, o.slug, a.email_norm, m.id");
-            qb.push(&order)
+            qb.push(order_clause(p, reversed))
                 .push(" LIMIT ")
-                .push_bind(i64::from(p.per_page))
+                .push_bind(limit)
                 .push(" OFFSET ")
-                .push_bind(i64::from(p.page.saturating_sub(1)) * i64::from(p.per_page))
+                .push_bind(offset)
                 .push(")")
-                .push(order);
+                .push(order_clause(p, false));
         }
         None => {
             push_filter(&mut qb, filter);
@@ -173,19 +233,12 @@ pub(in crate::store) async fn list_users(
         .fetch_all(pool)
         .await
         .doing("listing accounts")?;
-    let total = match page {
-        None => rows.len() as i64,
+    let total = match (page, total) {
+        (None, _) => rows.len() as i64,
+        (Some(_), Some(counted)) => counted,
         // The caller counts the filter's matches itself (with its statistics).
-        Some(p) if !p.count => -1,
-        Some(_) => {
-            let mut count = QueryBuilder::<Db>::new(format!("SELECT COUNT(*){FROM}"));
-            push_filter(&mut count, filter);
-            count
-                .build_query_scalar()
-                .fetch_one(pool)
-                .await
-                .doing("counting accounts")?
-        }
+        (Some(p), None) if !p.count => -1,
+        (Some(_), None) => count_users(pool, filter).await?,
     };
     Ok(UsersPage {
         rows: decorated(pool, rows).await?,
