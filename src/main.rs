@@ -11,6 +11,16 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// Whether to write colour codes to a stream that is (or is not) a terminal: `NO_COLOR` (set
+/// and not empty) wins; then `CLICOLOR_FORCE` (set and not `0`); then the terminal decides.
+fn colour(terminal: bool) -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        return false;
+    }
+    set("CLICOLOR_FORCE") || terminal
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = hrsync::cli::Cli::parse();
@@ -30,6 +40,9 @@ async fn main() -> std::process::ExitCode {
         Ok("text") => false,
         _ => !std::io::stderr().is_terminal(),
     };
+    // Colour only where a person reads it: on a terminal, unless `NO_COLOR` asks for none
+    // (https://no-color.org); `CLICOLOR_FORCE` asks for it where there is no terminal.
+    let builder = builder.with_ansi(colour(std::io::stderr().is_terminal()));
     if json {
         builder
             .json()

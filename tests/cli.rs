@@ -381,7 +381,8 @@ fn mail_send_sends_what_a_sync_queued_and_mail_status_counts_it() {
     );
     assert_eq!(sent.status.code(), Some(0));
     assert!(
-        String::from_utf8_lossy(&sent.stderr).contains("Mail: 30 sent, 0 failed."),
+        String::from_utf8_lossy(&sent.stderr)
+            .contains("Mail: 30 sent (as .eml files in data/outbox), 0 failed."),
         "{}",
         String::from_utf8_lossy(&sent.stderr)
     );

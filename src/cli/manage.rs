@@ -9,7 +9,8 @@
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
-use super::{ExitCode, only_organisation};
+use super::ExitCode;
+use super::usage::{known_organisation, only_organisation, organisation_of_person};
 use crate::domain::{Actor, Email, TeamKey, Via};
 use crate::planner::{Field, locks};
 use crate::report;
@@ -19,8 +20,10 @@ use crate::sync::App;
 /// The output of an administration command.
 #[derive(Clone, Copy, Debug, Default, ValueEnum)]
 pub enum Format {
+    /// Sentences and tables for people.
     #[default]
     Text,
+    /// JSON for programs.
     Json,
 }
 
@@ -34,6 +37,7 @@ pub struct Common {
     /// login name.
     #[arg(long, env = "HRSYNC_ADMIN")]
     by: Option<String>,
+    /// How to write what happened to stdout.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }
@@ -51,12 +55,14 @@ pub enum AccountsCommand {
     /// Suspend a membership: the person cannot log in through it until the suspension is
     /// lifted. A sync does not lift it; an HR leaver still deactivates it.
     Suspend {
+        /// The person's email address.
         email: String,
         #[command(flatten)]
         common: Common,
     },
     /// Lift a suspension.
     Unsuspend {
+        /// The person's email address.
         email: String,
         #[command(flatten)]
         common: Common,
@@ -64,13 +70,16 @@ pub enum AccountsCommand {
     /// Remove a membership made by hand from the organisation, with its teams and roles
     /// there (the account stays). A membership a connector manages ends only through HR.
     Remove {
+        /// The person's email address.
         email: String,
         #[command(flatten)]
         common: Common,
     },
     /// What was done to a person by hand, oldest first: who, when, what.
     History {
+        /// The person's email address.
         email: String,
+        /// How to write the history to stdout.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
@@ -79,18 +88,24 @@ pub enum AccountsCommand {
 /// The arguments of `accounts add`.
 #[derive(Debug, Args)]
 pub struct AddArgs {
+    /// The person's email address: a new account, or the existing account with it.
     email: String,
+    /// The first name.
     #[arg(long)]
     first_name: Option<String>,
+    /// The last name.
     #[arg(long)]
     last_name: Option<String>,
     /// Default: the first and last name.
     #[arg(long)]
     display_name: Option<String>,
+    /// The job title in this organisation.
     #[arg(long)]
     job_title: Option<String>,
+    /// Where the person works in this organisation.
     #[arg(long)]
     location: Option<String>,
+    /// Such as `vast` or `oproep`: the organisation's own words.
     #[arg(long)]
     employment_type: Option<String>,
     /// A role to grant by hand (repeat for more); `admin` is the admin right.
@@ -109,6 +124,7 @@ pub struct AddArgs {
 /// The arguments of `accounts edit`.
 #[derive(Debug, Args)]
 pub struct EditArgs {
+    /// The person's email address (as it is now).
     email: String,
     /// FIELD=VALUE (repeat for more).
     #[arg(long = "set")]
@@ -139,28 +155,36 @@ pub enum TeamsCommand {
     },
     /// Add a person to a team as a member, by hand.
     AddMember {
+        /// The team's key.
         key: String,
+        /// The person's email address.
         email: String,
         #[command(flatten)]
         common: Common,
     },
     /// Make a person coach of a team, by hand (the coach assignment wins over membership).
     AddCoach {
+        /// The team's key.
         key: String,
+        /// The person's email address.
         email: String,
         #[command(flatten)]
         common: Common,
     },
     /// Remove a member added by hand.
     RemoveMember {
+        /// The team's key.
         key: String,
+        /// The person's email address.
         email: String,
         #[command(flatten)]
         common: Common,
     },
     /// Remove a coach added by hand.
     RemoveCoach {
+        /// The team's key.
         key: String,
+        /// The person's email address.
         email: String,
         #[command(flatten)]
         common: Common,
@@ -176,14 +200,18 @@ pub enum RolesCommand {
     },
     /// Grant a role by hand (`admin` is the admin right); a sync never revokes it.
     Grant {
+        /// The person's email address.
         email: String,
+        /// The role's name (`admin`: the admin right).
         role: String,
         #[command(flatten)]
         common: Common,
     },
     /// Revoke a role granted by hand; one a connector's rule grants is refused.
     Revoke {
+        /// The person's email address.
         email: String,
+        /// The role's name (`admin`: the admin right).
         role: String,
         #[command(flatten)]
         common: Common,
@@ -218,10 +246,21 @@ fn os_user() -> Option<String> {
     Some(format!("uid {uid}"))
 }
 
+/// The organisation of an action on `person`: named, the only one, or the only one the
+/// person is a member of; stored, so its row exists.
+async fn organisation_for(app: &App, common: &Common, person: &Email) -> anyhow::Result<String> {
+    let slug = organisation_of_person(app, common.org.as_deref(), person).await?;
+    app.organisation(&slug).await?;
+    Ok(slug)
+}
+
 /// The organisation named, or the only one; stored, so its row exists.
 async fn organisation(app: &App, common: &Common) -> anyhow::Result<String> {
     let slug = match &common.org {
-        Some(org) => org.clone(),
+        Some(org) => {
+            known_organisation(&app.config, org)?;
+            org.clone()
+        }
         None => only_organisation(&app.config)?,
     };
     app.organisation(&slug).await?;
@@ -335,14 +374,16 @@ async fn add(app: &App, a: AddArgs) -> anyhow::Result<()> {
     }
     if added.mail.is_some() {
         let drained = app.drain_outbox().await?;
-        eprintln!("{}", super::mail_summary(&drained));
+        app.progress.report(crate::domain::Step::Done);
+        errln!("{}", super::mail_summary(app, &drained));
     }
     Ok(())
 }
 
 /// `accounts edit`.
 async fn edit(app: &App, a: EditArgs) -> anyhow::Result<()> {
-    let org = organisation(app, &a.common).await?;
+    let person = email(&a.email)?;
+    let org = organisation_for(app, &a.common, &person).await?;
     let mut edits = Vec::new();
     for pair in &a.set {
         let (name, text) = pair.split_once('=').ok_or_else(|| {
@@ -354,9 +395,11 @@ async fn edit(app: &App, a: EditArgs) -> anyhow::Result<()> {
         edits.push((field(name)?, None));
     }
     if edits.is_empty() {
-        anyhow::bail!("nothing to change: give --set FIELD=VALUE or --clear FIELD");
+        return Err(super::UsageError(
+            "nothing to change: give --set FIELD=VALUE or --clear FIELD".to_string(),
+        )
+        .into());
     }
-    let person = email(&a.email)?;
     let owners = app.config.field_owners();
     let who = actor(a.common.by.as_deref())?;
     let edited = app
@@ -390,7 +433,8 @@ async fn edit(app: &App, a: EditArgs) -> anyhow::Result<()> {
     }
     if edited.iter().any(|e| e.field == Field::Email) {
         let drained = app.drain_outbox().await?;
-        eprintln!("{}", super::mail_summary(&drained));
+        app.progress.report(crate::domain::Step::Done);
+        errln!("{}", super::mail_summary(app, &drained));
     }
     Ok(())
 }
@@ -402,8 +446,8 @@ async fn membership(
     address: &str,
     common: &Common,
 ) -> anyhow::Result<()> {
-    let org = organisation(app, common).await?;
     let person = email(address)?;
+    let org = organisation_for(app, common, &person).await?;
     let who = actor(common.by.as_deref())?;
     let changed = app
         .store
@@ -474,9 +518,9 @@ pub async fn teams(app: &App, command: TeamsCommand) -> anyhow::Result<ExitCode>
             (key, email, TeamRole::Coach, false, common)
         }
     };
-    let org = organisation(app, &common).await?;
-    let key = team_key(&key)?;
     let person = email(&address)?;
+    let org = organisation_for(app, &common, &person).await?;
+    let key = team_key(&key)?;
     let who = actor(common.by.as_deref())?;
     let role_name = role.as_str();
     let (changed, sentence) = if adding {
@@ -514,8 +558,8 @@ async fn change_role(
     grant: bool,
     common: &Common,
 ) -> anyhow::Result<()> {
-    let org = organisation(app, common).await?;
     let person = email(address)?;
+    let org = organisation_for(app, common, &person).await?;
     let role = value(Some(role)).ok_or_else(|| anyhow::anyhow!("a role needs a name"))?;
     let who = actor(common.by.as_deref())?;
     let changed = app
@@ -566,10 +610,7 @@ pub async fn resend_invite(
     by: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let org = match org {
-        Some(org) => org,
-        None => only_organisation(&app.config)?,
-    };
+    let org = organisation_of_person(app, org.as_deref(), &email).await?;
     app.store
         .queue_activation_resend(&org, email.key(), chrono::Utc::now())
         .await?;
@@ -584,7 +625,8 @@ pub async fn resend_invite(
     outln!(
         "A new activation email for {email} in {org} was queued; the earlier link no longer works."
     );
-    eprintln!("{}", super::mail_summary(&drained));
+    app.progress.report(crate::domain::Step::Done);
+    errln!("{}", super::mail_summary(app, &drained));
     Ok(ExitCode::Success)
 }
 

@@ -1,6 +1,6 @@
 //! The command line: parses arguments and runs one subcommand against the library.
 //!
-//! Exit codes: 0 success, 1 error, 3 a run was held (see [`ExitCode`]). Output meant for
+//! Exit codes: 0 success, 1 error, 2 usage, 3 a run was held, 75 busy (see [`ExitCode`]). Output meant for
 //! people or programs goes to stdout; logs go to stderr.
 
 mod output;
@@ -8,7 +8,6 @@ mod output;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Loaded};
 use crate::connectors::http::{DefinitionLocation, FetchOptions};
@@ -33,14 +32,40 @@ macro_rules! outln {
     }};
 }
 
+/// `eprint!` to stderr that stops quietly when the reader has gone (`hrsync sync 2>&1 | head`).
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` to stderr that stops quietly when the reader has gone.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+mod args;
 mod manage;
 mod principals;
+mod progress;
+mod usage;
+
+pub use args::{
+    Cli, Command, FetchFormat, InviteCommand, MailCommand, ReportFormat, RunFormat, TableFormat,
+};
+pub use usage::UsageError;
 
 /// Process exit codes, documented in README.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitCode {
     Success = 0,
     Error = 1,
+    /// The command was given wrongly (clap's own errors exit 2 too).
+    Usage = 2,
     Held = 3,
     /// The connector is running already, here or on another replica: try again later
     /// (sysexits' `EX_TEMPFAIL`, which schedulers and wrappers know to retry).
@@ -60,228 +85,12 @@ impl ExitCode {
         );
         if busy {
             ExitCode::Busy
+        } else if error.downcast_ref::<UsageError>().is_some() {
+            ExitCode::Usage
         } else {
             ExitCode::Error
         }
     }
-}
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "hrsync",
-    version,
-    about = "Keeps the user directory in step with the HR system"
-)]
-pub struct Cli {
-    /// The configuration file.
-    #[arg(long, global = true, env = "HRSYNC_CONFIG", default_value = config::DEFAULT_PATH)]
-    pub config: PathBuf,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum ReportFormat {
-    Text,
-    Json,
-    Csv,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum RunFormat {
-    Text,
-    Json,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum FetchFormat {
-    Table,
-    Json,
-    /// No records: only the raw pages (with --raw) and a count.
-    None,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum TableFormat {
-    Table,
-    Json,
-    Csv,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Validate the configuration and every file it names; list every problem.
-    Check {
-        /// Also fetch the first page of each http connector and show what it gives: the
-        /// count, and one normalised record with its personal fields masked.
-        #[arg(long)]
-        connect: bool,
-    },
-    /// Fetch one connector's records without planning: for checking a mapping and capturing
-    /// fixtures. Writes nothing to the database.
-    Fetch {
-        connector: String,
-        /// Also write every page as received to this directory, credentials redacted.
-        #[arg(long)]
-        raw: Option<PathBuf>,
-        /// Ask only for what changed since this moment (RFC 3339), where the definition can.
-        #[arg(long)]
-        since: Option<chrono::DateTime<chrono::FixedOffset>>,
-        #[arg(long, value_enum, default_value = "table")]
-        format: FetchFormat,
-    },
-    /// Dry run: plan every connector (or one) and store the run, changing nothing else.
-    Plan {
-        #[arg(long)]
-        connector: Option<String>,
-        /// Plan as of the end of this day (YYYY-MM-DD) in the organisation's time zone.
-        #[arg(long)]
-        as_of: Option<NaiveDate>,
-        #[arg(long, value_enum, default_value = "text")]
-        format: RunFormat,
-        /// Text: every change line, not only the first of each kind.
-        #[arg(long)]
-        all: bool,
-    },
-    /// Sync every connector (or one): plan, apply, then send the queued email.
-    Sync {
-        #[arg(long)]
-        connector: Option<String>,
-        /// Incremental connectors read their whole feed this time.
-        #[arg(long)]
-        full: bool,
-        #[arg(long)]
-        as_of: Option<NaiveDate>,
-        #[arg(long, value_enum, default_value = "text")]
-        format: RunFormat,
-        /// Queue the emails but send none now: `serve`'s mail worker, `mail send`, or the
-        /// next `sync` sends them.
-        #[arg(long)]
-        no_send: bool,
-        /// Text: every change line, not only the first of each kind.
-        #[arg(long)]
-        all: bool,
-    },
-    /// List recent runs, newest first.
-    Runs {
-        #[arg(long, default_value_t = 20)]
-        limit: i64,
-    },
-    /// Show one run's report.
-    Report {
-        run_id: i64,
-        #[arg(long, value_enum, default_value = "text")]
-        format: ReportFormat,
-        /// Text: every change line, not only the first of each kind.
-        #[arg(long)]
-        all: bool,
-    },
-    /// Apply a held run, if planning again yields the same changes.
-    Approve {
-        run_id: i64,
-        /// The admin's name for the audit trail; default: the `HRSYNC_ADMIN` variable, else
-        /// the login name.
-        #[arg(long, env = "HRSYNC_ADMIN")]
-        by: Option<String>,
-    },
-    /// List accounts with their memberships.
-    Users {
-        /// Only this organisation (its key in the configuration).
-        #[arg(long)]
-        org: Option<String>,
-        /// invited, active, suspended or deactivated.
-        #[arg(long, value_parser = ["invited", "active", "suspended", "deactivated"])]
-        status: Option<String>,
-        /// Text to look for in email, name or employee id.
-        #[arg(long)]
-        search: Option<String>,
-        /// Only people holding this role.
-        #[arg(long)]
-        role: Option<String>,
-        /// Only members and coaches of the team with this key.
-        #[arg(long)]
-        team: Option<String>,
-        #[arg(long, value_enum, default_value = "table")]
-        format: TableFormat,
-    },
-    /// Add people by hand, edit what HR does not own, suspend, remove, and read a person's
-    /// history of actions by hand.
-    Accounts {
-        #[command(subcommand)]
-        action: manage::AccountsCommand,
-    },
-    /// Teams made by hand, and members and coaches added by hand.
-    Teams {
-        #[command(subcommand)]
-        action: manage::TeamsCommand,
-    },
-    /// Roles and admin rights granted by hand.
-    Roles {
-        #[command(subcommand)]
-        action: manage::RolesCommand,
-    },
-    /// The audit trail: every action by hand (who, through what, when, what), oldest first.
-    Audit {
-        /// Entries after this id (the last one of an earlier read).
-        #[arg(long, default_value_t = 0)]
-        after: i64,
-        #[arg(long, default_value_t = 1000)]
-        limit: i64,
-        #[arg(long, value_enum, default_value = "table")]
-        format: TableFormat,
-    },
-    /// Named admins, each with a token of their own for the pages and the admin API.
-    Admins {
-        #[command(subcommand)]
-        action: principals::PrincipalCommand,
-    },
-    /// Service tokens for the product that owns the log-in: the service API only.
-    ServiceTokens {
-        #[command(subcommand)]
-        action: principals::PrincipalCommand,
-    },
-    /// Activation emails.
-    Invite {
-        #[command(subcommand)]
-        action: InviteCommand,
-    },
-    /// The email outbox: what is queued, and sending it now.
-    Mail {
-        #[command(subcommand)]
-        action: MailCommand,
-    },
-    /// Create or update the database schema.
-    Migrate,
-    /// Run as a daemon: connectors on their schedules, the mail worker, and the admin API and
-    /// pages on `server.listen`, until SIGTERM or SIGINT.
-    Serve,
-    /// Make a new admin token: prints the token (give it to admins) and the hash to put in
-    /// `server.admin_token_sha256`.
-    AdminToken,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum InviteCommand {
-    /// Send a new activation email; the earlier link stops working.
-    Resend {
-        email: String,
-        /// The organisation; needed when there is more than one.
-        #[arg(long)]
-        org: Option<String>,
-        /// The admin's name for the audit trail; default: the `HRSYNC_ADMIN` variable, else
-        /// the login name.
-        #[arg(long, env = "HRSYNC_ADMIN")]
-        by: Option<String>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum MailCommand {
-    /// Send every email that is due now (what `sync` does after its runs); failed ones stay
-    /// queued for a later try.
-    Send,
-    /// Count the outbox: waiting, failing, sent and refused for good.
-    Status,
 }
 
 /// How `plan` and `sync` write their reports.
@@ -297,7 +106,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     match dispatch(cli).await {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            errln!("error: {error:#}");
             ExitCode::of(&error)
         }
     }
@@ -327,6 +136,31 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 /// configuration. The store is closed after a command that ends well; on an error the
 /// process ends right after printing it.
 async fn with_app(mut app: App, command: Command) -> anyhow::Result<ExitCode> {
+    // Progress on a terminal for the commands that take a while, unless they write JSON.
+    let wants_progress = match &command {
+        Command::Plan { format, .. } | Command::Sync { format, .. } => {
+            matches!(format, RunFormat::Text)
+        }
+        Command::Approve { .. }
+        | Command::Mail {
+            action: MailCommand::Send,
+        }
+        | Command::Invite { .. } => true,
+        _ => false,
+    };
+    let spinner = progress::Spinner::on_terminal(wants_progress).map(|(spinner, progress)| {
+        app.progress = progress;
+        spinner
+    });
+    let result = on_database(app, command).await;
+    if let Some(spinner) = spinner {
+        spinner.clear();
+    }
+    result
+}
+
+/// [`with_app`]'s work: the command run against the app.
+async fn on_database(mut app: App, command: Command) -> anyhow::Result<ExitCode> {
     let code = match command {
         Command::Check { .. } | Command::Fetch { .. } | Command::AdminToken => {
             // `dispatch` runs these without a database; reaching here is a slip in it.
@@ -379,6 +213,9 @@ async fn with_app(mut app: App, command: Command) -> anyhow::Result<ExitCode> {
             team,
             format,
         } => {
+            if let Some(org) = &org {
+                usage::known_organisation(&app.config, org)?;
+            }
             let filter = UserFilter {
                 organisation: org,
                 status,
@@ -428,7 +265,7 @@ fn admin_token() -> anyhow::Result<ExitCode> {
     let token = crate::server::new_admin_token()?;
     outln!("token:  {token}");
     outln!("sha256: {}", crate::server::AdminToken::hash_hex(&token));
-    eprintln!(
+    errln!(
         "Keep the token where admins keep passwords; configure only the hash:\n  [server]\n  admin_token_sha256 = \"{}\"",
         crate::server::AdminToken::hash_hex(&token)
     );
@@ -448,7 +285,7 @@ async fn sync(
     if send {
         send_due_mail(app).await?;
     } else {
-        eprintln!(
+        errln!(
             "Mail: queued, not sent (--no-send); `mail send`, `serve` or the next `sync` sends it."
         );
     }
@@ -494,6 +331,7 @@ async fn approve(app: &App, run_id: i64, by: Option<&str>) -> anyhow::Result<Exi
         ..crate::store::AuditEntry::new(&actor, crate::domain::AuditAction::RunApprove)
     };
     app.store.record_audit(&entry, chrono::Utc::now()).await?;
+    app.progress.report(crate::domain::Step::Done);
     out!("{}", report::text(&outcome.report));
     send_due_mail(app).await?;
     Ok(ExitCode::Success)
@@ -521,12 +359,20 @@ async fn mail_status(app: &App) -> anyhow::Result<ExitCode> {
 /// Sends the mail that is due and says on stderr what became of it.
 async fn send_due_mail(app: &App) -> anyhow::Result<crate::mail::outbox::Drained> {
     let drained = app.drain_outbox().await?;
-    eprintln!("{}", mail_summary(&drained));
+    app.progress.report(crate::domain::Step::Done);
+    errln!("{}", mail_summary(app, &drained));
     Ok(drained)
 }
 
-fn mail_summary(d: &crate::mail::outbox::Drained) -> String {
-    let mut line = format!("Mail: {} sent, {} failed", d.sent, d.failed);
+fn mail_summary(app: &App, d: &crate::mail::outbox::Drained) -> String {
+    let mail = &app.config.settings.mail;
+    let sent = match mail.transport {
+        config::MailTransportKind::File if d.sent > 0 => {
+            format!(" (as .eml files in {})", mail.dir.display())
+        }
+        _ => String::new(),
+    };
+    let mut line = format!("Mail: {} sent{sent}, {} failed", d.sent, d.failed);
     if d.undeliverable > 0 {
         line.push_str(&format!(
             ", {} undeliverable (refused by the mail server; not tried again, see `users`)",
@@ -546,25 +392,11 @@ fn mail_summary(d: &crate::mail::outbox::Drained) -> String {
     line
 }
 
-fn only_organisation(config: &Loaded) -> anyhow::Result<String> {
-    let orgs: Vec<&String> = config.settings.organisations.keys().collect();
-    match orgs.as_slice() {
-        [one] => Ok(one.to_string()),
-        _ => anyhow::bail!(
-            "there is more than one organisation; name one with --org ({})",
-            orgs.iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
 async fn check(path: &std::path::Path, connect: bool) -> ExitCode {
     let loaded = match config::load(path) {
         Ok(loaded) => loaded,
         Err(e) => {
-            eprint!("{e}");
+            err!("{e}");
             return ExitCode::Error;
         }
     };
@@ -573,7 +405,7 @@ async fn check(path: &std::path::Path, connect: bool) -> ExitCode {
     problems.extend(source_problems);
     if !problems.is_empty() {
         let e = config::ConfigError { problems };
-        eprint!("{e}");
+        err!("{e}");
         return ExitCode::Error;
     }
     // The exports as a run reads them: how many records, and whether so many lack an email
@@ -594,7 +426,7 @@ async fn check(path: &std::path::Path, connect: bool) -> ExitCode {
         ));
         let limit = settings.feed_health.first_feed_max_quarantined;
         if let Some(problem) = mostly_without_email(records, limit) {
-            eprintln!("{id}: {}: {problem}", csv.path.display());
+            errln!("{id}: {}: {problem}", csv.path.display());
             code = ExitCode::Error;
         }
     }
@@ -614,7 +446,7 @@ async fn check(path: &std::path::Path, connect: bool) -> ExitCode {
         match connect_first_page(&loaded, id).await {
             Ok(text) => out!("{text}"),
             Err(error) => {
-                eprintln!("{id}: cannot connect: {error:#}");
+                errln!("{id}: cannot connect: {error:#}");
                 code = ExitCode::Error;
             }
         }
@@ -713,14 +545,22 @@ async fn fetch(
     format: FetchFormat,
 ) -> anyhow::Result<ExitCode> {
     let loaded = config::load_checked(path)?;
+    usage::known_connector(&loaded, Some(connector))?;
     let source = crate::sync::http_source(&loaded, connector).await?;
+    let spinner = progress::Spinner::on_terminal(!matches!(format, FetchFormat::Json));
+    let fetch_progress = spinner.as_ref().map(|(_, p)| p.clone()).unwrap_or_default();
     let fetched = source
         .fetch_with(&FetchOptions {
             since: since.map(|s| s.with_timezone(&chrono::Utc)),
             first_page_only: false,
             raw_dir: raw.clone(),
+            progress: fetch_progress.clone(),
         })
-        .await?;
+        .await;
+    if let Some((spinner, _)) = &spinner {
+        spinner.clear();
+    }
+    let fetched = fetched?;
     let mut records = fetched.records;
     if fetched.incremental {
         source.resolve_managers(&mut records, &[]);
@@ -738,14 +578,14 @@ async fn fetch(
     if let Some(dir) = raw {
         summary.push_str(&format!("; raw pages in {}", dir.display()));
     }
-    eprintln!("{summary}.");
-    eprint!("{}", report::field_counts_text(&records));
+    errln!("{summary}.");
+    err!("{}", report::field_counts_text(&records));
     let limit = loaded
         .connector(connector)?
         .feed_health
         .first_feed_max_quarantined;
     if let Some(problem) = mostly_without_email(&records, limit) {
-        eprintln!("{connector}: {problem}");
+        errln!("{connector}: {problem}");
         return Ok(ExitCode::Error);
     }
     Ok(ExitCode::Success)
@@ -758,12 +598,14 @@ async fn runs(
     output: Output,
     mode: RunMode,
 ) -> anyhow::Result<ExitCode> {
+    usage::known_connector(&app.config, connector)?;
     let as_of = as_of.map(AsOf::EndOfDay).unwrap_or(AsOf::Now);
     let mut outcomes: Vec<RunOutcome> = Vec::new();
     for id in app.connector_ids(connector)? {
         outcomes.push(app.run_once(&id, mode, Trigger::Command, as_of).await?);
     }
     manage::note_runs(app, &outcomes, mode).await;
+    app.progress.report(crate::domain::Step::Done);
     match output.format {
         RunFormat::Text => {
             for (i, o) in outcomes.iter().enumerate() {
@@ -771,6 +613,12 @@ async fn runs(
                     outln!();
                 }
                 output::text(app, &o.report, output.all).await?;
+            }
+            if !outcomes.is_empty() {
+                errln!(
+                    "Runs are kept in {}: `hrsync runs` lists them, `hrsync report RUN_ID` shows one.",
+                    app.database_shown()
+                );
             }
         }
         RunFormat::Json => {

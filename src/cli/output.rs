@@ -49,18 +49,20 @@ pub async fn text(app: &App, report: &RunReport, all: bool) -> anyhow::Result<()
         return Ok(());
     }
     out.put(&report::text_head(report));
+    let tense = report::Tense::of(&report.summary);
     let counts = &report.summary.counts;
     let mut kind: Option<String> = None;
     app.store
         .each_change(report.summary.id, &mut |line| {
             if kind.as_deref() != Some(line.kind.as_str()) {
                 let count = counts.get(&line.kind).copied().unwrap_or(0);
-                out.put(&report::text_kind(&line.kind, count));
+                out.put(&report::text_kind(&line.kind, count, tense));
                 kind = Some(line.kind.clone());
             }
             out.put(&report::text_line(&line))
         })
         .await?;
+    out.put(&report::text_close(&report.summary));
     out.finish();
     Ok(())
 }

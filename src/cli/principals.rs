@@ -12,14 +12,24 @@ use crate::sync::App;
 #[derive(Debug, Subcommand)]
 pub enum PrincipalCommand {
     /// Add one, and print its token (once: only its SHA-256 is kept).
-    Add { name: String },
+    Add {
+        /// The name: a person's for an admin (as the audit trail shows it), the product's
+        /// for a service token.
+        name: String,
+    },
     /// List them, live and revoked.
     List,
     /// Give one a new token (printed once); the old token stops working.
-    Rotate { name: String },
+    Rotate {
+        /// The name it was added under.
+        name: String,
+    },
     /// Revoke one: its token, and for an admin every session it started, stop working. The
     /// name stays taken, since the audit trail names it.
-    Revoke { name: String },
+    Revoke {
+        /// The name it was added under.
+        name: String,
+    },
 }
 
 pub async fn run(
@@ -40,7 +50,7 @@ pub async fn run(
                 .add_principal(kind, &name, &crate::secret::sha256_hex(&token), now)
                 .await?;
             outln!("token: {token}");
-            eprintln!(
+            errln!(
                 "Added {noun} `{name}`. Hand the token over the way you hand over passwords; it is not shown again."
             );
         }
@@ -71,7 +81,7 @@ pub async fn run(
                 anyhow::bail!("there is no live {noun} named `{name}`");
             }
             outln!("token: {token}");
-            eprintln!("The earlier token of `{name}` no longer works.");
+            errln!("The earlier token of `{name}` no longer works.");
         }
         PrincipalCommand::Revoke { name } => {
             if !store.revoke_principal(kind, &name, now).await? {

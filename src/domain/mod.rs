@@ -9,6 +9,7 @@ mod audit;
 mod code;
 mod directory;
 mod ids;
+mod progress;
 mod record;
 mod run;
 mod text;
@@ -20,6 +21,7 @@ pub use directory::{
     TeamLink,
 };
 pub use ids::{ConnectorId, Email, EmailError, EmployeeId, TeamKey};
+pub use progress::{Progress, Step};
 pub use record::{Department, HrRecord, MAX_KEY_BYTES};
 pub use run::{
     ChangeLine, FetchKind, RunError, RunMode, RunReport, RunStatus, RunSummary, Trigger,

@@ -63,6 +63,8 @@ pub struct OutboxWorker<'a> {
     pub token_valid_days: u32,
     /// Where the pages are reached (`server.public_url`), for the link in a digest.
     pub public_url: Option<String>,
+    /// Told after each group of mails how many went out and how many failed.
+    pub progress: crate::domain::Progress,
 }
 
 /// What one pass over the outbox did.
@@ -241,6 +243,10 @@ impl OutboxWorker<'_> {
         for (mail, failure) in failed {
             self.record_failure(mail, failure, drained).await?;
         }
+        self.progress.report(crate::domain::Step::Mailing {
+            sent: drained.sent,
+            failed: drained.failed + drained.undeliverable,
+        });
         Ok(())
     }
 

@@ -122,9 +122,9 @@ impl<'a> Planner<'a> {
             return None;
         }
         let reason = if send {
-            "new in HR; account created and activation email queued"
+            "new in HR; gets an account and an activation email"
         } else {
-            "new in HR; account created, activation email not sent (send_invites = false)"
+            "new in HR; gets an account, but no activation email (send_invites = false)"
         };
         self.push(
             record,
@@ -334,12 +334,12 @@ impl<'a> Planner<'a> {
         };
         let reason = match (notice, activation_queued) {
             (Notice::Activation, _) => {
-                format!("{why}; not activated before, so a new activation email is queued")
+                format!("{why}; not activated before, so gets a new activation email")
             }
             (_, true) => {
-                format!("{why}; not activated before, the activation email goes to the new address")
+                format!("{why}; not activated before: the activation email goes to the new address")
             }
-            _ => format!("{why}; the same account is reactivated"),
+            _ => format!("{why}; on the same account as before"),
         };
         self.push(
             record,

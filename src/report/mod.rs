@@ -7,6 +7,7 @@
 mod accounts;
 mod admin;
 mod coverage;
+mod run_text;
 
 use std::fmt::Write as _;
 
@@ -22,6 +23,7 @@ pub use admin::{
     teams_table,
 };
 pub use coverage::{field_counts, field_counts_text};
+pub use run_text::{Tense, text, text_close, text_head, text_kind, text_line};
 
 #[derive(Serialize)]
 struct ReportJson<'a> {
@@ -61,7 +63,7 @@ struct ErrorJson<'a> {
     message: &'a str,
 }
 
-fn time(t: DateTime<Utc>) -> String {
+pub(crate) fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
@@ -91,7 +93,7 @@ fn counts_json(summary: &RunSummary) -> serde_json::Map<String, serde_json::Valu
         .collect()
 }
 
-fn duration_ms(s: &RunSummary) -> Option<i64> {
+pub(crate) fn duration_ms(s: &RunSummary) -> Option<i64> {
     s.finished_at.map(|f| (f - s.started_at).num_milliseconds())
 }
 
@@ -170,106 +172,6 @@ pub fn json_change(c: &ChangeLine, first: bool) -> String {
 /// What ends [`json_open`]'s report, after `any` change lines.
 pub fn json_close(any: bool) -> &'static str {
     if any { "\n  ]\n}" } else { "]\n}" }
-}
-
-/// The report as text: a summary, then the change lines it holds, grouped by kind. A report
-/// that holds only the first lines of a kind (from `Store::run_report_head`) says how many
-/// more there are and how to list them all.
-pub fn text(report: &RunReport) -> String {
-    let mut out = text_head(report);
-    for kind in ChangeKind::ALL {
-        let lines: Vec<&ChangeLine> = report
-            .changes
-            .iter()
-            .filter(|c| c.kind == kind.as_str())
-            .collect();
-        let shown = i64::try_from(lines.len()).unwrap_or(i64::MAX);
-        let count = report
-            .summary
-            .counts
-            .get(kind.as_str())
-            .copied()
-            .unwrap_or(0)
-            .max(shown);
-        if count == 0 {
-            continue;
-        }
-        out.push_str(&text_kind(kind.as_str(), count));
-        for c in lines {
-            out.push_str(&text_line(c));
-        }
-        if count > shown {
-            let _ = writeln!(
-                out,
-                "  … and {} more; `hrsync report {} --all` lists every line.",
-                count - shown,
-                report.summary.id
-            );
-        }
-    }
-    out
-}
-
-/// The text report's summary: the run, its errors and its counts.
-pub fn text_head(report: &RunReport) -> String {
-    let s = &report.summary;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "Run {} · {} · connector {} · {} ({}) · {}",
-        s.id, s.organisation, s.connector, s.mode, s.trigger, s.status
-    );
-    let _ = writeln!(
-        out,
-        "As of {} · started {} · {} records fetched{}{}",
-        time(s.as_of),
-        time(s.started_at),
-        s.records_fetched,
-        s.fetch.map(|f| format!(" ({f} fetch)")).unwrap_or_default(),
-        duration_ms(s)
-            .map(|ms| format!(" · took {ms} ms"))
-            .unwrap_or_default()
-    );
-    for e in &report.errors {
-        let _ = writeln!(out, "{}: {}", e.code, e.message);
-    }
-    let counts = counts_summary(s);
-    if counts.is_empty() {
-        let _ = writeln!(out, "No changes.");
-    } else {
-        let _ = writeln!(out, "Changes: {counts}");
-    }
-    out
-}
-
-/// The heading of a kind's lines in the text report.
-pub fn text_kind(kind: &str, count: i64) -> String {
-    format!("\n{kind} ({count})\n")
-}
-
-/// One change line of the text report.
-pub fn text_line(c: &ChangeLine) -> String {
-    let who = [c.employee_id.as_deref(), c.email.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
-    let what = match (&c.field, &c.old, &c.new) {
-        (Some(f), None, None) => format!(" {f}"),
-        (Some(f), old, new) => format!(
-            " {f}: {} → {}",
-            old.as_deref().unwrap_or("∅"),
-            new.as_deref().unwrap_or("∅")
-        ),
-        (None, _, Some(new)) => format!(" → {new}"),
-        _ => String::new(),
-    };
-    format!(
-        "  {}{}\n      {}\n",
-        if who.is_empty() { "(team)" } else { &who },
-        what,
-        c.reason
-    )
 }
 
 /// A cell as it may go into a CSV file that people open in a spreadsheet: a value from HR

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::RunStatus;
+use crate::domain::{Progress, RunStatus};
 use crate::planner::Plan;
 
 use super::{FeedUpdate, OrganisationRow, Result, Store};
@@ -38,6 +38,16 @@ impl Store {
     /// coaches, roles, deactivations, then the outbox rows and the run's report. Either all of
     /// it is written or none of it.
     pub async fn apply_plan(&self, run: &ApplyRun<'_>, plan: &Plan) -> Result<Applied> {
-        dispatch!(self, apply::apply_plan(run, plan))
+        self.apply_plan_with(run, plan, &Progress::default()).await
+    }
+
+    /// [`Store::apply_plan`], telling `progress` of each phase as it starts.
+    pub async fn apply_plan_with(
+        &self,
+        run: &ApplyRun<'_>,
+        plan: &Plan,
+        progress: &Progress,
+    ) -> Result<Applied> {
+        dispatch!(self, apply::apply_plan(run, plan, progress))
     }
 }

@@ -88,6 +88,10 @@ pub enum StoreError {
     // does not repeat it.
     #[error("cannot open the database: {0}")]
     Connect(sqlx::Error),
+    /// PostgreSQL did not let us in: what failed (refused, name lookup, authentication, TLS,
+    /// no answer) and where.
+    #[error("cannot open the database: {0}")]
+    Unreachable(String),
     #[error("cannot migrate the database: {0}")]
     Migrate(sqlx::migrate::MigrateError),
     #[error("database error while {doing}: {cause}")]
@@ -153,6 +157,55 @@ pub const MAX_POOL_SIZE: u32 = 100;
 /// buffers 50): each time the buffer fills or empties, a thread waits and is woken.
 const SQLITE_ROW_BUFFER: usize = 1024;
 
+/// How long the first connection to PostgreSQL may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects to PostgreSQL once and closes the connection: an error says what failed.
+async fn first_connection(options: &PgConnectOptions) -> Result<()> {
+    use sqlx::{ConnectOptions as _, Connection as _};
+    let place = format!("{}:{}", options.get_host(), options.get_port());
+    match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+        Err(_) => Err(StoreError::Unreachable(format!(
+            "PostgreSQL at {place} did not answer within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        ))),
+        Ok(Err(e)) => Err(StoreError::Unreachable(connect_failure(&place, &e))),
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+    }
+}
+
+/// What a failed connection to PostgreSQL at `place` (host:port) means, in words.
+fn connect_failure(place: &str, e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => format!(
+                "connection refused by {place}: is PostgreSQL running there, on that port? ({io})"
+            ),
+            std::io::ErrorKind::TimedOut => format!("{place} did not answer ({io})"),
+            _ if io.to_string().contains("lookup") || io.to_string().contains("resolve") => {
+                format!("the host name of {place} was not found ({io})")
+            }
+            _ => format!("cannot reach {place}: {io}"),
+        },
+        sqlx::Error::Tls(tls) => format!("TLS with {place} failed: {tls}"),
+        sqlx::Error::Database(db) => {
+            // 28P01: wrong password; 28000: no such user or not allowed (pg_hba.conf);
+            // 3D000: no such database.
+            match db.code().as_deref() {
+                Some("28P01" | "28000") => {
+                    format!("authentication failed at {place}: {}", db.message())
+                }
+                Some("3D000") => format!("{place}: {}", db.message()),
+                _ => format!("{place} refused the connection: {}", db.message()),
+            }
+        }
+        other => format!("{place}: {other}"),
+    }
+}
+
 /// Opening, migrating and closing the database.
 impl Store {
     /// Opens the database the URL names; a SQLite file and its folder are created if missing.
@@ -203,6 +256,10 @@ impl Store {
             if let Some(password) = password {
                 options = options.password(password.expose_secret());
             }
+            // One connection first, on its own and within a short time, so that what fails is
+            // said at once (the pool would retry until its acquire timeout and then say only
+            // that it timed out).
+            first_connection(&options).await?;
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
@@ -269,5 +326,24 @@ impl Store {
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<()> {
         dispatch!(self, common::ping())
+    }
+
+    /// After a run that wrote many rows: PostgreSQL's statistics of the directory's tables
+    /// brought up to date (`ANALYZE`), so the pages' queries are planned on what the tables
+    /// hold now, whether or not autovacuum runs. SQLite plans these queries well without.
+    pub async fn refresh_statistics(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(pool) => {
+                sqlx::query(
+                    "ANALYZE accounts, memberships, organisations, teams, team_members, \
+                     team_coaches, roles, role_grants, mail_outbox",
+                )
+                .execute(pool)
+                .await
+                .doing("refreshing the tables' statistics")?;
+                Ok(())
+            }
+        }
     }
 }

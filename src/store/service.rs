@@ -98,6 +98,11 @@ impl Store {
         dispatch!(self, service::any_organisation_of(email))
     }
 
+    /// The organisations (their slugs, sorted) the person with this address is a member of.
+    pub async fn organisations_of(&self, email: &Email) -> Result<Vec<String>> {
+        dispatch!(self, service::organisations_of(email))
+    }
+
     /// One page of the directory.
     pub async fn directory_page(&self, query: &DirectoryQuery) -> Result<DirectoryPage> {
         dispatch!(self, service::directory_page(query))

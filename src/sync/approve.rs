@@ -133,7 +133,10 @@ impl App {
             feed: feed.update(),
             digest_to: &digest_to,
         };
-        self.store.apply_plan(&run, &plan).await?;
+        self.store
+            .apply_plan_with(&run, &plan, &self.progress)
+            .await?;
+        self.after_apply(&plan).await;
         tracing::info!(run_id, connector = %connector, "Held run approved and applied");
         self.outcome(run_id).await.map_err(other)
     }

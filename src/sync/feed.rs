@@ -102,8 +102,14 @@ impl App {
                     connector: connector.to_string(),
                 }));
                 let Some(incremental) = &http.incremental else {
+                    let fetched = source
+                        .fetch_with(&FetchOptions {
+                            progress: self.progress.clone(),
+                            ..FetchOptions::default()
+                        })
+                        .await?;
                     return Ok(Feed {
-                        records: source.fetch().await?,
+                        records: fetched.records,
                         incremental: None,
                     });
                 };
@@ -134,6 +140,7 @@ impl App {
                 let fetched = source
                     .fetch_with(&FetchOptions {
                         since,
+                        progress: self.progress.clone(),
                         ..FetchOptions::default()
                     })
                     .await?;

@@ -121,6 +121,9 @@ pub struct App {
     pub mailer: Mailer,
     /// Incremental connectors read their whole feed on the next runs (`sync --full`).
     pub force_full_fetch: bool,
+    /// Where runs and mail drains report their progress (a terminal's bar; nowhere by
+    /// default).
+    pub progress: crate::domain::Progress,
     /// Connectors with a run in progress in this process.
     running: std::sync::Mutex<std::collections::HashSet<String>>,
 }
@@ -189,6 +192,7 @@ impl App {
             store,
             mailer,
             force_full_fetch: false,
+            progress: crate::domain::Progress::default(),
             running: Default::default(),
         })
     }
@@ -478,10 +482,18 @@ impl App {
             activation_url: mail.activation_url.clone(),
             token_valid_days: mail.token_valid_days,
             public_url: self.config.settings.server.public_url.clone(),
+            progress: self.progress.clone(),
         };
         let drained = worker.drain_while(keep_going).await?;
         crate::metrics::mails(drained.sent, drained.failed + drained.undeliverable);
         Ok(drained)
+    }
+}
+
+impl App {
+    /// The database's URL as it may be shown to people and logs: see [`redact_url`].
+    pub fn database_shown(&self) -> String {
+        redact_url(&self.config.settings.database.url)
     }
 }
 

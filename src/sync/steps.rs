@@ -10,7 +10,21 @@ use crate::planner::health::{self, FeedStats, HealthLimits};
 use crate::planner::{Hold, Plan};
 use crate::store::{ApplyRun, OrganisationRow, RunEnd};
 
+/// A run applying at least this many changes refreshes the database's statistics after it.
+const BULK_CHANGES: usize = 5_000;
+
 impl App {
+    /// After a plan is applied: a bulk of changes refreshes the database's statistics. The
+    /// run is applied either way; statistics that could not be refreshed only slow the pages
+    /// down until autovacuum (or the next large run) refreshes them.
+    pub(super) async fn after_apply(&self, plan: &Plan) {
+        if plan.actionable().count() >= BULK_CHANGES
+            && let Err(e) = self.store.refresh_statistics().await
+        {
+            tracing::warn!(error = %e, "Could not refresh the database's statistics");
+        }
+    }
+
     /// Fetch, plan, and apply or end the run. An error here leaves the run for
     /// [`App::run_once`] to record as failed.
     pub(super) async fn run_steps(
@@ -38,6 +52,10 @@ impl App {
         if let Some(inc) = &feed.incremental {
             self.store.set_run_fetch(run_id, inc.kind).await?;
         }
+        self.progress.report(crate::domain::Step::Planning {
+            connector,
+            records: feed.records.len(),
+        });
         let mut plan = self
             .plan_for(&cx.policy, &cx.org_row, &feed.records, as_of)
             .await?;
@@ -177,12 +195,16 @@ impl App {
             feed: feed.update(),
             digest_to: &digest_to,
         };
-        let applied = self.store.apply_plan(&run, plan).await?;
+        let applied = self
+            .store
+            .apply_plan_with(&run, plan, &self.progress)
+            .await?;
         tracing::info!(
             accounts_created = applied.accounts_created,
             mails_queued = applied.mails_queued,
             "Run applied"
         );
+        self.after_apply(plan).await;
         Ok(())
     }
 

@@ -1,10 +1,12 @@
 //! Behaviour tests of whole sync runs, run once on SQLite and once on PostgreSQL.
 //!
 //! This is a test binary with its own small runner (`harness = false`) so that every test runs
-//! against both backends and the output says plainly when PostgreSQL was not available:
-//! set `HRSYNC_TEST_POSTGRES_URL` (an administrative URL such as
+//! against both backends. Set `HRSYNC_TEST_POSTGRES_URL` (an administrative URL such as
 //! `postgres://postgres@127.0.0.1/postgres`) to run the PostgreSQL half; each test then gets a
-//! database of its own, dropped afterwards. Arguments: an optional filter on test names.
+//! database of its own, dropped afterwards. Without it the PostgreSQL half is reported as
+//! ignored, test by test and in the summary, never as passed; with `--include-ignored` (what
+//! `.ci/run` passes) or `--ignored` it is required, and its absence fails the run.
+//! Arguments: an optional filter on test names, `--include-ignored`, `--ignored`.
 
 // A test stops at the first thing that is not as expected.
 #![allow(
@@ -123,21 +125,48 @@ pub const SCIM_TOKEN_VAR: &str = "HRSYNC_TEST_SCIM_TOKEN";
 fn main() {
     // SAFETY: set once, before any other thread of this process exists.
     unsafe { std::env::set_var(SCIM_TOKEN_VAR, "scim-token") };
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let filter: Option<&String> = args.iter().find(|a| !a.starts_with('-'));
+    // As libtest reads them: `--ignored` runs only what would be ignored (here: the
+    // PostgreSQL half), `--include-ignored` runs everything.
+    let only_ignored = args.iter().any(|a| a == "--ignored");
+    let include_ignored = only_ignored || args.iter().any(|a| a == "--include-ignored");
     let postgres = std::env::var("HRSYNC_TEST_POSTGRES_URL")
         .ok()
         .filter(|s| !s.is_empty());
-    let mut backends = vec![Backend::Sqlite];
+    if include_ignored && postgres.is_none() {
+        println!(
+            "error: the PostgreSQL half of these tests was asked for (--include-ignored or \
+             --ignored) but HRSYNC_TEST_POSTGRES_URL is not set; set it to an administrative URL \
+             such as postgres://postgres@127.0.0.1/postgres"
+        );
+        std::process::exit(101);
+    }
+    let mut backends = Vec::new();
+    if !only_ignored {
+        backends.push(Backend::Sqlite);
+    }
     if let Some(url) = &postgres {
         backends.push(Backend::Postgres(url.clone()));
     }
     let tests = all_tests();
-    let (mut passed, mut failed, mut filtered) = (0usize, Vec::new(), 0usize);
+    let (mut passed, mut failed, mut filtered, mut ignored) = (0usize, Vec::new(), 0usize, 0usize);
     let started = Instant::now();
+    if postgres.is_none() {
+        for (name, _) in &tests {
+            let full = format!("postgres::{name}");
+            if filter.is_some_and(|f| !full.contains(f.as_str())) {
+                filtered += 1;
+                continue;
+            }
+            println!("test {full} ... ignored, needs PostgreSQL: set HRSYNC_TEST_POSTGRES_URL");
+            ignored += 1;
+        }
+    }
     for backend in &backends {
         for (name, test) in &tests {
             let full = format!("{}::{name}", backend.name());
-            if filter.as_ref().is_some_and(|f| !full.contains(f.as_str())) {
+            if filter.is_some_and(|f| !full.contains(f.as_str())) {
                 filtered += 1;
                 continue;
             }
@@ -173,11 +202,11 @@ fn main() {
         }
     }
     println!();
-    if postgres.is_none() {
+    if postgres.is_none() && ignored > 0 {
         println!(
-            "NOTE: the PostgreSQL half of these tests did NOT run. Set HRSYNC_TEST_POSTGRES_URL, \
-             e.g. HRSYNC_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1/postgres cargo test, \
-             or run `bash .ci/run`, to run every test on PostgreSQL as well."
+            "NOTE: {ignored} tests of the PostgreSQL half were ignored: they did not run. Set \
+             HRSYNC_TEST_POSTGRES_URL, e.g. HRSYNC_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1/postgres, \
+             to run them (`bash .ci/run` does)."
         );
     }
     if !failed.is_empty() {
@@ -187,7 +216,7 @@ fn main() {
         }
     }
     println!(
-        "test result: {}. {passed} passed; {} failed; 0 ignored; 0 measured; {filtered} filtered out; finished in {:.2}s",
+        "test result: {}. {passed} passed; {} failed; {ignored} ignored; 0 measured; {filtered} filtered out; finished in {:.2}s",
         if failed.is_empty() { "ok" } else { "FAILED" },
         failed.len(),
         started.elapsed().as_secs_f64()

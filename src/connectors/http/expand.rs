@@ -124,6 +124,7 @@ impl HttpSource {
                 since: None,
                 first_page_only: false,
                 raw_dir: options.raw_dir.clone(),
+                progress: crate::domain::Progress::default(),
             };
             self.walk(&endpoint, &sub_options, |_, items| {
                 records.extend(items.iter().cloned());

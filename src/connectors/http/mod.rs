@@ -52,7 +52,7 @@ pub use settings::{
 use raw::create_private_dir;
 
 use super::mapping::{FieldMap, JsonPath, Lookups, MappingError, scalar_text};
-use crate::domain::HrRecord;
+use crate::domain::{HrRecord, Step};
 
 /// Why a fetch failed. No variant carries a secret.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +97,8 @@ pub struct FetchOptions {
     pub first_page_only: bool,
     /// Write every page as received, with credentials redacted, to this directory.
     pub raw_dir: Option<PathBuf>,
+    /// Told of every page of people read.
+    pub progress: crate::domain::Progress,
 }
 
 /// What a fetch read.
@@ -349,6 +351,11 @@ impl HttpSource {
                 for (i, item) in items.iter().enumerate() {
                     records.push(fields.record(item, &source_name, i + 1, &lookups)?);
                 }
+                options.progress.report(Step::Fetched {
+                    source: &def.name,
+                    pages: page,
+                    records: records.len(),
+                });
                 Ok(())
             })
             .await?
@@ -368,6 +375,11 @@ impl HttpSource {
                 for (i, item) in items.iter().enumerate() {
                     records.push(fields.record(item, &source_name, i + 1, &lookups)?);
                 }
+                options.progress.report(Step::Fetched {
+                    source: &def.name,
+                    pages: page,
+                    records: records.len(),
+                });
             }
             walked
         };

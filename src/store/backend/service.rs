@@ -57,6 +57,21 @@ pub(in crate::store) async fn any_organisation_of(
     .doing("finding the person's organisation")
 }
 
+pub(in crate::store) async fn organisations_of(
+    pool: &Pool<Db>,
+    email: &Email,
+) -> Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT o.slug FROM memberships m JOIN accounts a ON a.id = m.account_id \
+         JOIN organisations o ON o.id = m.organisation_id WHERE a.email_norm = $1 \
+         ORDER BY o.slug",
+    )
+    .bind(email.key())
+    .fetch_all(pool)
+    .await
+    .doing("finding the person's organisations")
+}
+
 #[derive(sqlx::FromRow)]
 struct AccountRow {
     id: i64,

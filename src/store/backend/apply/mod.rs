@@ -16,7 +16,7 @@ use sqlx::Pool;
 
 use super::Db;
 use super::common::{Tx, begin_write};
-use crate::domain::RunStatus;
+use crate::domain::{Progress, RunStatus, Step};
 use crate::planner::Plan;
 use crate::store::{Applied, ApplyRun, Doing, Result, StoreError};
 
@@ -35,6 +35,7 @@ pub(in crate::store) async fn apply_plan(
     pool: &Pool<Db>,
     run: &ApplyRun<'_>,
     plan: &Plan,
+    progress: &Progress,
 ) -> Result<Applied> {
     // Sorted before the transaction starts: a plan the store cannot apply fails before
     // anything is written.
@@ -54,18 +55,33 @@ pub(in crate::store) async fn apply_plan(
     let mut ids = Ids::default();
     // How long each phase took, logged at debug level: where a large run's time goes.
     let mut clock = PhaseClock::start();
+    let changes = plan.actionable().count();
+    let phase = |phase: &str| {
+        progress.report(Step::Applying {
+            connector: run.connector,
+            phase,
+            changes,
+        })
+    };
+    phase("accounts");
     phases::accounts(&mut tx, scope, &batches.accounts, &mut ids, &mut queued).await?;
     clock.lap("accounts");
+    phase("memberships");
     phases::memberships(&mut tx, scope, &batches.memberships, &ids, &mut queued).await?;
     clock.lap("memberships");
+    phase("teams and coaches");
     phases::teams_and_coaches(&mut tx, scope, &batches.teams, &mut ids).await?;
     clock.lap("teams and coaches");
+    phase("roles");
     phases::roles(&mut tx, scope, &batches.roles, &ids).await?;
     clock.lap("roles");
+    phase("deactivations");
     phases::deactivations(&mut tx, scope, &batches.deactivations).await?;
     clock.lap("deactivations");
+    phase("outbox and report");
     let mails_queued = report::outbox_and_report(&mut tx, run, plan, &queued).await?;
     clock.lap("outbox and report");
+    phase("commit");
     tx.commit().await.doing("committing the run")?;
     clock.lap("commit");
     Ok(Applied {
