@@ -33,8 +33,12 @@ pub(super) struct RunsQuery {
     pub from: Option<String>,
     /// YYYY-MM-DD (UTC): runs started on or before that day.
     pub to: Option<String>,
-    /// The cursor: runs older than this id (the last of the page before).
+    /// `newest` (the default) or `oldest` first.
+    pub order: Option<String>,
+    /// The cursor, newest first: runs older than this id (the last of the page before).
     pub before: Option<i64>,
+    /// The cursor, oldest first: runs newer than this id (the last of the page before).
+    pub after: Option<i64>,
 }
 
 impl RunsQuery {
@@ -58,6 +62,7 @@ impl RunsQuery {
         let mode = parse("mode", &self.mode, |t| RunMode::parse(t).is_some())?;
         let trigger = parse("trigger", &self.trigger, |t| Trigger::parse(t).is_some())?;
         let kind = parse("kind", &self.kind, |t| ChangeKind::parse(t).is_some())?;
+        let order = parse("order", &self.order, |t| matches!(t, "newest" | "oldest"))?;
         Ok(RunFilter {
             connector: some(&self.connector),
             status: status.as_deref().and_then(RunStatus::parse),
@@ -68,11 +73,22 @@ impl RunsQuery {
             until: day("to", &self.to)?
                 .and_then(|d| d.succ_opt())
                 .map(midnight),
+            oldest_first: order.as_deref() == Some("oldest"),
         })
     }
 
-    /// The query string of this filter with the cursor `before` (for the next page's link).
-    pub fn query_string(&self, before: i64) -> String {
+    /// The cursor of the page asked for, in the order asked for.
+    pub fn cursor(&self) -> Option<i64> {
+        if self.order.as_deref() == Some("oldest") {
+            self.after
+        } else {
+            self.before
+        }
+    }
+
+    /// The query string of this filter and order with the cursor `last` (the last id of this
+    /// page), for the next page's link.
+    pub fn query_string(&self, last: i64) -> String {
         let mut pairs = form_urlencoded::Serializer::new(String::new());
         for (key, value) in [
             ("connector", &self.connector),
@@ -82,12 +98,18 @@ impl RunsQuery {
             ("kind", &self.kind),
             ("from", &self.from),
             ("to", &self.to),
+            ("order", &self.order),
         ] {
             if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
                 pairs.append_pair(key, value);
             }
         }
-        pairs.append_pair("before", &before.to_string());
+        let cursor = if self.order.as_deref() == Some("oldest") {
+            "after"
+        } else {
+            "before"
+        };
+        pairs.append_pair(cursor, &last.to_string());
         pairs.finish()
     }
 }
@@ -103,7 +125,7 @@ pub(super) async fn list_runs(
         Ok(filter) => filter,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    match daemon.app.store.find_runs(&filter, q.before, limit).await {
+    match daemon.app.store.find_runs(&filter, q.cursor(), limit).await {
         Ok(runs) => {
             let mut response = json_text(StatusCode::OK, report::runs_json(&runs));
             if runs.len() as i64 == limit

@@ -251,8 +251,11 @@ struct RunsPage<'a> {
     from: &'a str,
     to: &'a str,
     rows: Vec<RunRow<'a>>,
-    /// The next (older) page, when there may be one.
-    older: Option<String>,
+    /// The next page (older runs, or newer ones oldest first), when there may be one.
+    next: Option<String>,
+    /// `newest` and `oldest`, the one shown chosen.
+    orders: Vec<(&'a str, bool)>,
+    oldest_first: bool,
 }
 
 /// A row of the runs table.
@@ -289,7 +292,7 @@ pub async fn runs(
     let runs = match daemon
         .app
         .store
-        .find_runs(&filter, q.before, RUNS_PER_PAGE)
+        .find_runs(&filter, q.cursor(), RUNS_PER_PAGE)
         .await
     {
         Ok(runs) => runs,
@@ -318,15 +321,23 @@ pub async fn runs(
         })
         .collect();
     let kinds: Vec<&'static str> = ChangeKind::ALL.iter().map(|k| k.as_str()).collect();
-    let older = (runs.len() as i64 == RUNS_PER_PAGE)
+    let next = (runs.len() as i64 == RUNS_PER_PAGE)
         .then(|| {
             runs.last()
                 .map(|r| format!("/runs?{}", q.query_string(r.id)))
         })
         .flatten();
+    // The chart reads newest first, whichever way the table is ordered.
+    let newest_first: Vec<RunSummary> = if filter.oldest_first {
+        runs.iter().rev().cloned().collect()
+    } else {
+        runs.clone()
+    };
     let page = RunsPage {
         title: "Runs",
-        chart: chart(&runs),
+        chart: chart(&newest_first),
+        orders: choices(&["newest", "oldest"], q.order.as_deref()),
+        oldest_first: filter.oldest_first,
         filter: connectors,
         statuses: choices(
             &["running", "succeeded", "failed", "held", "approved"],
@@ -338,7 +349,7 @@ pub async fn runs(
         from: q.from.as_deref().unwrap_or(""),
         to: q.to.as_deref().unwrap_or(""),
         rows,
-        older,
+        next,
     };
     render(StatusCode::OK, &page)
 }

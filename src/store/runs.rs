@@ -23,6 +23,8 @@ pub struct RunFilter {
     pub since: Option<DateTime<Utc>>,
     /// Started before.
     pub until: Option<DateTime<Utc>>,
+    /// The oldest first, instead of the newest.
+    pub oldest_first: bool,
 }
 
 /// A run about to start.
@@ -94,15 +96,15 @@ impl Store {
         self.find_runs(&filter, None, limit).await
     }
 
-    /// The newest runs the filter selects, older than run `before` when given (the cursor of
-    /// the next page: the last id of the one before), at most `limit`.
+    /// The runs the filter selects, newest first (or oldest first), at most `limit`; with a
+    /// `cursor` (the last id of the page before) only those past it in that order.
     pub async fn find_runs(
         &self,
         filter: &RunFilter,
-        before: Option<i64>,
+        cursor: Option<i64>,
         limit: i64,
     ) -> Result<Vec<RunSummary>> {
-        dispatch!(self, runs::list_runs(filter, before, limit))
+        dispatch!(self, runs::list_runs(filter, cursor, limit))
     }
 
     /// The newest run of each connector, in connector order.

@@ -9,7 +9,7 @@ use crate::sync_runs::BASE;
 
 const TODAY: &str = "2026-11-23";
 
-pub async fn runs_are_filtered_by_status_mode_trigger_kind_and_date_and_paged_by_cursor(
+pub async fn runs_are_filtered_by_status_mode_trigger_kind_and_date_and_paged_by_cursor_either_way(
     env: TestEnv,
 ) -> anyhow::Result<()> {
     // Arrange: a first sync (invites), a dry run, and a second sync (nothing to do).
@@ -47,6 +47,14 @@ pub async fn runs_are_filtered_by_status_mode_trigger_kind_and_date_and_paged_by
         since: Some(tomorrow),
         ..RunFilter::default()
     };
+    let oldest_first = RunFilter {
+        oldest_first: true,
+        ..RunFilter::default()
+    };
+    let oldest_one = store.find_runs(&oldest_first, None, 2).await?;
+    let oldest_two = store
+        .find_runs(&oldest_first, oldest_one.last().map(|r| r.id), 2)
+        .await?;
 
     // Assert
     assert_eq!(all.len(), 3);
@@ -69,6 +77,13 @@ pub async fn runs_are_filtered_by_status_mode_trigger_kind_and_date_and_paged_by
         3
     );
     assert!(store.find_runs(&from_tomorrow, None, 10).await?.is_empty());
+    let mut reversed = ids(&all);
+    reversed.reverse();
+    assert_eq!(
+        [ids(&oldest_one), ids(&oldest_two)].concat(),
+        reversed,
+        "oldest first, the cursor going on to newer runs"
+    );
     Ok(())
 }
 

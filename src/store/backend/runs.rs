@@ -370,15 +370,20 @@ async fn add_counts(pool: &Pool<Db>, runs: &mut [RunSummary]) -> Result<()> {
 pub(in crate::store) async fn list_runs(
     pool: &Pool<Db>,
     filter: &RunFilter,
-    before: Option<i64>,
+    cursor: Option<i64>,
     limit: i64,
 ) -> Result<Vec<RunSummary>> {
     let mut qb = QueryBuilder::<Db>::new(format!(
         "SELECT {RUN_COLUMNS} FROM sync_runs r JOIN organisations o ON o.id = r.organisation_id \
          WHERE 1 = 1"
     ));
-    if let Some(before) = before {
-        qb.push(" AND r.id < ").push_bind(before);
+    if let Some(cursor) = cursor {
+        qb.push(if filter.oldest_first {
+            " AND r.id > "
+        } else {
+            " AND r.id < "
+        })
+        .push_bind(cursor);
     }
     if let Some(connector) = &filter.connector {
         qb.push(" AND r.connector_id = ")
@@ -404,7 +409,12 @@ pub(in crate::store) async fn list_runs(
             .push_bind(kind.clone())
             .push(")");
     }
-    qb.push(" ORDER BY r.id DESC LIMIT ").push_bind(limit);
+    qb.push(if filter.oldest_first {
+        " ORDER BY r.id ASC LIMIT "
+    } else {
+        " ORDER BY r.id DESC LIMIT "
+    })
+    .push_bind(limit);
     let rows: Vec<RunRow> = qb
         .build_query_as()
         .fetch_all(pool)
