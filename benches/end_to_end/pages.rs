@@ -1,8 +1,8 @@
 //! The admin pages and the accounts API on a large organisation: after a first sync of the
 //! largest size (whose run holds about three changes per person), `hrsync serve` on that
 //! database answers the accounts page (first and a far page, sorted, searched), the run's
-//! page and a far page of one of its kinds, the runs page, a person's page and the accounts
-//! API; each is asked for a few times and the median and slowest answer are printed with the
+//! page and a far page of one of its kinds, the runs page, the teams page (first and a far
+//! page), a person's page and the accounts API; each is asked for a few times and the median and slowest answer are printed with the
 //! size of the answer, beside the target of 500 ms and 1 MB.
 
 use std::fmt::Write as _;
@@ -178,6 +178,8 @@ async fn ask_all(backend: &Backend, people: usize, base: &str) -> anyhow::Result
         format!("/runs/{run_id}"),
         format!("/runs/{run_id}?kind=invite&page={far_kind_page}"),
         "/runs".to_string(),
+        "/teams?org=bench".to_string(),
+        "/teams?org=bench&page=40".to_string(),
         person_link,
     ];
     let mut figures = Vec::new();

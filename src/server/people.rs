@@ -25,7 +25,9 @@ use crate::store::{
 type Shared = std::sync::Arc<Daemon>;
 
 /// How many members of a team the teams page lists before linking to the accounts page.
-const MEMBERS_SHOWN: usize = 50;
+const MEMBERS_SHOWN: usize = 20;
+/// Teams on one page of the teams page.
+const TEAMS_PER_PAGE: u32 = 50;
 
 /// A refused or failed action, as a page.
 fn refused(title: &str, e: StoreError) -> Response {
@@ -472,6 +474,9 @@ struct TeamsPage<'a> {
     org: &'a str,
     orgs: Vec<(&'a str, bool)>,
     teams: Vec<TeamRow<'a>>,
+    /// The pages before and after this one, when there are.
+    prev: Option<String>,
+    next: Option<String>,
 }
 
 /// A team on the teams page.
@@ -488,6 +493,8 @@ struct TeamRow<'a> {
 #[derive(Deserialize)]
 pub struct TeamsQuery {
     org: Option<String>,
+    /// 1 for the first page of teams.
+    page: Option<u32>,
 }
 
 /// The teams of an organisation with their coaches and members.
@@ -505,7 +512,13 @@ pub async fn teams(State(daemon): State<Shared>, Query(q): Query<TeamsQuery>) ->
             "No organisation is configured.",
         );
     };
-    let listed = match daemon.app.store.list_teams(&org).await {
+    let page = q.page.unwrap_or(1).max(1);
+    let listed = match daemon
+        .app
+        .store
+        .list_teams_page(&org, page, TEAMS_PER_PAGE)
+        .await
+    {
         Ok(listed) => listed,
         Err(e) => return refused("Teams", e),
     };
@@ -541,6 +554,9 @@ pub async fn teams(State(daemon): State<Shared>, Query(q): Query<TeamsQuery>) ->
             org: &org,
             orgs,
             teams,
+            prev: (page > 1).then(|| format!("/teams?org={}&page={}", urlencode(&org), page - 1)),
+            next: (listed.len() == TEAMS_PER_PAGE as usize)
+                .then(|| format!("/teams?org={}&page={}", urlencode(&org), page + 1)),
         },
     )
 }

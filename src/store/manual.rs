@@ -296,7 +296,22 @@ impl Store {
 
     /// The organisation's teams with their live members and coaches, by key.
     pub async fn list_teams(&self, organisation: &str) -> Result<Vec<TeamListing>> {
-        dispatch!(self, manual::list_teams(organisation))
+        dispatch!(self, manual::list_teams(organisation, None))
+    }
+
+    /// One page of [`Store::list_teams`]: `per_page` teams from page `page` (1 for the first),
+    /// reading only their links.
+    pub async fn list_teams_page(
+        &self,
+        organisation: &str,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Vec<TeamListing>> {
+        let window = (
+            i64::from(page.saturating_sub(1)) * i64::from(per_page),
+            i64::from(per_page),
+        );
+        dispatch!(self, manual::list_teams(organisation, Some(window)))
     }
 
     /// Suspends a live membership: the person cannot log in through it until the suspension

@@ -113,6 +113,7 @@ fn all_tests() -> Vec<(&'static str, TestFn)> {
         manual::each_organisation_sends_its_mail_from_its_own_sender,
         manual::the_account_list_pages_sorts_filters_and_counts_in_the_database,
         manual::a_far_page_of_the_account_list_holds_the_same_rows_read_from_either_end,
+        manual::the_teams_are_read_a_page_at_a_time_with_only_their_links,
         manual::a_removal_by_hand_shows_in_whats_changed_and_admin_tokens_are_kept_apart,
         listing::runs_are_filtered_by_status_mode_trigger_kind_and_date_and_paged_by_cursor_either_way,
         listing::a_runs_changes_of_one_kind_are_read_a_page_at_a_time,

@@ -707,6 +707,63 @@ pub async fn a_far_page_of_the_account_list_holds_the_same_rows_read_from_either
     Ok(())
 }
 
+pub async fn the_teams_are_read_a_page_at_a_time_with_only_their_links(
+    env: TestEnv,
+) -> anyhow::Result<()> {
+    // Arrange: the base feed's teams, and three teams made by hand, Dirk coaching one.
+    env.write_feed(&BASE);
+    let app = env.app().await?;
+    env.sync(&app, TODAY).await?;
+    let now = Utc::now();
+    for key in ["zz-a", "zz-b", "zz-c"] {
+        let key = hrsync::domain::TeamKey::parse(key).unwrap();
+        app.store
+            .create_team("zorg", &key, key.as_str(), &admin(), now)
+            .await?;
+    }
+    let zz_b = hrsync::domain::TeamKey::parse("zz-b").unwrap();
+    app.store
+        .add_team_link(
+            "zorg",
+            &zz_b,
+            &email("dirk@zorg.example"),
+            TeamRole::Coach,
+            &admin(),
+            now,
+        )
+        .await?;
+    let whole = app.store.list_teams("zorg").await?;
+
+    // Act: pages of two.
+    let mut paged = Vec::new();
+    for page in 1..=u32::try_from(whole.len().div_ceil(2))? + 1 {
+        paged.push(app.store.list_teams_page("zorg", page, 2).await?);
+    }
+
+    // Assert
+    let keys = |teams: &[hrsync::store::TeamListing]| -> Vec<String> {
+        teams.iter().map(|t| t.key.clone()).collect()
+    };
+    assert_eq!(keys(&paged.concat()), keys(&whole));
+    assert!(paged.last().unwrap().is_empty(), "past the last page");
+    assert!(paged.iter().all(|p| p.len() <= 2));
+    let zz_b_listed = paged
+        .concat()
+        .into_iter()
+        .find(|t| t.key == "zz-b")
+        .unwrap();
+    assert_eq!(
+        zz_b_listed.coaches.len(),
+        1,
+        "its own links come with the page"
+    );
+    for (paged_team, whole_team) in paged.concat().iter().zip(&whole) {
+        assert_eq!(paged_team.members.len(), whole_team.members.len());
+        assert_eq!(paged_team.coaches.len(), whole_team.coaches.len());
+    }
+    Ok(())
+}
+
 pub async fn a_removal_by_hand_shows_in_whats_changed_and_admin_tokens_are_kept_apart(
     env: TestEnv,
 ) -> anyhow::Result<()> {

@@ -1,10 +1,10 @@
 //! Roles granted by hand, and teams made by hand with members and coaches added by hand.
 
 use chrono::{DateTime, Utc};
-use sqlx::Pool;
+use sqlx::{Pool, QueryBuilder};
 
 use super::super::Db;
-use super::super::common::{Tx, begin_write};
+use super::super::common::{Tx, begin_write, push_binds};
 use super::{about, audit, organisation_id, person};
 use crate::domain::{Actor, AuditAction, Email, TeamKey};
 use crate::store::{
@@ -390,15 +390,32 @@ struct LinkRow {
     connector_id: Option<String>,
 }
 
-pub(in crate::store) async fn list_teams(pool: &Pool<Db>, org: &str) -> Result<Vec<TeamListing>> {
-    let teams: Vec<(i64, String, String, Option<String>)> = sqlx::query_as(
+/// The organisation's teams in key order with their live members and coaches; with a
+/// `window` (offset, limit) only those teams, and only their links are read.
+pub(in crate::store) async fn list_teams(
+    pool: &Pool<Db>,
+    org: &str,
+    window: Option<(i64, i64)>,
+) -> Result<Vec<TeamListing>> {
+    let mut qb = QueryBuilder::<Db>::new(
         "SELECT t.id, t.key, t.name, t.connector_id FROM teams t \
-         JOIN organisations o ON o.id = t.organisation_id WHERE o.slug = $1 ORDER BY t.key, t.id",
-    )
-    .bind(org)
-    .fetch_all(pool)
-    .await
-    .doing("listing teams")?;
+         JOIN organisations o ON o.id = t.organisation_id WHERE o.slug = ",
+    );
+    qb.push_bind(org).push(" ORDER BY t.key, t.id");
+    if let Some((offset, limit)) = window {
+        qb.push(" LIMIT ")
+            .push_bind(limit)
+            .push(" OFFSET ")
+            .push_bind(offset);
+    }
+    let teams: Vec<(i64, String, String, Option<String>)> = qb
+        .build_query_as()
+        .fetch_all(pool)
+        .await
+        .doing("listing teams")?;
+    if teams.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut listed: Vec<TeamListing> = teams
         .into_iter()
         .map(|(id, key, name, connector)| TeamListing {
@@ -414,18 +431,26 @@ pub(in crate::store) async fn list_teams(pool: &Pool<Db>, org: &str) -> Result<V
         listed.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
     for role in [TeamRole::Member, TeamRole::Coach] {
         let (table, _) = link_tables(role);
-        let rows: Vec<LinkRow> = sqlx::query_as(&format!(
+        let mut qb = QueryBuilder::<Db>::new(format!(
             "SELECT l.team_id, a.id AS account_id, a.email, a.display_name, l.connector_id \
              FROM {table} l JOIN teams t ON t.id = l.team_id \
              JOIN organisations o ON o.id = t.organisation_id \
              JOIN accounts a ON a.id = l.account_id \
              JOIN memberships m ON m.account_id = a.id AND m.organisation_id = t.organisation_id \
-             WHERE o.slug = $1 AND m.state <> 'deactivated' ORDER BY a.email_norm"
-        ))
-        .bind(org)
-        .fetch_all(pool)
-        .await
-        .doing("listing team members and coaches")?;
+             WHERE o.slug = "
+        ));
+        qb.push_bind(org).push(" AND m.state <> 'deactivated'");
+        if window.is_some() {
+            qb.push(" AND l.team_id IN (");
+            push_binds(&mut qb, listed.iter().map(|t| t.id));
+            qb.push(")");
+        }
+        qb.push(" ORDER BY a.email_norm");
+        let rows: Vec<LinkRow> = qb
+            .build_query_as()
+            .fetch_all(pool)
+            .await
+            .doing("listing team members and coaches")?;
         for row in rows {
             let Some(team) = position.get(&row.team_id).and_then(|&i| listed.get_mut(i)) else {
                 continue;
