@@ -445,7 +445,9 @@ pub(in crate::store) async fn list_teams(
             push_binds(&mut qb, listed.iter().map(|t| t.id));
             qb.push(")");
         }
-        qb.push(" ORDER BY a.email_norm");
+        // Not ordered here: ordering by address made SQLite walk every account in address
+        // order (3.4 s for a page of 50 teams among 4,000); each team's people are sorted
+        // below instead.
         let rows: Vec<LinkRow> = qb
             .build_query_as()
             .fetch_all(pool)
@@ -465,6 +467,11 @@ pub(in crate::store) async fn list_teams(
                 TeamRole::Member => team.members.push(person),
                 TeamRole::Coach => team.coaches.push(person),
             }
+        }
+    }
+    for team in &mut listed {
+        for people in [&mut team.members, &mut team.coaches] {
+            people.sort_by_cached_key(|p| p.email.to_lowercase());
         }
     }
     Ok(listed)
