@@ -30,9 +30,12 @@ async fn main() -> std::process::ExitCode {
         _ => "warn",
     };
     let filter = EnvFilter::try_from_env("HRSYNC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // A log line that cannot be written (the reader of stderr has gone) is dropped: the
+    // subscriber's own report of that would go to stderr too, and panic there.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     // Lines for people on a terminal; one JSON object per line for a log collector otherwise.
     // `HRSYNC_LOG_FORMAT=json` or `text` decides explicitly.
     let json = match std::env::var("HRSYNC_LOG_FORMAT").as_deref() {

@@ -622,10 +622,10 @@ pub async fn resend_invite(
     };
     app.store.record_audit(&entry, chrono::Utc::now()).await?;
     let drained = app.drain_outbox().await?;
+    app.progress.report(crate::domain::Step::Done);
     outln!(
         "A new activation email for {email} in {org} was queued; the earlier link no longer works."
     );
-    app.progress.report(crate::domain::Step::Done);
     errln!("{}", super::mail_summary(app, &drained));
     Ok(ExitCode::Success)
 }

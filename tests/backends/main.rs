@@ -127,7 +127,26 @@ fn main() {
     // SAFETY: set once, before any other thread of this process exists.
     unsafe { std::env::set_var(SCIM_TOKEN_VAR, "scim-token") };
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let filter: Option<&String> = args.iter().find(|a| !a.starts_with('-'));
+    // The filter is the first word that is neither a flag nor the value of one of libtest's
+    // flags that take a value (`--test-threads 1`, `--skip NAME`).
+    let mut filter: Option<&String> = None;
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        if [
+            "--test-threads",
+            "--skip",
+            "--color",
+            "--format",
+            "--logfile",
+            "-Z",
+        ]
+        .contains(&word.as_str())
+        {
+            words.next();
+        } else if !word.starts_with('-') && filter.is_none() {
+            filter = Some(word);
+        }
+    }
     // As libtest reads them: `--ignored` runs only what would be ignored (here: the
     // PostgreSQL half), `--include-ignored` runs everything.
     let only_ignored = args.iter().any(|a| a == "--ignored");

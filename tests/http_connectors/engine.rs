@@ -127,6 +127,23 @@ async fn a_page_that_keeps_failing_fails_the_whole_fetch() {
 }
 
 #[tokio::test]
+async fn a_system_that_refuses_the_connection_is_named_as_refusing_it() {
+    // Arrange: nothing listens on port 1.
+    let hr = source(
+        Definition::parse(OFFSET_DEFINITION).unwrap(),
+        &[("base", "http://127.0.0.1:1")],
+        &[("api_key", "very-secret-key-8c1f")],
+    );
+
+    // Act
+    let error = hr.fetch().await.unwrap_err().to_string();
+
+    // Assert
+    assert!(error.contains("connection refused"), "{error}");
+    assert!(!error.contains("very-secret-key-8c1f"), "{error}");
+}
+
+#[tokio::test]
 async fn secrets_never_appear_in_fetch_errors() {
     let server = MockServer::start().await;
     Mock::given(path("/people"))

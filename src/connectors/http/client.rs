@@ -60,10 +60,17 @@ pub(super) enum BodyError {
     TooLarge,
 }
 
+/// How long connecting to an HR system may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The HTTP client of a source: the definition's timeout, hrsync's user agent, no redirects.
 pub(super) fn build_client(limits: &Limits) -> reqwest::Result<reqwest::Client> {
+    let timeout = Duration::from_secs(limits.timeout_seconds);
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(limits.timeout_seconds))
+        .timeout(timeout)
+        // A system that does not take the connection is said at once, not after the whole
+        // request's timeout (15 minutes for some systems' large pages).
+        .connect_timeout(CONNECT_TIMEOUT.min(timeout))
         .user_agent(concat!("hrsync/", env!("CARGO_PKG_VERSION")))
         // A redirect is not followed: reqwest would carry custom credential headers and a
         // token request's body to wherever it points. A 3xx fails the fetch instead.

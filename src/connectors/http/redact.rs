@@ -128,11 +128,59 @@ fn shown_url(url: &str) -> String {
         .to_string()
 }
 
-/// A reqwest error's text without the URL it may carry (with its query string).
+/// A reqwest error's text without the URL it may carry (with its query string), followed by
+/// what failed underneath: reqwest's own text stops at "error sending request".
 fn without_url(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     if let Some(url) = e.url() {
         text = text.replace(url.as_str(), &shown_url(url.as_str()));
     }
+    if let Some(cause) = what_failed(e) {
+        text.push_str(": ");
+        text.push_str(&cause);
+    }
     text
+}
+
+/// What failed under a request that got no answer, in words: refused, the host name not
+/// found, TLS, or no answer in time; with the deepest cause's own text.
+fn what_failed(e: &reqwest::Error) -> Option<String> {
+    let mut deepest: Option<String> = None;
+    let mut refused = false;
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
+        deepest = Some(cause.to_string());
+        source = cause.source();
+    }
+    let detail = deepest.unwrap_or_default();
+    let lower = detail.to_lowercase();
+    let what = if e.is_timeout() {
+        "no answer in time"
+    } else if refused || lower.contains("refused") {
+        "connection refused"
+    } else if ["dns", "lookup", "resolve", "name or service not known"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
+        "the host name was not found"
+    } else if ["certificate", "tls", "handshake"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
+        "TLS failed"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if detail.is_empty() {
+        return None;
+    } else {
+        return Some(detail);
+    };
+    Some(if detail.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what} ({detail})")
+    })
 }

@@ -434,20 +434,23 @@ pub(in crate::store) async fn list_teams(
         let mut qb = QueryBuilder::<Db>::new(format!(
             "SELECT l.team_id, a.id AS account_id, a.email, a.display_name, l.connector_id \
              FROM {table} l JOIN teams t ON t.id = l.team_id \
-             JOIN organisations o ON o.id = t.organisation_id \
              JOIN accounts a ON a.id = l.account_id \
              JOIN memberships m ON m.account_id = a.id AND m.organisation_id = t.organisation_id \
-             WHERE o.slug = "
+             WHERE m.state <> 'deactivated'"
         ));
-        qb.push_bind(org).push(" AND m.state <> 'deactivated'");
         if window.is_some() {
+            // The page's teams are the organisation's already. Named by id alone, they are
+            // where the database starts; with the organisation's slug beside them SQLite
+            // started from the organisation's 96,000 memberships (1.2 s a page).
             qb.push(" AND l.team_id IN (");
             push_binds(&mut qb, listed.iter().map(|t| t.id));
             qb.push(")");
+        } else {
+            qb.push(" AND t.organisation_id = (SELECT o.id FROM organisations o WHERE o.slug = ")
+                .push_bind(org)
+                .push(")");
         }
-        // Not ordered here: ordering by address made SQLite walk every account in address
-        // order (3.4 s for a page of 50 teams among 4,000); each team's people are sorted
-        // below instead.
+        // Not ordered here: each team's people are sorted below, in the team's own few.
         let rows: Vec<LinkRow> = qb
             .build_query_as()
             .fetch_all(pool)
