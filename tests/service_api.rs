@@ -494,8 +494,28 @@ async fn the_admin_api_adds_and_manages_a_person_by_hand_naming_the_admin() {
         .json()
         .await
         .unwrap();
+    let first_team = client
+        .get(format!("{base}/api/teams?org=acme&per_page=1"))
+        .bearer_auth(MIRA_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let next_teams = first_team
+        .headers()
+        .get("link")
+        .map(|l| l.to_str().unwrap().to_string());
+    let first_team: serde_json::Value = first_team.json().await.unwrap();
 
     // Assert
+    assert_eq!(first_team.as_array().unwrap().len(), 1);
+    assert_eq!(
+        first_team[0]["key"], teams[0]["key"],
+        "teams come in key order"
+    );
+    assert_eq!(
+        next_teams.as_deref(),
+        Some("</api/teams?org=acme&page=2&per_page=1>; rel=\"next\"")
+    );
     assert_eq!(edited.status(), 200);
     assert_eq!(team.status(), 201);
     assert_eq!(coach.status(), 200);

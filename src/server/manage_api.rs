@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -370,29 +370,55 @@ pub(super) async fn membership(
 #[derive(Deserialize)]
 pub(super) struct TeamsQuery {
     org: String,
+    /// 1 for the first page.
+    page: Option<u32>,
+    /// Teams to a page: 100 by default, at most 500.
+    per_page: Option<u32>,
 }
 
-/// The organisation's teams with their coaches and how many members each has (the members
-/// themselves a page at a time from `/api/accounts?team=KEY`).
+/// The organisation's teams, a page at a time in key order, with their coaches and how many
+/// members each has (the members themselves a page at a time from
+/// `/api/accounts?team=KEY`); `Link` names the next page while a page is full.
 pub(super) async fn teams(State(daemon): State<Shared>, Query(q): Query<TeamsQuery>) -> Response {
-    match daemon.app.store.list_teams(&q.org).await {
-        Ok(teams) => Json(
-            teams
-                .iter()
-                .map(|t| {
-                    json!({
-                        "key": t.key,
-                        "name": t.name,
-                        "connector": t.connector,
-                        "members": t.members.len(),
-                        "coaches": t.coaches.iter().map(|c| json!({
-                            "email": c.email, "connector": c.connector,
-                        })).collect::<Vec<_>>(),
+    let page = q.page.unwrap_or(1).max(1);
+    let per_page = q.per_page.unwrap_or(100).clamp(1, 500);
+    match daemon
+        .app
+        .store
+        .list_teams_page(&q.org, page, per_page)
+        .await
+    {
+        Ok(teams) => {
+            let mut response = Json(
+                teams
+                    .iter()
+                    .map(|t| {
+                        json!({
+                            "key": t.key,
+                            "name": t.name,
+                            "connector": t.connector,
+                            "members": t.members.len(),
+                            "coaches": t.coaches.iter().map(|c| json!({
+                                "email": c.email, "connector": c.connector,
+                            })).collect::<Vec<_>>(),
+                        })
                     })
-                })
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
+                    .collect::<Vec<_>>(),
+            )
+            .into_response();
+            let next = form_urlencoded::Serializer::new(String::new())
+                .append_pair("org", &q.org)
+                .append_pair("page", &(page + 1).to_string())
+                .append_pair("per_page", &per_page.to_string())
+                .finish();
+            if teams.len() == per_page as usize
+                && let Ok(link) =
+                    HeaderValue::from_str(&format!("</api/teams?{next}>; rel=\"next\""))
+            {
+                response.headers_mut().insert(header::LINK, link);
+            }
+            response
+        }
         Err(e) => store_error(e),
     }
 }
