@@ -9,7 +9,10 @@
     clippy::indexing_slicing
 )]
 
-use std::path::{Path, PathBuf};
+#[path = "support/checkout.rs"]
+mod checkout;
+
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 struct Checkout {
@@ -19,10 +22,9 @@ struct Checkout {
 impl Checkout {
     /// A folder with the bundled configuration and example exports, and nothing else.
     fn new() -> Checkout {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        copy_dir(&root.join("config"), &dir.path().join("config"));
-        Checkout { dir }
+        Checkout {
+            dir: checkout::config_copy(),
+        }
     }
 
     fn hrsync(&self, args: &[&str]) -> Output {
@@ -37,19 +39,6 @@ impl Checkout {
 
     fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
     }
 }
 

@@ -11,8 +11,10 @@
     clippy::indexing_slicing
 )]
 
+#[path = "support/checkout.rs"]
+mod checkout;
+
 use std::io::Read as _;
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use clap::CommandFactory as _;
@@ -22,12 +24,7 @@ struct Checkout(tempfile::TempDir);
 
 impl Checkout {
     fn new() -> Checkout {
-        let dir = tempfile::tempdir().unwrap();
-        copy_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
-            &dir.path().join("config"),
-        );
-        Checkout(dir)
+        Checkout(checkout::config_copy())
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -46,19 +43,6 @@ impl Checkout {
 
     fn hrsync(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("running hrsync")
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
     }
 }
 

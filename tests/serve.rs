@@ -322,9 +322,9 @@ struct PgDatabase {
 }
 
 impl PgDatabase {
-    /// A database of its own for `purpose`; a test that needs it is `#[ignore]`d unless asked
-    /// for (`--include-ignored`), and when asked for without `HRSYNC_TEST_POSTGRES_URL` it
-    /// fails saying so. `.ci/run` sets the variable.
+    /// A database of its own for `purpose`. A test that needs one is ignored, with the reason,
+    /// unless asked for (`--include-ignored`); asked for without `HRSYNC_TEST_POSTGRES_URL`,
+    /// it fails saying so. `.ci/run` sets the variable.
     async fn create(purpose: &str) -> PgDatabase {
         use sqlx::Connection;
         let Some(admin) = std::env::var("HRSYNC_TEST_POSTGRES_URL")
