@@ -651,6 +651,8 @@ pub async fn a_far_page_of_the_account_list_holds_the_same_rows_read_from_either
         someone.send_invite = false;
         app.store.add_person(&someone, &admin(), now).await?;
     }
+    // As after a bulk apply: the statistics refreshed (ANALYZE on PostgreSQL).
+    app.store.refresh_statistics().await?;
     let filters = [
         UserFilter::default(),
         UserFilter {

@@ -337,28 +337,45 @@ pub(in crate::store) async fn user_stats(
         "SELECT {STATUS} AS status, COUNT(*) AS n, COUNT(CASE WHEN {STATUS} = 'invited' \
          AND a.activated_at IS NULL AND m.created_at < "
     ));
-    qb.push_bind(stale_before).push(format!(
-        " THEN 1 END) AS stale, COUNT(CASE WHEN {STATUS} = 'invited' AND NOT EXISTS \
-         (SELECT 1 FROM mail_outbox x WHERE x.account_id = m.account_id \
-         AND x.organisation_id = m.organisation_id AND x.kind = 'activation' \
-         AND x.cancelled_at IS NULL) THEN 1 END) AS never"
-    ));
+    qb.push_bind(stale_before).push(" THEN 1 END) AS stale");
     qb.push(FROM);
     push_filter(&mut qb, filter);
     qb.push(format!(" GROUP BY {STATUS}"));
-    let rows: Vec<(String, i64, i64, i64)> = qb
-        .build_query_as()
-        .fetch_all(pool)
-        .await
-        .doing("counting accounts")?;
+    // The invited without an activation email, counted apart: as a condition of the query
+    // (an anti-join) the database can hash the outbox once; as a count beside the others it
+    // probed the outbox once per membership (265-330 ms against 65 at 96,000 on PostgreSQL).
+    let mut never = QueryBuilder::<Db>::new("SELECT COUNT(*)");
+    never.push(FROM);
+    push_filter(&mut never, filter);
+    never.push(
+        " AND m.state = 'invited' AND m.suspended_at IS NULL AND NOT EXISTS \
+         (SELECT 1 FROM mail_outbox x WHERE x.account_id = m.account_id \
+         AND x.organisation_id = m.organisation_id AND x.kind = 'activation' \
+         AND x.cancelled_at IS NULL)",
+    );
+    let (rows, never): (Vec<(String, i64, i64)>, i64) = tokio::try_join!(
+        async {
+            qb.build_query_as()
+                .fetch_all(pool)
+                .await
+                .doing("counting accounts")
+        },
+        async {
+            never
+                .build_query_scalar()
+                .fetch_one(pool)
+                .await
+                .doing("counting accounts never invited")
+        }
+    )?;
     let mut stats = UserStats {
         by_status: STATUSES.iter().map(|s| (*s, 0)).collect(),
         ..UserStats::default()
     };
-    for (status, n, stale, never) in rows {
+    stats.never_invited = never;
+    for (status, n, stale) in rows {
         stats.total += n;
         stats.stale += stale;
-        stats.never_invited += never;
         if status == "active" {
             stats.can_log_in += n;
         }
