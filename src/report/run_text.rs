@@ -96,10 +96,8 @@ fn counted(kind: ChangeKind, n: i64, tense: Tense) -> String {
         ChangeKind::RoleRevoke => ("roles to revoke", "roles revoked"),
         ChangeKind::Scheduled => ("scheduled", "scheduled"),
         ChangeKind::Quarantine => ("quarantined", "quarantined"),
-        ChangeKind::Conflict => (
-            if n == 1 { "conflict" } else { "conflicts" },
-            if n == 1 { "conflict" } else { "conflicts" },
-        ),
+        ChangeKind::Conflict if n == 1 => ("conflict", "conflict"),
+        ChangeKind::Conflict => ("conflicts", "conflicts"),
     };
     format!("{n} {}", if tense == Tense::Past { done } else { to_come })
 }

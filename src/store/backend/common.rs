@@ -126,6 +126,29 @@ pub(super) fn connector_of(text: Option<String>) -> Option<crate::domain::Connec
     text.as_deref().and_then(crate::domain::ConnectorId::parse)
 }
 
+/// `ANALYZE` of the directory's tables on PostgreSQL; nothing on SQLite, which plans the
+/// pages' queries well without statistics. A sample of 3,000 rows a table (statistics target
+/// 10, not 100) is plenty for these tables' few-valued and unique columns, and takes a
+/// quarter of the time: 0.10-0.12 s for the nine tables at 96,000 people, against 0.41-0.44.
+pub(in crate::store) async fn refresh_statistics(pool: &Pool<Db>) -> Result<()> {
+    if !POSTGRES {
+        return Ok(());
+    }
+    let doing = "refreshing the tables' statistics";
+    let mut tx = pool.begin().await.doing(doing)?;
+    for statement in [
+        "SET LOCAL default_statistics_target = 10",
+        "ANALYZE accounts, memberships, organisations, teams, team_members, team_coaches, \
+         roles, role_grants, mail_outbox",
+    ] {
+        sqlx::query(statement)
+            .execute(&mut *tx)
+            .await
+            .doing(doing)?;
+    }
+    tx.commit().await.doing(doing)
+}
+
 pub(in crate::store) async fn ping(pool: &Pool<Db>) -> Result<()> {
     sqlx::query("SELECT 1")
         .execute(pool)

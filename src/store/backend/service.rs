@@ -42,34 +42,30 @@ pub(in crate::store) async fn record_sign_in(
     Ok(exists.map(|_| false))
 }
 
+/// The slugs of the organisations the person with address `$1` is a member of.
+const MEMBER_OF: &str = "SELECT o.slug FROM memberships m JOIN accounts a ON a.id = m.account_id \
+     JOIN organisations o ON o.id = m.organisation_id WHERE a.email_norm = $1";
+
 pub(in crate::store) async fn any_organisation_of(
     pool: &Pool<Db>,
     email: &Email,
 ) -> Result<Option<String>> {
-    sqlx::query_scalar(
-        "SELECT o.slug FROM memberships m JOIN accounts a ON a.id = m.account_id \
-         JOIN organisations o ON o.id = m.organisation_id WHERE a.email_norm = $1 \
-         ORDER BY m.id LIMIT 1",
-    )
-    .bind(email.key())
-    .fetch_optional(pool)
-    .await
-    .doing("finding the person's organisation")
+    sqlx::query_scalar(&format!("{MEMBER_OF} ORDER BY m.id LIMIT 1"))
+        .bind(email.key())
+        .fetch_optional(pool)
+        .await
+        .doing("finding the person's organisation")
 }
 
 pub(in crate::store) async fn organisations_of(
     pool: &Pool<Db>,
     email: &Email,
 ) -> Result<Vec<String>> {
-    sqlx::query_scalar(
-        "SELECT o.slug FROM memberships m JOIN accounts a ON a.id = m.account_id \
-         JOIN organisations o ON o.id = m.organisation_id WHERE a.email_norm = $1 \
-         ORDER BY o.slug",
-    )
-    .bind(email.key())
-    .fetch_all(pool)
-    .await
-    .doing("finding the person's organisations")
+    sqlx::query_scalar(&format!("{MEMBER_OF} ORDER BY o.slug"))
+        .bind(email.key())
+        .fetch_all(pool)
+        .await
+        .doing("finding the person's organisations")
 }
 
 #[derive(sqlx::FromRow)]
